@@ -1,0 +1,29 @@
+"""Forwarder Lambda, one per destination (``DESTINATION``): SQS batch in, partial batch failures out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from fairtrack.forwarder import Forwarder, build_destination
+from fairtrack.observability import logger, metrics
+from fairtrack.settings import forwarder_settings
+
+SECRET_MAX_AGE = 300
+
+
+def _secret(arn: str) -> bytes | None:
+    value = parameters.get_secret(arn, max_age=SECRET_MAX_AGE)
+    return value.encode() if isinstance(value, str) else value
+
+
+settings = forwarder_settings()
+forwarder = Forwarder(settings, build_destination(settings, _secret))
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return forwarder.handle(event)

@@ -1,0 +1,50 @@
+"""Ingest Lambda: the HTTP routes of the tracking API. Thin: adapt the request, call the domain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from fairtrack.errors import ClientError
+from fairtrack.http import error_response, json_response, to_request
+from fairtrack.ingest import Ingestor
+from fairtrack.observability import logger, metrics
+from fairtrack.settings import ingest_settings
+
+app = APIGatewayHttpResolver()
+ingestor = Ingestor(ingest_settings())
+
+
+@app.post("/v1/track")
+def track() -> Response[Any]:
+    result = ingestor.segment(to_request(app.current_event), "track")
+    return json_response(200, result.body())
+
+
+@app.exception_handler(ClientError)
+def client_error(exc: ClientError) -> Response[Any]:
+    metrics.add_metric(name="RequestsRefused", unit="Count", value=1)
+    logger.info("request refused", extra={"status": exc.status, "code": exc.code,
+                                          "fields": [e.path for e in exc.errors][:20]})
+    return error_response(exc)
+
+
+@app.exception_handler(Exception)
+def unexpected_error(exc: Exception) -> Response[Any]:
+    # Only the exception type is logged: messages can carry submitted values.
+    logger.error("unexpected error", extra={"error_type": type(exc).__name__})
+    return error_response(ClientError(500, "internal_error", "the gateway failed to process the request"))
+
+
+@app.not_found
+def not_found(_exc: Exception) -> Response[Any]:
+    return error_response(ClientError(404, "not_found", "no such route"))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

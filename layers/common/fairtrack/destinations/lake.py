@@ -1,0 +1,63 @@
+"""The team's own S3 lake: gzip NDJSON, one object per (date, source) group of a batch.
+
+Key: ``<prefix>/dt=YYYY-MM-DD/source=<source_id>/<utc time>-<uuid>.ndjson.gz`` (Hive-style
+partitions for Athena). One line per event::
+
+    {"source": "...", "policy_version": 3, "purposes": ["analytics", "necessary"], "event": {...}}
+
+where ``event`` is the policy-filtered canonical hit (``receivedAt`` decides the date partition).
+A retried message can write its events twice; ``event.messageId`` is the dedup key for readers.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from fairtrack.destinations import Delivery
+from fairtrack.observability import logger
+
+
+def partition_date(event: dict[str, Any]) -> str:
+    received = str(event.get("receivedAt") or "")
+    return received[:10] if len(received) >= 10 else datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+class LakeDestination:
+    def __init__(self, bucket: str, prefix: str = "lake", s3: Any = None) -> None:
+        if not bucket:
+            raise ValueError("LAKE_BUCKET is not configured")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self._s3 = s3
+
+    @property
+    def s3(self) -> Any:
+        if self._s3 is None:
+            import boto3
+
+            self._s3 = boto3.client("s3")
+        return self._s3
+
+    def deliver(self, items: list[Delivery]) -> set[str]:
+        groups: dict[tuple[str, str], tuple[list[str], set[str]]] = {}
+        for item in items:
+            for purposes, event in item.events:
+                lines, ids = groups.setdefault((partition_date(event), item.source_id), ([], set()))
+                lines.append(json.dumps({"source": item.source_id, "policy_version": item.policy_version,
+                                         "purposes": purposes, "event": event}, separators=(",", ":")))
+                ids.add(item.message_id)
+        failed: set[str] = set()
+        now = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        for (day, source), (lines, ids) in groups.items():
+            key = f"{self.prefix}/dt={day}/source={source}/{now}-{uuid.uuid4().hex}.ndjson.gz"
+            try:
+                self.s3.put_object(Bucket=self.bucket, Key=key, ContentType="application/x-ndjson",
+                                   ContentEncoding="gzip", Body=gzip.compress(("\n".join(lines) + "\n").encode()))
+            except Exception as exc:  # noqa: BLE001 - any failure means retry these records
+                logger.warning("lake write failed", extra={"error_type": type(exc).__name__, "events": len(lines)})
+                failed |= ids
+        return failed

@@ -1,0 +1,26 @@
+"""The queue message between ingest and a forwarder: one per destination per request (or per chunk)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from fairtrack.settings import Destination
+
+
+class RoutedEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    purposes: list[str]
+    event: dict[str, Any]
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    v: Literal[1] = 1
+    destination: Destination
+    source_id: str
+    policy_version: int
+    events: list[RoutedEvent]

@@ -1,0 +1,55 @@
+"""Client errors: a status, a field path and a reason, never the submitted value.
+
+Submitted values may be personal data, so nothing here ever copies them: pydantic errors are
+rendered from their location and message only (``include_input=False``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+
+@dataclass(frozen=True)
+class FieldError:
+    path: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason}
+
+
+@dataclass
+class ClientError(Exception):
+    """A request fairtrack refuses as a whole (bad JSON, wrong key, too large)."""
+
+    status: int
+    code: str
+    message: str
+    errors: list[FieldError] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"success": False, "error": {"code": self.code, "message": self.message}}
+        if self.errors:
+            out["error"]["fields"] = [e.as_dict() for e in self.errors]
+        return out
+
+
+def format_loc(loc: tuple[int | str, ...], prefix: str = "") -> str:
+    """``("context", "page", "url")`` -> ``context.page.url``; ints become ``[n]``."""
+    path = prefix
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path = f"{path}.{part}" if path else str(part)
+    return path or "body"
+
+
+def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    return [
+        FieldError(format_loc(tuple(err["loc"]), prefix), err["msg"])
+        for err in exc.errors(include_input=False, include_url=False, include_context=False)
+    ]

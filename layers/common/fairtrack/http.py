@@ -1,0 +1,41 @@
+"""API Gateway HTTP API (payload 2.0) glue for the ingest routes: request in, JSON response out."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+from fairtrack.errors import ClientError
+from fairtrack.ingest import IngestRequest
+
+
+def to_request(event: APIGatewayProxyEventV2) -> IngestRequest:
+    ctx = event.request_context
+    epoch_ms = ctx.time_epoch or 0
+    received = datetime.fromtimestamp(epoch_ms / 1000, UTC) if epoch_ms else datetime.now(UTC)
+    return IngestRequest(
+        body=event.body,
+        is_base64=bool(event.is_base64_encoded),
+        headers={k.lower(): v for k, v in (event.headers or {}).items()},
+        query=dict(event.query_string_parameters or {}),
+        source_ip=ctx.http.source_ip,
+        received_at=received,
+        request_id=ctx.request_id or "",
+    )
+
+
+def json_response(status: int, body: dict[str, Any]) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(body, separators=(",", ":")),
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def error_response(exc: ClientError) -> Response[Any]:
+    return json_response(exc.status, exc.body())

@@ -1,0 +1,174 @@
+"""The consent policy (policy-as-code) and the engine that applies it.
+
+One pure function, :func:`evaluate`, decides what a destination may receive. Ingest uses it to
+route (a destination that may get nothing gets no message) and every forwarder runs it again on
+what it dequeues (the active policy may have changed since). Every field is either sent or
+dropped with a :class:`Decision` saying which purpose and legal basis allowed or stopped it.
+
+Attribute paths are dotted paths into the canonical hit (``context.page.path``). A catalogued path
+covers its whole subtree (``properties`` covers every property). Anything not catalogued is
+never sent: the catalogue is an allowlist, not a blocklist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NECESSARY = "necessary"
+
+LegalBasis = Literal[
+    "consent", "legitimate_interest", "contract", "legal_obligation", "vital_interests", "public_task"
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Purpose(_Strict):
+    legal_basis: LegalBasis
+    description: str = ""
+
+
+class Signals(_Strict):
+    segment_categories: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Segment context.consent.categoryPreferences category -> purposes it grants",
+    )
+
+
+class Attribute(_Strict):
+    purpose: str
+    description: str = ""
+
+
+class Requirement(_Strict):
+    all: list[str] = Field(default_factory=list)
+    any: list[str] = Field(default_factory=list)
+
+    def missing(self, granted: frozenset[str]) -> list[str]:
+        missing = [p for p in self.all if p not in granted]
+        if self.any and not any(p in granted for p in self.any):
+            missing.append("any of " + "|".join(self.any))
+        return missing
+
+
+class DestinationPolicy(_Strict):
+    requires: Requirement
+    attributes: list[str]
+
+
+class Defaults(_Strict):
+    retention_days: int = Field(default=30, ge=1, le=3650)
+
+
+class Policy(_Strict):
+    """A validated policy document. ``version`` is given by the store when the document is pushed."""
+
+    version: int = 0
+    description: str = ""
+    purposes: dict[str, Purpose]
+    signals: Signals = Signals()
+    attributes: dict[str, Attribute]
+    destinations: dict[Literal["ga4", "meta", "webhook", "lake"], DestinationPolicy]
+    defaults: Defaults = Defaults()
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Policy:
+        if NECESSARY not in self.purposes:
+            raise ValueError(f"purposes must define '{NECESSARY}'")
+        for path, attr in self.attributes.items():
+            if attr.purpose not in self.purposes:
+                raise ValueError(f"attributes.{path}.purpose: unknown purpose '{attr.purpose}'")
+        for category, purposes in self.signals.segment_categories.items():
+            for p in purposes:
+                if p not in self.purposes:
+                    raise ValueError(f"signals.segment_categories.{category}: unknown purpose '{p}'")
+        for name, dest in self.destinations.items():
+            for p in [*dest.requires.all, *dest.requires.any]:
+                if p not in self.purposes:
+                    raise ValueError(f"destinations.{name}.requires: unknown purpose '{p}'")
+            for path in dest.attributes:
+                if path not in self.attributes:
+                    raise ValueError(f"destinations.{name}.attributes: '{path}' is not in the catalogue")
+        return self
+
+
+Action = Literal["sent", "dropped", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One explainable outcome: a destination skipped, or a field sent or dropped, and why."""
+
+    destination: str
+    action: Action
+    reason: str
+    field: str | None = None
+    purpose: str | None = None
+    legal_basis: str | None = None
+    policy_version: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in (
+            ("destination", self.destination), ("action", self.action), ("reason", self.reason),
+            ("field", self.field), ("purpose", self.purpose), ("legal_basis", self.legal_basis),
+            ("policy_version", self.policy_version),
+        ) if v is not None}
+
+
+MAX_FIELD_PATH = 120
+
+
+def evaluate(
+    payload: dict[str, Any], granted: frozenset[str], destination: str, policy: Policy
+) -> tuple[dict[str, Any] | None, list[Decision]]:
+    """The minimal payload ``destination`` may receive, and a decision for every field.
+
+    Returns ``(None, decisions)`` when the destination gets nothing at all.
+    """
+    v = policy.version
+    dest = policy.destinations.get(destination)  # type: ignore[call-overload]
+    if dest is None:
+        return None, [Decision(destination, "skipped", "destination_not_in_policy", policy_version=v)]
+    missing = dest.requires.missing(granted)
+    if missing:
+        reason = "purpose_not_granted:" + ",".join(missing)
+        return None, [Decision(destination, "skipped", reason, policy_version=v)]
+
+    allowed = set(dest.attributes)
+    decisions: list[Decision] = []
+
+    def walk(obj: dict[str, Any], prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            path = f"{prefix}.{key}" if prefix else key
+            attr = policy.attributes.get(path)
+            if attr is not None:
+                purpose = policy.purposes[attr.purpose]
+                if path not in allowed:
+                    decisions.append(Decision(destination, "dropped", "not_allowed_for_destination", path,
+                                              attr.purpose, purpose.legal_basis, v))
+                elif attr.purpose not in granted:
+                    decisions.append(Decision(destination, "dropped", "purpose_not_granted", path,
+                                              attr.purpose, purpose.legal_basis, v))
+                else:
+                    out[key] = value
+                    decisions.append(Decision(destination, "sent", "allowed", path, attr.purpose,
+                                              purpose.legal_basis, v))
+            elif isinstance(value, dict) and any(a.startswith(path + ".") for a in policy.attributes):
+                inner = walk(value, path)
+                if inner:
+                    out[key] = inner
+            else:
+                decisions.append(Decision(destination, "dropped", "not_catalogued", path[:MAX_FIELD_PATH],
+                                          policy_version=v))
+        return out
+
+    result = walk(payload, "")
+    if not any(d.action == "sent" for d in decisions):
+        return None, [*decisions, Decision(destination, "skipped", "nothing_allowed", policy_version=v)]
+    return result, decisions

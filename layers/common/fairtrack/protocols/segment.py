@@ -1,0 +1,150 @@
+"""Segment / RudderStack tracking API: request bodies to canonical hits.
+
+Decisions written down here:
+- unknown top-level keys (``integrations``, ``_metadata``, ``channel``...) are accepted and not
+  carried further: nothing the catalogue does not know can leave the gateway anyway;
+- ``userId``/``anonymousId`` may be strings or numbers (SDKs send both); JSON ``null`` is absent;
+- ``context.ip`` sent by a client is ignored: the address comes from the connection (or a trusted
+  proxy) and is truncated before anything else sees it;
+- limits follow the original service: 32 KB per event, nesting at most 8 levels, 500 KB per request.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from fairtrack.errors import FieldError, field_errors
+from fairtrack.hit import EventType, Hit
+
+MAX_EVENT_BYTES = 32 * 1024
+MAX_DEPTH = 8
+MAX_KEYS = 500
+
+
+def _id_to_str(value: Any) -> Any:
+    if isinstance(value, bool):  # bool is an int in Python; an id of `true` is a mistake
+        raise ValueError("must be a string or a number")
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+def _naive_is_utc(value: Any) -> Any:
+    if isinstance(value, str) and value and not value.endswith(("Z", "z")) and "+" not in value[10:] and "-" not in value[10:]:
+        return value + "Z"
+    return value
+
+
+Id = Annotated[Annotated[str, Field(min_length=1, max_length=200)] | None, BeforeValidator(_id_to_str)]
+Timestamp = Annotated[AwareDatetime | None, BeforeValidator(_naive_is_utc)]
+Name = Annotated[str, Field(min_length=1, max_length=200)] | None
+MessageId = Annotated[str, Field(min_length=1, max_length=100)] | None
+
+
+def _check_shape(value: Any, depth: int = 0, counter: list[int] | None = None) -> None:
+    counter = counter if counter is not None else [0]
+    if depth > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        counter[0] += len(value)
+        if counter[0] > MAX_KEYS:
+            raise ValueError(f"more than {MAX_KEYS} keys")
+        for item in value.values():
+            _check_shape(item, depth + 1, counter)
+    elif isinstance(value, list):
+        counter[0] += len(value)
+        if counter[0] > MAX_KEYS:
+            raise ValueError(f"more than {MAX_KEYS} items")
+        for item in value:
+            _check_shape(item, depth + 1, counter)
+
+
+def _json_object(value: Any) -> Any:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object")
+    _check_shape(value)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], BeforeValidator(_json_object), Field(default_factory=dict)]
+
+
+class SegmentEvent(BaseModel):
+    """One event of the tracking API, as a client sends it."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    type: EventType
+    event: Name = None
+    name: Name = None
+    userId: Id = None
+    anonymousId: Id = None
+    messageId: MessageId = None
+    timestamp: Timestamp = None
+    originalTimestamp: Timestamp = None
+    sentAt: Timestamp = None
+    context: JsonObject
+    properties: JsonObject
+    traits: JsonObject
+
+    @model_validator(mode="after")
+    def _required_by_type(self) -> SegmentEvent:
+        if self.userId is None and self.anonymousId is None:
+            raise ValueError("userId or anonymousId is required")
+        if self.type == "track" and not self.event:
+            raise ValueError("event is required for track")
+        return self
+
+    def to_hit(self, received_at: datetime, batch_sent_at: datetime | None = None) -> Hit:
+        context = {k: v for k, v in self.context.items() if k != "ip"}
+        return Hit(
+            type=self.type,
+            event=self.event,
+            name=self.name,
+            userId=self.userId,
+            anonymousId=self.anonymousId,
+            messageId=self.messageId or str(uuid.uuid4()),
+            timestamp=corrected_timestamp(
+                received_at, self.originalTimestamp or self.timestamp, self.sentAt or batch_sent_at
+            ),
+            receivedAt=received_at,
+            context=context,
+            properties=self.properties,
+            traits=self.traits,
+        )
+
+
+def corrected_timestamp(received_at: datetime, original: datetime | None, sent_at: datetime | None) -> datetime:
+    """Segment's clock correction: ``receivedAt - (sentAt - originalTimestamp)``."""
+    if original is None:
+        return received_at
+    if sent_at is None:
+        return original
+    return received_at - (sent_at - original)
+
+
+def parse_event(raw: Any, *, implied_type: EventType | None, path: str = "") -> SegmentEvent | list[FieldError]:
+    """Validate one event; on failure return its field errors (paths prefixed with ``path``)."""
+    if not isinstance(raw, dict):
+        return [FieldError(path or "body", "must be a JSON object")]
+    if len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_EVENT_BYTES:
+        return [FieldError(path or "body", f"event larger than {MAX_EVENT_BYTES // 1024} KB")]
+    if implied_type is not None:
+        if raw.get("type", implied_type) != implied_type:
+            return [FieldError(f"{path}.type" if path else "type", f"must be '{implied_type}' on this route")]
+        raw = {**raw, "type": implied_type}
+    try:
+        return SegmentEvent.model_validate(raw)
+    except ValidationError as exc:
+        return field_errors(exc, path)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,177 @@
+"""The local HTTP API: real HTTP in, API Gateway HTTP API payload 2.0 events to the function out.
+
+Routes come from the template's ``HttpApi`` events (``ANY /v1/{proxy+}``...), matched with API
+Gateway's precedence (most specific route first, exact method before ``ANY``); anything else gets
+API Gateway's own 404. ``/_dev/`` paths are the local stack's developer endpoints.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from fairtrack_tools.localcloud import HttpRoute
+from fairtrack_tools.runtime import FunctionError
+from fairtrack_tools.template import ACCOUNT
+
+TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml",
+              "application/javascript")
+
+DevHandler = Callable[[str, dict[str, str]], tuple[int, Any]]
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    out = ""
+    for part in path.strip("/").split("/"):
+        if part.startswith("{") and part.endswith("+}"):
+            out += f"/(?P<{part[1:-2]}>.+)"
+        elif part.startswith("{") and part.endswith("}"):
+            out += f"/(?P<{part[1:-1]}>[^/]+)"
+        else:
+            out += "/" + re.escape(part)
+    return re.compile("^" + (out or "/") + "$")
+
+
+def match_route(routes: list[HttpRoute], method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
+    best: tuple[tuple[int, int, int], HttpRoute, dict[str, str]] | None = None
+    for route in routes:
+        if route.method not in (method, "ANY"):
+            continue
+        m = _pattern(route.path).match(path)
+        if not m:
+            continue
+        literal = sum(1 for p in route.path.split("/") if p and not p.startswith("{"))
+        greedy = 0 if "+}" in route.path else 1
+        rank = (greedy, literal, 1 if route.method == method else 0)
+        if best is None or rank > best[0]:
+            best = (rank, route, m.groupdict())
+    return (best[1], best[2]) if best else None
+
+
+def build_event(route: HttpRoute, params: dict[str, str], method: str, raw_path: str, query: str,
+                headers: dict[str, str], body: bytes, source_ip: str, host: str) -> dict[str, Any]:
+    ctype = headers.get("content-type", "").lower()
+    encoded = bool(headers.get("content-encoding")) or (bool(body) and not ctype.startswith(TEXT_TYPES))
+    if not encoded:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            encoded = True
+    now = datetime.now(UTC)
+    request_id = uuid.uuid4().hex[:16]
+    query_params: dict[str, str] = {}
+    for k, v in parse_qsl(query, keep_blank_values=True):
+        query_params[k] = f"{query_params[k]},{v}" if k in query_params else v
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": raw_path,
+        "rawQueryString": query,
+        "headers": {k: v for k, v in headers.items() if k != "cookie"},
+        "requestContext": {
+            "accountId": ACCOUNT, "apiId": "local", "domainName": host, "domainPrefix": host.split(".")[0],
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
+                     "userAgent": headers.get("user-agent", "")},
+            "requestId": request_id, "routeKey": route.route_key, "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(time.time() * 1000),
+        },
+        "isBase64Encoded": encoded,
+    }
+    if "cookie" in headers:
+        event["cookies"] = [c.strip() for c in headers["cookie"].split(";") if c.strip()]
+    if query_params:
+        event["queryStringParameters"] = query_params
+    if params:
+        event["pathParameters"] = params
+    if body:
+        event["body"] = base64.b64encode(body).decode() if encoded else text
+    return event
+
+
+class ApiServer:
+    def __init__(self, routes: list[HttpRoute], invoke: Callable[[str, dict[str, Any]], Any], dev: DevHandler,
+                 host: str = "127.0.0.1", port: int = 3000) -> None:
+        outer = self
+        self.routes = routes
+        self.invoke = invoke
+        self.dev = dev
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "fairtrack-local"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - no IPs or URLs in logs
+                return
+
+            def _handle(self) -> None:
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if parts.path.startswith("/_dev/"):
+                    status, payload = outer.dev(self.command, {"path": parts.path, "query": parts.query})
+                    self._send(status, {"content-type": "application/json"}, json.dumps(payload).encode())
+                    return
+                found = match_route(outer.routes, self.command, parts.path)
+                if found is None:
+                    self._send(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
+                    return
+                route, params = found
+                headers: dict[str, str] = {}
+                for k, v in self.headers.items():
+                    headers[k.lower()] = f"{headers[k.lower()]},{v}" if k.lower() in headers else v
+                event = build_event(route, params, self.command, parts.path, parts.query, headers, body,
+                                    self.client_address[0], self.headers.get("Host", "127.0.0.1"))
+                try:
+                    result = outer.invoke(route.function, event)
+                except FunctionError:
+                    self._send(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
+                    return
+                self._send_result(result)
+
+            def _send_result(self, result: Any) -> None:
+                if not isinstance(result, dict) or "statusCode" not in result:
+                    result = {"statusCode": 200, "body": json.dumps(result),
+                              "headers": {"content-type": "application/json"}}
+                raw = result.get("body") or ""
+                data = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+                headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+                for k, values in (result.get("multiValueHeaders") or {}).items():
+                    headers[k.lower()] = ", ".join(map(str, values))
+                self._send(int(result["statusCode"]), headers, data, result.get("cookies") or [])
+
+            def _send(self, status: int, headers: dict[str, str], data: bytes, cookies: list[str] | None = None) -> None:
+                self.send_response(status)
+                for k, v in headers.items():
+                    if k not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(k, v)
+                for c in cookies or []:
+                    self.send_header("Set-Cookie", c)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = do_HEAD = _handle
+
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd.daemon_threads = True
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

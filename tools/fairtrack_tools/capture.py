@@ -1,0 +1,121 @@
+"""Capture servers standing in for GA4, Meta and the webhook: they record what each received.
+
+One loopback HTTP server; the first path segment names the destination (``/ga4/...``,
+``/meta/...``, ``/webhook``). Bodies are decoded (gzip, JSON, form) before they are stored. A
+destination can be told to fail (``fail(name, status)``) so retries and the DLQ can be exercised.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+CAPTURED = ("ga4", "meta", "webhook")
+
+
+class CaptureStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, list[Any]] = {name: [] for name in CAPTURED}
+        self._requests: dict[str, list[dict[str, Any]]] = {name: [] for name in CAPTURED}
+        self._fail: dict[str, int] = {}
+
+    def record(self, name: str, body: Any, request: dict[str, Any]) -> None:
+        with self._lock:
+            self._items[name].append(body)
+            self._requests[name].append(request)
+
+    def fail(self, name: str, status: int | None) -> None:
+        with self._lock:
+            if status is None:
+                self._fail.pop(name, None)
+            else:
+                self._fail[name] = status
+
+    def failing(self, name: str) -> int | None:
+        with self._lock:
+            return self._fail.get(name)
+
+    def snapshot(self) -> dict[str, list[Any]]:
+        with self._lock:
+            return {k: list(v) for k, v in self._items.items()}
+
+    def requests(self, name: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._requests[name])
+
+    def clear(self) -> None:
+        with self._lock:
+            for v in (*self._items.values(), *self._requests.values()):
+                v.clear()
+
+
+def decode(body: bytes, headers: Any) -> Any:
+    if headers.get("Content-Encoding", "").lower() == "gzip":
+        body = gzip.decompress(body)
+    text = body.decode("utf-8", "replace")
+    ctype = headers.get("Content-Type", "")
+    if "json" in ctype or text[:1] in "{[":
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    if "x-www-form-urlencoded" in ctype:
+        return {k: v[0] if len(v) == 1 else v for k, v in parse_qs(text).items()}
+    return text
+
+
+class CaptureServer:
+    def __init__(self, store: CaptureStore, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.store = store
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                return
+
+            def do_POST(self) -> None:
+                parts = urlsplit(self.path)
+                name = parts.path.strip("/").split("/", 1)[0]
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if name not in CAPTURED:
+                    self._answer(404, b'{"error":"unknown destination"}')
+                    return
+                status = outer.store.failing(name)
+                if status is not None:
+                    self._answer(status, b'{"error":"failing on purpose"}')
+                    return
+                outer.store.record(name, decode(raw, self.headers), {
+                    "path": parts.path, "query": parts.query, "headers": dict(self.headers.items())})
+                self._answer(200, b'{"ok":true}')
+
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="capture")
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> CaptureServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

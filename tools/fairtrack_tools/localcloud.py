@@ -1,0 +1,243 @@
+"""The embedded AWS of the local stack: moto in server mode, resources created from template.yaml.
+
+Queues (with their RedrivePolicy), tables (keys, TTL) and buckets are created from the template's
+resource definitions; each function's environment is the template's, resolved against the
+created resources and local parameter values (destination URLs point at the capture server, the
+webhook secret is a local Secrets Manager secret). The policy table is seeded with
+``policies/default.yaml`` and a dev source.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from fairtrack.store import Source
+from fairtrack_tools import admin
+from fairtrack_tools.capture import CaptureServer, CaptureStore
+from fairtrack_tools.runtime import PROJECT_ROOT, FunctionSpec
+from fairtrack_tools.template import ACCOUNT, REGION, Resolver, load, resources_of_type
+
+DEV_WRITE_KEY = "dev-write-key"
+DEV_SOURCE_ID = "dev"
+DEV_MEASUREMENT_ID = "G-DEV"
+
+
+@dataclass(frozen=True)
+class SqsSource:
+    function: str
+    queue_url: str
+    batch_size: int
+    window_seconds: float
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    method: str
+    path: str
+    function: str
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+class LocalCloud:
+    def __init__(self, template_path: Path | None = None, parameters: dict[str, str] | None = None,
+                 moto_port: int = 0, app_origin: str = "http://127.0.0.1:3000") -> None:
+        self.template_path = template_path or PROJECT_ROOT / "template.yaml"
+        self.template = load(self.template_path)
+        self.base_dir = self.template_path.parent
+        self.overrides = dict(parameters or {})
+        self.moto_port = moto_port
+        self.app_origin = app_origin
+        self.captures = CaptureStore()
+        self.capture_server: CaptureServer | None = None
+        self.moto: ThreadedMotoServer | None = None
+        self.resolver: Resolver | None = None
+        self.endpoint = ""
+        self.session: boto3.Session | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> LocalCloud:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log names every call
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        self.session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",  # noqa: S106
+                                     region_name=REGION)
+        self.capture_server = CaptureServer(self.captures).start()
+        base = self.capture_server.base_url
+        params = {"WebhookUrl": f"{base}/webhook", "Ga4Endpoint": f"{base}/ga4", "MetaGraphUrl": f"{base}/meta/v21.0"}
+        params.update(self.overrides)
+        if "WebhookSecretArn" not in params:
+            params["WebhookSecretArn"] = self.client("secretsmanager").create_secret(
+                Name="fairtrack-local-webhook", SecretString=secrets.token_hex(32))["ARN"]
+        self.resolver = Resolver(self.template, params)
+        self._create_resources()
+        self.seed()
+        return self
+
+    def stop(self) -> None:
+        if self.capture_server:
+            self.capture_server.stop()
+        if self.moto:
+            self.moto.stop()
+
+    def client(self, service: str) -> Any:
+        assert self.session is not None
+        return self.session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
+
+    @property
+    def aws_env(self) -> dict[str, str]:
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+
+    # -- resources -----------------------------------------------------------------------------
+    def _create_resources(self) -> None:
+        r = self.resolver
+        assert r is not None
+        sqs, ddb, s3 = self.client("sqs"), self.client("dynamodb"), self.client("s3")
+        prefix = "fairtrack-local-"
+        queues = resources_of_type(self.template, "AWS::SQS::Queue")
+        for logical in queues:
+            name = f"{prefix}{logical}"
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            r.refs[logical] = url
+            r.attrs[(logical, "Arn")] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+            r.attrs[(logical, "QueueName")] = name
+            r.attrs[(logical, "QueueUrl")] = url
+        for logical, res in queues.items():  # attributes after every queue exists (RedrivePolicy refers to DLQs)
+            props = r.resolve(res.get("Properties", {}))
+            attrs = {k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in props.items()
+                     if k in ("VisibilityTimeout", "RedrivePolicy", "MessageRetentionPeriod", "DelaySeconds",
+                              "ReceiveMessageWaitTimeSeconds", "MaximumMessageSize")}
+            if attrs:
+                sqs.set_queue_attributes(QueueUrl=r.refs[logical], Attributes=attrs)
+        for logical, res in resources_of_type(self.template, "AWS::DynamoDB::Table").items():
+            props = r.resolve(res["Properties"])
+            name = f"{prefix}{logical}"
+            ddb.create_table(TableName=name, KeySchema=props["KeySchema"], BillingMode="PAY_PER_REQUEST",
+                             AttributeDefinitions=props["AttributeDefinitions"])
+            ttl = props.get("TimeToLiveSpecification")
+            if ttl:
+                ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+            r.refs[logical] = name
+            r.attrs[(logical, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+        for logical, res in resources_of_type(self.template, "AWS::S3::Bucket").items():
+            name = f"{prefix}{logical}".lower()
+            s3.create_bucket(Bucket=name)
+            if r.resolve(res.get("Properties", {})).get("VersioningConfiguration", {}).get("Status") == "Enabled":
+                s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+            r.refs[logical] = name
+            r.attrs[(logical, "Arn")] = f"arn:aws:s3:::{name}"
+        for logical, res in self.template.get("Resources", {}).items():
+            if logical not in r.refs:  # functions, layers, log groups, APIs: a stable placeholder id
+                r.refs[logical] = f"{prefix}{logical}"
+                r.attrs[(logical, "Arn")] = f"arn:aws:local:{REGION}:{ACCOUNT}:{logical}"
+
+    def seed(self) -> None:
+        """The default policy, active, and the dev source (write key ``dev-write-key``)."""
+        table = self.physical_id("PolicyTable")
+        ddb = self.client("dynamodb")
+        version = admin.push_policy(ddb, table, admin.load_policy_file(self.base_dir / "policies" / "default.yaml"))
+        admin.activate_policy(ddb, table, version)
+        origins = sorted({self.app_origin, self.app_origin.replace("127.0.0.1", "localhost")})
+        admin.add_source(ddb, table, DEV_WRITE_KEY, Source(source_id=DEV_SOURCE_ID, name="Local development",
+                                                            origins=origins))
+
+    def physical_id(self, logical: str) -> str:
+        assert self.resolver is not None
+        return self.resolver.refs[logical]
+
+    # -- functions ----------------------------------------------------------------------------
+    def _globals(self) -> dict[str, Any]:
+        assert self.resolver is not None
+        out: dict[str, Any] = self.resolver.resolve(self.template.get("Globals", {}).get("Function", {}))
+        return out
+
+    def functions(self) -> dict[str, FunctionSpec]:
+        r = self.resolver
+        assert r is not None
+        glob = self._globals()
+        layer_dirs = {logical: (self.base_dir / res["Properties"]["ContentUri"]).resolve()
+                      for logical, res in resources_of_type(self.template, "AWS::Serverless::LayerVersion").items()}
+        specs = {}
+        for logical, res in resources_of_type(self.template, "AWS::Serverless::Function").items():
+            props = r.resolve(res["Properties"])
+            env = {**glob.get("Environment", {}).get("Variables", {}), **props.get("Environment", {}).get("Variables", {})}
+            layers = [*glob.get("Layers", []), *props.get("Layers", [])]
+            dirs = tuple(layer_dirs[name.removeprefix("fairtrack-local-")] for name in layers
+                         if name.removeprefix("fairtrack-local-") in layer_dirs)
+            specs[logical] = FunctionSpec(
+                logical_id=logical,
+                code_dir=(self.base_dir / props["CodeUri"]).resolve(),
+                handler=props.get("Handler", glob.get("Handler", "")),
+                environment={k: str(v) for k, v in env.items()},
+                timeout=float(props.get("Timeout", glob.get("Timeout", 3))),
+                memory=int(props.get("MemorySize", glob.get("MemorySize", 128))),
+                layer_dirs=dirs,
+            )
+        return specs
+
+    def _events(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        r = self.resolver
+        assert r is not None
+        out = []
+        for logical, res in resources_of_type(self.template, "AWS::Serverless::Function").items():
+            for ev in res["Properties"].get("Events", {}).values():
+                if ev.get("Type") == kind:
+                    out.append((logical, r.resolve(ev.get("Properties", {}))))
+        return out
+
+    def sqs_sources(self) -> list[SqsSource]:
+        r = self.resolver
+        assert r is not None
+        arn_to_url = {arn: r.refs[logical] for (logical, attr), arn in r.attrs.items() if attr == "Arn"}
+        return [SqsSource(fn, arn_to_url[p["Queue"]], int(p.get("BatchSize", 10)),
+                          float(p.get("MaximumBatchingWindowInSeconds", 0)))
+                for fn, p in self._events("SQS")]
+
+    def http_routes(self) -> list[HttpRoute]:
+        return [HttpRoute(p.get("Method", "ANY").upper(), p.get("Path", "/"), fn) for fn, p in self._events("HttpApi")]
+
+    # -- the lake -----------------------------------------------------------------------------
+    def lake_records(self) -> list[Any]:
+        s3, bucket = self.client("s3"), self.physical_id("LakeBucket")
+        objects = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            objects.extend(page.get("Contents", []))
+        records: list[Any] = []
+        for obj in sorted(objects, key=lambda o: (o["LastModified"], o["Key"])):
+            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            for line in gzip.decompress(body).decode().splitlines():
+                if line.strip():
+                    records.append(json.loads(line))
+        return records
+
+    def clear_lake(self) -> None:
+        s3, bucket = self.client("s3"), self.physical_id("LakeBucket")
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+
+    def captured(self) -> dict[str, list[Any]]:
+        return {**self.captures.snapshot(), "lake": self.lake_records()}
+
+    def clear_captured(self) -> None:
+        self.captures.clear()
+        self.clear_lake()
+
+
+def env_flag(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)

@@ -1,0 +1,108 @@
+"""Runs a function from template.yaml in worker subprocesses, the way a Lambda sandbox would."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class FunctionError(Exception):
+    def __init__(self, error_type: str, trace: str) -> None:
+        super().__init__(error_type)
+        self.error_type = error_type
+        self.trace = trace
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    timeout: float
+    memory: int
+    layer_dirs: tuple[Path, ...]
+
+    def process_env(self, aws_env: dict[str, str]) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+        env.update(aws_env)
+        env.update(self.environment)
+        env.update({
+            "AWS_LAMBDA_FUNCTION_NAME": self.logical_id,
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(self.timeout),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory),
+            "PYTHONPATH": os.pathsep.join([str(self.code_dir), *map(str, self.layer_dirs), str(PROJECT_ROOT / "tools")]),
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
+
+class Worker:
+    """One warm container: a subprocess that handles one invocation at a time."""
+
+    def __init__(self, spec: FunctionSpec, aws_env: dict[str, str], log_prefix: str | None = None) -> None:
+        self.spec = spec
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fairtrack_tools.worker", spec.handler],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None if log_prefix is None else subprocess.PIPE,
+            env=spec.process_env(aws_env), cwd=str(spec.code_dir), text=True, bufsize=1,
+        )
+        if log_prefix is not None and self.proc.stderr is not None:
+            threading.Thread(target=self._pump, args=(self.proc.stderr, log_prefix), daemon=True).start()
+
+    @staticmethod
+    def _pump(stream: Any, prefix: str) -> None:
+        for line in stream:
+            sys.stderr.write(f"{prefix} {line}")
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(event) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise FunctionError("Runtime.ExitError", f"{self.spec.logical_id} worker exited")
+        answer = json.loads(line)
+        if not answer.get("ok"):
+            raise FunctionError(answer.get("errorType", "Error"), answer.get("trace", ""))
+        return answer["result"]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            if self.proc.stdin:
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+class FunctionPool:
+    """Up to ``size`` warm workers for one function; callers block while all are busy."""
+
+    def __init__(self, spec: FunctionSpec, aws_env: dict[str, str], size: int = 1, log_prefix: str | None = None):
+        self.spec = spec
+        self._idle: queue.Queue[Worker] = queue.Queue()
+        self._all = [Worker(spec, aws_env, log_prefix) for _ in range(size)]
+        for w in self._all:
+            self._idle.put(w)
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        worker = self._idle.get()
+        try:
+            return worker.invoke(event)
+        finally:
+            self._idle.put(worker)
+
+    def stop(self) -> None:
+        for w in self._all:
+            w.stop()

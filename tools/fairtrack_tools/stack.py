@@ -1,0 +1,103 @@
+"""``fairtrack dev``: the whole of fairtrack on one machine, in the foreground.
+
+moto as the embedded AWS (resources from template.yaml), the ingest API on 127.0.0.1:3000,
+one poller per destination queue invoking its forwarder, capture servers standing in for the
+destinations, and ``/_dev/captured`` to see what each destination received.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from typing import Any
+
+from fairtrack_tools.apiserver import ApiServer
+from fairtrack_tools.localcloud import DEV_WRITE_KEY, LocalCloud
+from fairtrack_tools.poller import SqsPoller
+from fairtrack_tools.runtime import FunctionPool
+
+
+class DevStack:
+    def __init__(self, port: int = 3000, moto_port: int = 0, parameters: dict[str, str] | None = None,
+                 quiet: bool = False) -> None:
+        self.port = port
+        self.quiet = quiet
+        self.cloud = LocalCloud(parameters=parameters, moto_port=moto_port, app_origin=f"http://127.0.0.1:{port}")
+        self.pools: dict[str, FunctionPool] = {}
+        self.pollers: list[SqsPoller] = []
+        self.stop_event = threading.Event()
+        self.api: ApiServer | None = None
+
+    def start(self) -> DevStack:
+        self.cloud.start()
+        specs = self.cloud.functions()
+        sqs_functions = {s.function for s in self.cloud.sqs_sources()}
+        for logical, spec in specs.items():
+            size = 1 if logical in sqs_functions else 2
+            self.pools[logical] = FunctionPool(spec, self.cloud.aws_env, size=size,
+                                               log_prefix=None if not self.quiet else None)
+        self.api = ApiServer(self.cloud.http_routes(), self._invoke, self._dev, port=self.port)
+        sqs = self.cloud.client("sqs")
+        for source in self.cloud.sqs_sources():
+            self.pollers.append(SqsPoller(source, self.pools[source.function], sqs, self.stop_event).start())
+        return self
+
+    def _invoke(self, function: str, event: dict[str, Any]) -> Any:
+        return self.pools[function].invoke(event)
+
+    def _dev(self, method: str, request: dict[str, str]) -> tuple[int, Any]:
+        if request["path"].rstrip("/") == "/_dev/captured":
+            if method == "GET":
+                return 200, self.cloud.captured()
+            if method == "DELETE":
+                self.cloud.clear_captured()
+                return 200, {"cleared": True}
+            return 405, {"message": "GET or DELETE"}
+        return 404, {"message": "Not Found"}
+
+    def summary(self) -> str:
+        assert self.api is not None
+        c = self.cloud
+        base = self.api.base_url
+        lines = [
+            "fairtrack local stack is running (Ctrl-C stops it)",
+            f"  ingest API        {base}  (routes: {', '.join(r.route_key for r in c.http_routes())})",
+            f"  try               curl -s {base}/v1/track -u {DEV_WRITE_KEY}: -H 'content-type: application/json' \\",
+            "                      -d @events/examples/track.json",
+            f"  captured          {base}/_dev/captured   (DELETE to clear)",
+            f"  embedded AWS      {c.endpoint}  (moto; AWS_ENDPOINT_URL for boto3 and the aws CLI)",
+            f"  policy table      {c.physical_id('PolicyTable')}  (policies/default.yaml active)",
+            f"  lake bucket       {c.physical_id('LakeBucket')}",
+            f"  dev source        write key '{DEV_WRITE_KEY}', origins {base}, http://localhost:{self.port}",
+            f"  destinations      capture server {c.capture_server.base_url if c.capture_server else '?'}",
+        ]
+        lines += [f"  poller            {s.function} <- {s.queue_url.rsplit('/', 1)[-1]} (batch {s.batch_size})"
+                  for s in c.sqs_sources()]
+        return "\n".join(lines)
+
+    def serve_forever(self) -> None:
+        assert self.api is not None
+        print(self.summary(), flush=True)
+
+        def _term(*_: Any) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, _term)
+        try:
+            self.api.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+            print("fairtrack local stack stopped", file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.api is not None:
+            self.api.httpd.server_close()
+        for p in self.pollers:
+            p.thread.join(timeout=3)
+        for pool in self.pools.values():
+            pool.stop()
+        self.cloud.stop()
