@@ -16,15 +16,6 @@ from fairtrack_tools.localcloud import LocalCloud
 from fairtrack_tools.runtime import FunctionError, Worker
 
 
-def queue_depths(cloud: LocalCloud) -> dict[str, int]:
-    sqs = cloud.client("sqs")
-    out = {}
-    for url in sqs.list_queues().get("QueueUrls", []):
-        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-        out[url.rsplit("/", 1)[-1].removeprefix("fairtrack-local-")] = int(attrs["ApproximateNumberOfMessages"])
-    return out
-
-
 def run(logical_id: str, event: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     cloud = LocalCloud().start()
     try:
@@ -36,7 +27,7 @@ def run(logical_id: str, event: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
             response = worker.invoke(event)
         finally:
             worker.stop()
-        effects = {"queues": queue_depths(cloud), "captured": cloud.captured()}
+        effects = {"queues": cloud.queue_depths(), "captured": cloud.captured()}
         return response, effects
     finally:
         cloud.stop()

@@ -53,12 +53,14 @@ class HttpRoute:
 
 class LocalCloud:
     def __init__(self, template_path: Path | None = None, parameters: dict[str, str] | None = None,
-                 moto_port: int = 0, app_origin: str = "http://127.0.0.1:3000") -> None:
+                 moto_port: int = 0, app_origin: str = "http://127.0.0.1:3000", embedded: bool = True) -> None:
+        """``embedded=False`` skips the moto server: use it inside ``moto.mock_aws`` in tests."""
         self.template_path = template_path or PROJECT_ROOT / "template.yaml"
         self.template = load(self.template_path)
         self.base_dir = self.template_path.parent
         self.overrides = dict(parameters or {})
         self.moto_port = moto_port
+        self.embedded = embedded
         self.app_origin = app_origin
         self.captures = CaptureStore()
         self.capture_server: CaptureServer | None = None
@@ -70,10 +72,11 @@ class LocalCloud:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> LocalCloud:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log names every call
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
-        self.moto.start()
-        host, port = self.moto.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
+        if self.embedded:
+            self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+            self.moto.start()
+            host, port = self.moto.get_host_and_port()
+            self.endpoint = f"http://{host}:{port}"
         self.session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",  # noqa: S106
                                      region_name=REGION)
         self.capture_server = CaptureServer(self.captures).start()
@@ -96,11 +99,12 @@ class LocalCloud:
 
     def client(self, service: str) -> Any:
         assert self.session is not None
-        return self.session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
+        return self.session.client(service, endpoint_url=self.endpoint or None)  # type: ignore[call-overload]
 
     @property
     def aws_env(self) -> dict[str, str]:
-        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        endpoint = {"AWS_ENDPOINT_URL": self.endpoint} if self.endpoint else {}
+        return {**endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
 
     # -- resources -----------------------------------------------------------------------------
@@ -230,6 +234,17 @@ class LocalCloud:
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
             for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
                 s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+        """Messages visible and in flight per queue, by logical id."""
+        sqs = self.client("sqs")
+        out = {}
+        for logical in resources_of_type(self.template, "AWS::SQS::Queue"):
+            attrs = sqs.get_queue_attributes(QueueUrl=self.physical_id(logical), AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            out[logical] = {"visible": int(attrs["ApproximateNumberOfMessages"]),
+                            "in_flight": int(attrs["ApproximateNumberOfMessagesNotVisible"])}
+        return out
 
     def captured(self) -> dict[str, list[Any]]:
         return {**self.captures.snapshot(), "lake": self.lake_records()}

@@ -54,6 +54,8 @@ class DevStack:
                 self.cloud.clear_captured()
                 return 200, {"cleared": True}
             return 405, {"message": "GET or DELETE"}
+        if request["path"].rstrip("/") == "/_dev/queues" and method == "GET":
+            return 200, self.cloud.queue_depths()
         return 404, {"message": "Not Found"}
 
     def summary(self) -> str:
@@ -65,7 +67,7 @@ class DevStack:
             f"  ingest API        {base}  (routes: {', '.join(r.route_key for r in c.http_routes())})",
             f"  try               curl -s {base}/v1/track -u {DEV_WRITE_KEY}: -H 'content-type: application/json' \\",
             "                      -d @events/examples/track.json",
-            f"  captured          {base}/_dev/captured   (DELETE to clear)",
+            f"  captured          {base}/_dev/captured   (DELETE to clear); queue depths {base}/_dev/queues",
             f"  embedded AWS      {c.endpoint}  (moto; AWS_ENDPOINT_URL for boto3 and the aws CLI)",
             f"  policy table      {c.physical_id('PolicyTable')}  (policies/default.yaml active)",
             f"  lake bucket       {c.physical_id('LakeBucket')}",
@@ -84,6 +86,7 @@ class DevStack:
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, _term)
+        signal.signal(signal.SIGINT, _term)  # also when started in the background, where SIGINT is ignored
         try:
             self.api.serve_forever()
         except KeyboardInterrupt:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -37,6 +38,7 @@ class LocalContext:
 
 def main() -> None:
     handler_path = sys.argv[1]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; we stop when stdin closes
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything the handler prints goes to stderr, never onto the protocol pipe
     sys.stdout = sys.stderr

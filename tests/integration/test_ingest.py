@@ -1,0 +1,177 @@
+"""The ingest function in-process: API Gateway v2 events in, SQS messages out (moto)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from awshelpers import queue_messages
+
+from fairtrack_tools.localcloud import LocalCloud
+
+ROOT = Path(__file__).resolve().parents[2]
+QUEUES = ("Ga4Queue", "MetaQueue", "WebhookQueue", "LakeQueue")
+
+
+def sample(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((ROOT / "events" / "ingest" / name).read_text())
+    return event
+
+
+def with_body(event: dict[str, Any], body: Any, **headers: str) -> dict[str, Any]:
+    out = copy.deepcopy(event)
+    out["body"] = body if isinstance(body, str) else json.dumps(body)
+    out["headers"].update(headers)
+    return out
+
+
+def example() -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((ROOT / "events" / "examples" / "track.json").read_text())
+    return body
+
+
+def depths(cloud: LocalCloud) -> dict[str, int]:
+    return {q: v["visible"] for q, v in cloud.queue_depths().items()}
+
+
+@pytest.fixture
+def ingest(load_handler: Any, context: Any) -> Any:
+    module = load_handler("IngestFunction")
+    return lambda event: module.handler(event, context)
+
+
+def test_track_with_consent_is_queued_once_per_receiving_destination(ingest: Any, cloud: LocalCloud) -> None:
+    # Given the sample track event (analytics consent granted, source IP 203.0.113.77)
+    # When ingest handles it
+    response = ingest(sample("track.json"))
+    # Then it answers as Segment does, and the webhook and lake queues each get one message
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {"success": True}
+    assert depths(cloud) == {q: (1 if q in ("WebhookQueue", "LakeQueue") else 0) for q in cloud.queue_depths()}
+    for queue in ("WebhookQueue", "LakeQueue"):
+        (message,) = queue_messages(cloud, queue)
+        envelope = json.loads(message["Body"])
+        event = envelope["events"][0]["event"]
+        # the IP is truncated before anything is queued; the full one is nowhere in the message
+        assert event["context"]["ip"] == "203.0.113.0"
+        assert "203.0.113.77" not in message["Body"]
+        # the user agent header is never carried; the correlation id travels as an attribute
+        assert "Mozilla" not in message["Body"]
+        assert message["MessageAttributes"]["correlation_id"]["StringValue"] == "sample-request-0001"
+        assert envelope["policy_version"] == 1
+        assert envelope["events"][0]["purposes"] == ["analytics", "necessary"]
+
+
+def test_webhook_message_holds_only_allowlisted_fields(ingest: Any, cloud: LocalCloud) -> None:
+    # Given an event with fields the default policy does not let the webhook have
+    body = example()
+    body["userId"] = "user-42"
+    body["context"]["page"]["url"] = "https://shop.example/thanks?email=jane@example.com"
+    body["context"]["userAgent"] = "Mozilla/5.0 full user agent"
+    body["context"]["unknownThing"] = "x"
+    ingest(with_body(sample("track.json"), body))
+    (message,) = queue_messages(cloud, "WebhookQueue")
+    event = json.loads(message["Body"])["events"][0]["event"]
+    # Then none of them reaches the webhook queue
+    assert "userId" not in event
+    assert set(event["context"]) == {"page", "locale", "ip"}
+    assert set(event["context"]["page"]) == {"path", "title"}
+    assert "jane@example.com" not in message["Body"]
+
+
+def test_no_consent_signal_fails_closed(ingest: Any, cloud: LocalCloud) -> None:
+    # Given the example without any consent signal
+    body = example()
+    del body["context"]["consent"]
+    # When ingested, then it is accepted but nothing is queued anywhere
+    response = ingest(with_body(sample("track.json"), body))
+    assert response["statusCode"] == 200
+    assert sum(depths(cloud).values()) == 0
+
+
+def test_denied_analytics_fails_closed(ingest: Any, cloud: LocalCloud) -> None:
+    body = example()
+    body["context"]["consent"]["categoryPreferences"]["analytics"] = False
+    assert ingest(with_body(sample("track.json"), body))["statusCode"] == 200
+    assert sum(depths(cloud).values()) == 0
+
+
+def test_malformed_json_gets_400_and_nothing_is_queued(ingest: Any, cloud: LocalCloud) -> None:
+    response = ingest(sample("track-malformed.json"))
+    assert response["statusCode"] == 400
+    error = json.loads(response["body"])["error"]
+    assert error["code"] == "invalid_json"
+    assert error["fields"] == [{"path": "body", "reason": "not valid JSON"}]
+    assert sum(depths(cloud).values()) == 0
+
+
+def test_invalid_event_names_field_paths_without_echoing_values(ingest: Any, cloud: LocalCloud) -> None:
+    # Given an event whose bad fields hold personal data
+    body = example()
+    body["anonymousId"] = None
+    body["userId"] = True
+    body["timestamp"] = "jane.doe@example.com"
+    response = ingest(with_body(sample("track.json"), body))
+    # Then the answer names each field and reason, echoes none of the values, and queues nothing
+    assert response["statusCode"] == 400
+    paths = {f["path"] for f in json.loads(response["body"])["error"]["fields"]}
+    assert paths == {"userId", "timestamp"}
+    assert "jane.doe" not in response["body"]
+    assert sum(depths(cloud).values()) == 0
+
+
+@pytest.mark.parametrize(
+    ("headers", "body_key", "status", "code"),
+    [
+        ({"authorization": ""}, None, 401, "missing_write_key"),
+        ({"authorization": "Basic " + base64.b64encode(b"nope:").decode()}, None, 401, "invalid_write_key"),
+        ({"authorization": ""}, "dev-write-key", 200, None),
+    ],
+)
+def test_write_key(ingest: Any, cloud: LocalCloud, headers: dict[str, str], body_key: str | None, status: int,
+                   code: str | None) -> None:
+    body = example()
+    if body_key:
+        body["writeKey"] = body_key
+    response = ingest(with_body(sample("track.json"), body, **headers))
+    assert response["statusCode"] == status
+    if code:
+        assert json.loads(response["body"])["error"]["code"] == code
+        assert sum(depths(cloud).values()) == 0
+
+
+def test_gzip_body_base64_encoded_by_api_gateway(ingest: Any, cloud: LocalCloud) -> None:
+    event = sample("track.json")
+    event["body"] = base64.b64encode(gzip.compress(json.dumps(example()).encode())).decode()
+    event["isBase64Encoded"] = True
+    event["headers"]["content-encoding"] = "gzip"
+    assert ingest(event)["statusCode"] == 200
+    assert depths(cloud)["LakeQueue"] == 1
+
+
+def test_queue_failure_answers_503_so_clients_retry(ingest: Any, cloud: LocalCloud) -> None:
+    # Given the webhook queue is gone
+    cloud.client("sqs").delete_queue(QueueUrl=cloud.physical_id("WebhookQueue"))
+    response = ingest(sample("track.json"))
+    assert response["statusCode"] == 503
+    assert json.loads(response["body"])["error"]["code"] == "queue_unavailable"
+
+
+def test_no_active_policy_forwards_nothing(ingest: Any, cloud: LocalCloud) -> None:
+    cloud.client("dynamodb").delete_item(TableName=cloud.physical_id("PolicyTable"), Key={"id": {"S": "policy#active"}})
+    response = ingest(sample("track.json"))
+    assert response["statusCode"] == 503
+    assert sum(depths(cloud).values()) == 0
+
+
+def test_unknown_route_is_404_json(ingest: Any) -> None:
+    event = sample("track.json")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/v1/nope"
+    response = ingest(event)
+    assert response["statusCode"] == 404
+    assert json.loads(response["body"])["success"] is False
