@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import secrets
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,9 @@ class LocalCloud:
             self.moto.start()
             host, port = self.moto.get_host_and_port()
             self.endpoint = f"http://{host}:{port}"
+            # moto keeps its state per process, not per server: start from an empty account
+            urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"),  # noqa: S310
+                                   timeout=10).close()
         self.session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",  # noqa: S106
                                      region_name=REGION)
         self.capture_server = CaptureServer(self.captures).start()

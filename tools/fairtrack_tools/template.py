@@ -109,7 +109,8 @@ class Resolver:
                 return self.attrs[(logical, attr)]
             return str(self.ref(name))
 
-        return re.sub(r"\$\{([^}!]+)\}", repl, text)
+        rendered = re.sub(r"\$\{([^}!][^}]*)\}", repl, text)
+        return rendered.replace("${!", "${")  # ${!Literal} renders as ${Literal}
 
 
 def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:

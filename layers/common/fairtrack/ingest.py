@@ -70,14 +70,25 @@ def decode_body(request: IngestRequest) -> bytes:
     if len(raw) > MAX_REQUEST_BYTES and request.headers.get("content-encoding", "").lower() != "gzip":
         raise ClientError(413, "too_large", f"request body larger than {MAX_REQUEST_BYTES // 1024} KB")
     if request.headers.get("content-encoding", "").lower() == "gzip":
+        raw = gunzip_bounded(raw, MAX_REQUEST_BYTES)
+    return raw
+
+
+def gunzip_bounded(data: bytes, limit: int) -> bytes:
+    """Inflate a gzip body (every member, checked to its end) without ever holding more than ``limit``."""
+    out = bytearray()
+    while data:
         inflater = zlib.decompressobj(wbits=31)
         try:
-            raw = inflater.decompress(raw, MAX_REQUEST_BYTES + 1)
+            out += inflater.decompress(data, limit + 1 - len(out))
         except zlib.error:
             raise ClientError(400, "invalid_body", "body is not valid gzip") from None
-        if len(raw) > MAX_REQUEST_BYTES or inflater.unconsumed_tail:
-            raise ClientError(413, "too_large", f"request body larger than {MAX_REQUEST_BYTES // 1024} KB")
-    return raw
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise ClientError(413, "too_large", f"request body larger than {limit // 1024} KB")
+        if not inflater.eof:
+            raise ClientError(400, "invalid_body", "gzip body is truncated")
+        data = inflater.unused_data
+    return bytes(out)
 
 
 def parse_json(raw: bytes) -> Any:

@@ -12,6 +12,7 @@ never sent: the catalogue is an allowlist, not a blocklist.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -120,7 +121,13 @@ class Decision:
         ) if v is not None}
 
 
-MAX_FIELD_PATH = 120
+SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+
+def _reported(prefix: str, key: str) -> str:
+    """A path safe to record: client-chosen keys can hold personal data (an e-mail as a key)."""
+    shown = key if SAFE_KEY.match(key) else "<key>"
+    return f"{prefix}.{shown}" if prefix else shown
 
 
 def evaluate(
@@ -146,7 +153,8 @@ def evaluate(
         out: dict[str, Any] = {}
         for key, value in obj.items():
             path = f"{prefix}.{key}" if prefix else key
-            attr = policy.attributes.get(path)
+            # a key holding a dot must not pass for a nested catalogued path ("page.path")
+            attr = None if "." in key else policy.attributes.get(path)
             if attr is not None:
                 purpose = policy.purposes[attr.purpose]
                 if path not in allowed:
@@ -159,12 +167,14 @@ def evaluate(
                     out[key] = value
                     decisions.append(Decision(destination, "sent", "allowed", path, attr.purpose,
                                               purpose.legal_basis, v))
-            elif isinstance(value, dict) and any(a.startswith(path + ".") for a in policy.attributes):
+            elif attr is None and "." not in key and isinstance(value, dict) and any(
+                a.startswith(path + ".") for a in policy.attributes
+            ):
                 inner = walk(value, path)
                 if inner:
                     out[key] = inner
             else:
-                decisions.append(Decision(destination, "dropped", "not_catalogued", path[:MAX_FIELD_PATH],
+                decisions.append(Decision(destination, "dropped", "not_catalogued", _reported(prefix, key),
                                           policy_version=v))
         return out
 

@@ -25,14 +25,16 @@ def chunk_envelopes(
     bodies: list[str] = []
     head = {"v": 1, "destination": destination, "source_id": source_id, "policy_version": policy_version}
     current: list[str] = []
-    size = len(json.dumps({**head, "events": []}))
+    empty = len(json.dumps({**head, "events": []}).encode())
+    size = empty
     for event in events:
         encoded = event.model_dump_json()
-        if current and size + len(encoded) + 1 > MAX_MESSAGE_BYTES:
+        length = len(encoded.encode())  # SQS counts UTF-8 bytes, not characters
+        if current and size + length + 1 > MAX_MESSAGE_BYTES:
             bodies.append(_body(head, current))
-            current, size = [], len(json.dumps({**head, "events": []}))
+            current, size = [], empty
         current.append(encoded)
-        size += len(encoded) + 1
+        size += length + 1
     if current:
         bodies.append(_body(head, current))
     return bodies

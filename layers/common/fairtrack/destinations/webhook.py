@@ -32,14 +32,18 @@ def sign(secret: bytes, timestamp: int, body: bytes) -> str:
 
 def verify(secret: bytes, header: str, body: bytes, now: float | None = None, tolerance: int = 300) -> bool:
     """The receiving side's check, shipped so it can be tested and copied."""
+    if not header.isascii():
+        return False
     try:
         parts = dict(p.split("=", 1) for p in header.split(","))
+        if not parts["t"].isdigit():
+            return False
         ts = int(parts["t"])
     except (KeyError, ValueError):
         return False
     if abs((now if now is not None else time.time()) - ts) > tolerance:
         return False
-    return hmac.compare_digest(sign(secret, ts, body), header)
+    return hmac.compare_digest(sign(secret, ts, body).encode(), header.encode())
 
 
 class WebhookDestination:

@@ -1,0 +1,95 @@
+"""End-to-end: the local stack started as a subprocess (``fairtrack dev``), driven over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Stack:
+    def __init__(self, base: str, proc: subprocess.Popen[str]) -> None:
+        self.base = base
+        self.proc = proc
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback only
+                raw = resp.read()
+                status = resp.status
+        except urllib.error.HTTPError as err:
+            raw, status = err.read(), err.code
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode()
+
+    def captured(self) -> dict[str, list[Any]]:
+        result: dict[str, list[Any]] = self.request("GET", "/_dev/captured")[1]
+        return result
+
+    def wait_for(self, predicate: Any, timeout: float = 5.0) -> dict[str, list[Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.captured()
+            if predicate(got) or time.monotonic() > deadline:
+                return got
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("stack") / "stack.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "fairtrack_tools.cli", "dev", "--port", str(port)],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ, "PYTHONPATH": str(ROOT / "tools") + os.pathsep + str(ROOT / "layers/common")})
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail("local stack exited:\n" + log.read_text())
+            if "local stack is running" in log.read_text():
+                break
+            time.sleep(0.2)
+        else:
+            proc.kill()
+            pytest.fail("local stack did not start:\n" + log.read_text())
+        stack = Stack(base, proc)
+        stack.log = log  # type: ignore[attr-defined]
+        try:
+            yield stack
+        finally:
+            proc.send_signal(2)  # Ctrl-C
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+
+
+@pytest.fixture
+def clean(stack: Stack) -> Stack:
+    stack.request("DELETE", "/_dev/captured")
+    return stack

@@ -1,0 +1,93 @@
+"""The README's promise, checked over real HTTP against ``fairtrack dev`` in a subprocess."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from conftest import Stack
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = (ROOT / "events" / "examples" / "track.json").read_bytes()
+AUTH = {"Authorization": "Basic " + base64.b64encode(b"dev-write-key:").decode(),
+        "Content-Type": "application/json"}
+# What the gateway adds to an event: its receive time and the truncated address.
+SERVER_FIELDS = {"receivedAt"}
+SERVER_CONTEXT_FIELDS = {"ip"}
+
+
+def keys(obj: dict[str, Any], prefix: str = "") -> set[str]:
+    out = set()
+    for k, v in obj.items():
+        path = f"{prefix}.{k}" if prefix else k
+        out.add(path)
+        if isinstance(v, dict):
+            out |= keys(v, path)
+    return out
+
+
+def test_readme_example_reaches_webhook_and_lake_within_5_seconds(clean: Stack) -> None:
+    # Given the README's example, sent as the README's curl command sends it
+    status, body = clean.request("POST", "/v1/track", EXAMPLE, AUTH)
+    assert (status, body) == (200, {"success": True})
+    # Then within 5 seconds the webhook and the lake have it
+    got = clean.wait_for(lambda c: c["webhook"] and c["lake"], timeout=5.0)
+    assert len(got["webhook"]) == 1 and len(got["lake"]) == 1
+    sent = json.loads(EXAMPLE)
+    webhook_event = got["webhook"][0]["batch"][0]
+    lake_event = got["lake"][0]["event"]
+    for event in (webhook_event, lake_event):
+        # with the IP truncated (the stack sees 127.0.0.1 over loopback)
+        assert event["context"]["ip"] == "127.0.0.0"
+        assert event["messageId"] == sent["messageId"]
+        assert event["properties"] == sent["properties"]
+        # and no field the example did not send, besides the documented server fields
+        extra = keys(event) - keys(sent)
+        assert extra == SERVER_FIELDS | {f"context.{f}" for f in SERVER_CONTEXT_FIELDS}, extra
+    # the webhook policy keeps the consent signal out; the lake keeps it as evidence
+    assert "consent" not in webhook_event["context"]
+    assert lake_event["context"]["consent"] == sent["context"]["consent"]
+    assert got["lake"][0]["purposes"] == ["analytics", "necessary"]
+    assert got["ga4"] == [] and got["meta"] == []
+
+
+def test_malformed_body_is_4xx_with_path_and_nothing_is_queued(clean: Stack) -> None:
+    status, body = clean.request("POST", "/v1/track", b'{"type": "track", "event": ', AUTH)
+    assert status == 400
+    assert body["success"] is False and body["error"]["fields"][0]["path"] == "body"
+    status, body = clean.request("POST", "/v1/track", json.dumps({"type": "track", "userId": "u"}).encode(), AUTH)
+    assert status == 400
+    assert "event" in body["error"]["message"] or any("event" in f["reason"] for f in body["error"]["fields"])
+    time.sleep(1.5)
+    queues = clean.request("GET", "/_dev/queues")[1]
+    assert all(q["visible"] == 0 and q["in_flight"] == 0 for q in queues.values()), queues
+    assert clean.captured() == {"ga4": [], "meta": [], "webhook": [], "lake": []}
+
+
+def test_unknown_route_is_api_gateway_404(clean: Stack) -> None:
+    status, body = clean.request("GET", "/nothing-here")
+    assert status == 404
+
+
+def test_delete_clears_captured(clean: Stack) -> None:
+    clean.request("POST", "/v1/track", EXAMPLE, AUTH)
+    clean.wait_for(lambda c: c["lake"] and c["webhook"])
+    assert clean.request("DELETE", "/_dev/captured")[0] == 200
+    assert clean.captured() == {"ga4": [], "meta": [], "webhook": [], "lake": []}
+
+
+def test_logs_hold_no_personal_data(clean: Stack) -> None:
+    # Given hits carrying an IP-like value, an e-mail and a user agent
+    body = json.loads(EXAMPLE)
+    body["properties"]["email"] = "jane.doe@example.com"
+    body["context"]["userAgent"] = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) CanaryAgent/1.0"
+    clean.request("POST", "/v1/track", json.dumps(body).encode(),
+                  {**AUTH, "User-Agent": "CanaryAgent/2.0", "X-Forwarded-For": "198.51.100.23"})
+    clean.wait_for(lambda c: c["lake"])
+    log = clean.log.read_text()  # type: ignore[attr-defined]
+    # Then no log line of any function holds them
+    for canary in ("jane.doe@example.com", "CanaryAgent", "198.51.100.23", "127.0.0.1 -"):
+        assert canary not in log
