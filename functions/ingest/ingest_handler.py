@@ -24,15 +24,16 @@ def track() -> Response[Any]:
     return json_response(200, result.body())
 
 
-@app.exception_handler(ClientError)
+@app.exception_handler(ClientError)  # type: ignore[untyped-decorator]
 def client_error(exc: ClientError) -> Response[Any]:
     metrics.add_metric(name="RequestsRefused", unit="Count", value=1)
-    logger.info("request refused", extra={"status": exc.status, "code": exc.code,
-                                          "fields": [e.path for e in exc.errors][:20]})
+    logger.info(
+        "request refused", extra={"status": exc.status, "code": exc.code, "fields": [e.path for e in exc.errors][:20]}
+    )
     return error_response(exc)
 
 
-@app.exception_handler(Exception)
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
 def unexpected_error(exc: Exception) -> Response[Any]:
     # Only the exception type is logged: messages can carry submitted values.
     logger.error("unexpected error", extra={"error_type": type(exc).__name__})

@@ -30,11 +30,12 @@ class Stack:
         self.base = base
         self.proc = proc
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers or {})
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(req, timeout=10) as resp:
                 raw = resp.read()
                 status = resp.status
         except urllib.error.HTTPError as err:
@@ -62,9 +63,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     port = free_port()
     log = tmp_path_factory.mktemp("stack") / "stack.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "fairtrack_tools.cli", "dev", "--port", str(port)],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True,
-                                env={**os.environ, "PYTHONPATH": str(ROOT / "tools") + os.pathsep + str(ROOT / "layers/common")})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fairtrack_tools.cli", "dev", "--port", str(port)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "tools") + os.pathsep + str(ROOT / "layers/common")},
+        )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -12,8 +12,7 @@ from conftest import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = (ROOT / "events" / "examples" / "track.json").read_bytes()
-AUTH = {"Authorization": "Basic " + base64.b64encode(b"dev-write-key:").decode(),
-        "Content-Type": "application/json"}
+AUTH = {"Authorization": "Basic " + base64.b64encode(b"dev-write-key:").decode(), "Content-Type": "application/json"}
 # What the gateway adds to an event: its receive time and the truncated address.
 SERVER_FIELDS = {"receivedAt"}
 SERVER_CONTEXT_FIELDS = {"ip"}
@@ -68,7 +67,7 @@ def test_malformed_body_is_4xx_with_path_and_nothing_is_queued(clean: Stack) -> 
 
 
 def test_unknown_route_is_api_gateway_404(clean: Stack) -> None:
-    status, body = clean.request("GET", "/nothing-here")
+    status, _ = clean.request("GET", "/nothing-here")
     assert status == 404
 
 
@@ -84,8 +83,12 @@ def test_logs_hold_no_personal_data(clean: Stack) -> None:
     body = json.loads(EXAMPLE)
     body["properties"]["email"] = "jane.doe@example.com"
     body["context"]["userAgent"] = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) CanaryAgent/1.0"
-    clean.request("POST", "/v1/track", json.dumps(body).encode(),
-                  {**AUTH, "User-Agent": "CanaryAgent/2.0", "X-Forwarded-For": "198.51.100.23"})
+    clean.request(
+        "POST",
+        "/v1/track",
+        json.dumps(body).encode(),
+        {**AUTH, "User-Agent": "CanaryAgent/2.0", "X-Forwarded-For": "198.51.100.23"},
+    )
     clean.wait_for(lambda c: c["lake"])
     log = clean.log.read_text()  # type: ignore[attr-defined]
     # Then no log line of any function holds them

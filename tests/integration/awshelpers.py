@@ -13,8 +13,9 @@ def queue_messages(cloud: LocalCloud, logical_id: str) -> list[dict[str, Any]]:
     url = cloud.physical_id(logical_id)
     out: list[dict[str, Any]] = []
     while True:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
-                                  VisibilityTimeout=30).get("Messages", [])
+        got = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=30
+        ).get("Messages", [])
         if not got:
             return out
         out.extend(got)

@@ -36,16 +36,20 @@ def stack() -> Iterator[DevStack]:
 
 def shorten_visibility(stack: DevStack) -> None:
     cloud = stack.cloud
-    cloud.client("sqs").set_queue_attributes(QueueUrl=cloud.physical_id("WebhookQueue"),
-                                             Attributes={"VisibilityTimeout": "1"})
+    cloud.client("sqs").set_queue_attributes(
+        QueueUrl=cloud.physical_id("WebhookQueue"), Attributes={"VisibilityTimeout": "1"}
+    )
     time.sleep(1.2)  # a long poll already waiting took the old timeout with it: let it end
 
 
 def post_example(stack: DevStack) -> None:
-    req = urllib.request.Request(stack.api.base_url + "/v1/track", method="POST",  # type: ignore[union-attr]
-                                 data=(ROOT / "events/examples/track.json").read_bytes(),
-                                 headers={"Authorization": AUTH, "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
+    req = urllib.request.Request(
+        stack.api.base_url + "/v1/track",
+        method="POST",  # type: ignore[union-attr]
+        data=(ROOT / "events/examples/track.json").read_bytes(),
+        headers={"Authorization": AUTH, "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.status == 200
 
 
@@ -71,8 +75,9 @@ def test_failing_destination_is_retried_then_dead_lettered(stack: DevStack) -> N
     assert wait(lambda: cloud.queue_depths()["WebhookDeadLetterQueue"]["visible"] == 1, 30), cloud.queue_depths()
     depths = cloud.queue_depths()
     assert depths["WebhookQueue"] == {"visible": 0, "in_flight": 0}
-    dlq = cloud.client("sqs").receive_message(QueueUrl=cloud.physical_id("WebhookDeadLetterQueue"),
-                                              AttributeNames=["All"])["Messages"][0]
+    dlq = cloud.client("sqs").receive_message(
+        QueueUrl=cloud.physical_id("WebhookDeadLetterQueue"), AttributeNames=["All"]
+    )["Messages"][0]
     assert int(dlq["Attributes"]["ApproximateReceiveCount"]) >= 5
     assert json.loads(dlq["Body"])["destination"] == "webhook"
     assert cloud.captures.snapshot()["webhook"] == []

@@ -43,8 +43,9 @@ def test_webhook_receives_a_signed_post(forward: Any, cloud: LocalCloud) -> None
     assert body["source"] == "dev"
     # and the signature verifies with the deployment's secret (from Secrets Manager)
     (request,) = cloud.captures.requests("webhook")
-    secret = cloud.client("secretsmanager").get_secret_value(
-        SecretId=cloud.resolver.param("WebhookSecretArn"))["SecretString"]  # type: ignore[union-attr]
+    secret = cloud.client("secretsmanager").get_secret_value(SecretId=cloud.resolver.param("WebhookSecretArn"))[
+        "SecretString"
+    ]  # type: ignore[union-attr]
     raw = json.dumps(body, separators=(",", ":")).encode()
     assert verify(secret.encode(), request["headers"][SIGNATURE_HEADER], raw)
     assert not verify(b"another secret", request["headers"][SIGNATURE_HEADER], raw)
@@ -60,8 +61,9 @@ def test_webhook_errors_are_reported_as_batch_item_failures(forward: Any, cloud:
     assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
 
 
-def test_webhook_unreachable_is_a_batch_item_failure(forward: Any, cloud: LocalCloud, load_handler: Any,
-                                                     context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_webhook_unreachable_is_a_batch_item_failure(
+    forward: Any, cloud: LocalCloud, load_handler: Any, context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cloud.capture_server.stop()  # type: ignore[union-attr]
     event = sample("webhook")
     result = forward("WebhookForwarderFunction", event)
@@ -91,10 +93,14 @@ def test_lake_writes_gzip_ndjson_under_a_date_partition(forward: Any, cloud: Loc
     assert obj["Key"].endswith(".ndjson.gz")
     lines = gzip.decompress(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()).decode().splitlines()
     envelope = json.loads(event["Records"][0]["body"])
-    assert [json.loads(line) for line in lines] == [{
-        "source": "dev", "policy_version": 1, "purposes": ["analytics", "necessary"],
-        "event": envelope["events"][0]["event"],
-    }]
+    assert [json.loads(line) for line in lines] == [
+        {
+            "source": "dev",
+            "policy_version": 1,
+            "purposes": ["analytics", "necessary"],
+            "event": envelope["events"][0]["event"],
+        }
+    ]
 
 
 def test_lake_write_failure_fails_the_records(forward: Any, cloud: LocalCloud) -> None:

@@ -133,8 +133,9 @@ def test_invalid_event_names_field_paths_without_echoing_values(ingest: Any, clo
         ({"authorization": ""}, "dev-write-key", 200, None),
     ],
 )
-def test_write_key(ingest: Any, cloud: LocalCloud, headers: dict[str, str], body_key: str | None, status: int,
-                   code: str | None) -> None:
+def test_write_key(
+    ingest: Any, cloud: LocalCloud, headers: dict[str, str], body_key: str | None, status: int, code: str | None
+) -> None:
     body = example()
     if body_key:
         body["writeKey"] = body_key

@@ -316,7 +316,15 @@ def event_for(
 ) -> dict[str, Any]:
     route = HttpRoute("ANY", "/v1/{proxy+}", "IngestFunction")
     return build_event(
-        route, {"proxy": "track"}, method, path, query, headers or {}, body, "198.51.100.7", "127.0.0.1:3000"
+        route,
+        params={"proxy": "track"},
+        method=method,
+        raw_path=path,
+        query=query,
+        headers=headers or {},
+        body=body,
+        source_ip="198.51.100.7",
+        host="127.0.0.1:3000",
     )
 
 

@@ -431,6 +431,9 @@ def test_uncatalogued_keys_that_could_hold_personal_data_are_not_recorded() -> N
     policy = _Policy.model_validate(_yaml.safe_load(DEFAULT_POLICY_PATH.read_text()))
     _, decisions = _evaluate(
         {"type": "track", "event": "e", "context": {"jane.doe@example.com": 1, "plainKey": 2}},
-        frozenset({"necessary", "analytics"}), "lake", policy)
+        frozenset({"necessary", "analytics"}),
+        "lake",
+        policy,
+    )
     fields = {d.field for d in decisions if d.reason == "not_catalogued"}
     assert fields == {"context.<key>", "context.plainKey"}

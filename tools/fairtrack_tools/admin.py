@@ -32,18 +32,26 @@ def push_policy(client: Any, table: str, doc: dict[str, Any]) -> int:
     """Store ``doc`` as the next immutable version; return its number (not yet active)."""
     latest = _get(client, table, "policy#latest") or {"version": 0}
     version = int(latest["version"]) + 1
-    client.put_item(TableName=table, Item={"id": {"S": policy_version_id(version)}, "value": {"S": json.dumps(doc)}},
-                    ConditionExpression="attribute_not_exists(id)")
-    client.put_item(TableName=table, Item={"id": {"S": "policy#latest"}, "value": {"S": json.dumps({"version": version})}})
+    client.put_item(
+        TableName=table,
+        Item={"id": {"S": policy_version_id(version)}, "value": {"S": json.dumps(doc)}},
+        ConditionExpression="attribute_not_exists(id)",
+    )
+    client.put_item(
+        TableName=table, Item={"id": {"S": "policy#latest"}, "value": {"S": json.dumps({"version": version})}}
+    )
     return version
 
 
 def activate_policy(client: Any, table: str, version: int) -> None:
     if _get(client, table, policy_version_id(version)) is None:
         raise ValueError(f"policy version {version} does not exist")
-    client.put_item(TableName=table, Item={"id": {"S": ACTIVE_POLICY_ID}, "value": {"S": json.dumps({"version": version})}})
+    client.put_item(
+        TableName=table, Item={"id": {"S": ACTIVE_POLICY_ID}, "value": {"S": json.dumps({"version": version})}}
+    )
 
 
 def add_source(client: Any, table: str, write_key: str, source: Source) -> None:
-    client.put_item(TableName=table, Item={"id": {"S": write_key_id(write_key)},
-                                           "value": {"S": source.model_dump_json()}})
+    client.put_item(
+        TableName=table, Item={"id": {"S": write_key_id(write_key)}, "value": {"S": source.model_dump_json()}}
+    )

@@ -22,8 +22,13 @@ from fairtrack_tools.localcloud import HttpRoute
 from fairtrack_tools.runtime import FunctionError
 from fairtrack_tools.template import ACCOUNT
 
-TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml",
-              "application/javascript")
+TEXT_TYPES = (
+    "text/",
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "application/xml",
+    "application/javascript",
+)
 
 DevHandler = Callable[[str, dict[str, str]], tuple[int, Any]]
 
@@ -56,8 +61,18 @@ def match_route(routes: list[HttpRoute], method: str, path: str) -> tuple[HttpRo
     return (best[1], best[2]) if best else None
 
 
-def build_event(route: HttpRoute, params: dict[str, str], method: str, raw_path: str, query: str,
-                headers: dict[str, str], body: bytes, source_ip: str, host: str) -> dict[str, Any]:
+def build_event(
+    route: HttpRoute,
+    *,
+    params: dict[str, str],
+    method: str,
+    raw_path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+    source_ip: str,
+    host: str,
+) -> dict[str, Any]:
     ctype = headers.get("content-type", "").lower()
     encoded = bool(headers.get("content-encoding")) or (bool(body) and not ctype.startswith(TEXT_TYPES))
     if not encoded:
@@ -77,11 +92,22 @@ def build_event(route: HttpRoute, params: dict[str, str], method: str, raw_path:
         "rawQueryString": query,
         "headers": {k: v for k, v in headers.items() if k != "cookie"},
         "requestContext": {
-            "accountId": ACCOUNT, "apiId": "local", "domainName": host, "domainPrefix": host.split(".")[0],
-            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
-                     "userAgent": headers.get("user-agent", "")},
-            "requestId": request_id, "routeKey": route.route_key, "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(time.time() * 1000),
+            "accountId": ACCOUNT,
+            "apiId": "local",
+            "domainName": host,
+            "domainPrefix": host.split(".", maxsplit=1)[0],
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": request_id,
+            "routeKey": route.route_key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(time.time() * 1000),
         },
         "isBase64Encoded": encoded,
     }
@@ -97,8 +123,14 @@ def build_event(route: HttpRoute, params: dict[str, str], method: str, raw_path:
 
 
 class ApiServer:
-    def __init__(self, routes: list[HttpRoute], invoke: Callable[[str, dict[str, Any]], Any], dev: DevHandler,
-                 host: str = "127.0.0.1", port: int = 3000) -> None:
+    def __init__(
+        self,
+        routes: list[HttpRoute],
+        invoke: Callable[[str, dict[str, Any]], Any],
+        dev: DevHandler,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+    ) -> None:
         outer = self
         self.routes = routes
         self.invoke = invoke
@@ -108,7 +140,7 @@ class ApiServer:
             protocol_version = "HTTP/1.1"
             server_version = "fairtrack-local"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - no IPs or URLs in logs
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
             def _handle(self) -> None:
@@ -127,8 +159,17 @@ class ApiServer:
                 headers: dict[str, str] = {}
                 for k, v in self.headers.items():
                     headers[k.lower()] = f"{headers[k.lower()]},{v}" if k.lower() in headers else v
-                event = build_event(route, params, self.command, parts.path, parts.query, headers, body,
-                                    self.client_address[0], self.headers.get("Host", "127.0.0.1"))
+                event = build_event(
+                    route,
+                    params=params,
+                    method=self.command,
+                    raw_path=parts.path,
+                    query=parts.query,
+                    headers=headers,
+                    body=body,
+                    source_ip=self.client_address[0],
+                    host=self.headers.get("Host", "127.0.0.1"),
+                )
                 try:
                     result = outer.invoke(route.function, event)
                 except FunctionError:
@@ -138,8 +179,11 @@ class ApiServer:
 
             def _send_result(self, result: Any) -> None:
                 if not isinstance(result, dict) or "statusCode" not in result:
-                    result = {"statusCode": 200, "body": json.dumps(result),
-                              "headers": {"content-type": "application/json"}}
+                    result = {
+                        "statusCode": 200,
+                        "body": json.dumps(result),
+                        "headers": {"content-type": "application/json"},
+                    }
                 raw = result.get("body") or ""
                 data = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
                 headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
@@ -147,7 +191,9 @@ class ApiServer:
                     headers[k.lower()] = ", ".join(map(str, values))
                 self._send(int(result["statusCode"]), headers, data, result.get("cookies") or [])
 
-            def _send(self, status: int, headers: dict[str, str], data: bytes, cookies: list[str] | None = None) -> None:
+            def _send(
+                self, status: int, headers: dict[str, str], data: bytes, cookies: list[str] | None = None
+            ) -> None:
                 self.send_response(status)
                 for k, v in headers.items():
                     if k not in ("content-length", "connection", "transfer-encoding"):

@@ -77,7 +77,7 @@ class CaptureServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
             def do_POST(self) -> None:
@@ -92,8 +92,11 @@ class CaptureServer:
                 if status is not None:
                     self._answer(status, b'{"error":"failing on purpose"}')
                     return
-                outer.store.record(name, decode(raw, self.headers), {
-                    "path": parts.path, "query": parts.query, "headers": dict(self.headers.items())})
+                outer.store.record(
+                    name,
+                    decode(raw, self.headers),
+                    {"path": parts.path, "query": parts.query, "headers": dict(self.headers.items())},
+                )
                 self._answer(200, b'{"ok":true}')
 
             def _answer(self, status: int, body: bytes) -> None:

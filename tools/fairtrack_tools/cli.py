@@ -20,7 +20,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_invoke(args: argparse.Namespace) -> int:
     from fairtrack_tools.invoke import invoke
 
-    return invoke(args.logical_id, Path(args.event), show_captured=not args.quiet)
+    return int(invoke(args.logical_id, Path(args.event), show_captured=not args.quiet))
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
@@ -34,8 +34,12 @@ def cmd_seed(args: argparse.Namespace) -> int:
     admin.activate_policy(ddb, args.policy_table, version)
     print(json.dumps({"policy_version": version}))
     if args.write_key:
-        admin.add_source(ddb, args.policy_table, args.write_key,
-                         Source(source_id=args.source_id, name=args.source_id, origins=args.origin or []))
+        admin.add_source(
+            ddb,
+            args.policy_table,
+            args.write_key,
+            Source(source_id=args.source_id, name=args.source_id, origins=args.origin or []),
+        )
         print(json.dumps({"source_id": args.source_id, "origins": args.origin or []}))
     return 0
 

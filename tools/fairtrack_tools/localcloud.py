@@ -53,8 +53,14 @@ class HttpRoute:
 
 
 class LocalCloud:
-    def __init__(self, template_path: Path | None = None, parameters: dict[str, str] | None = None,
-                 moto_port: int = 0, app_origin: str = "http://127.0.0.1:3000", embedded: bool = True) -> None:
+    def __init__(
+        self,
+        template_path: Path | None = None,
+        parameters: dict[str, str] | None = None,
+        moto_port: int = 0,
+        app_origin: str = "http://127.0.0.1:3000",
+        embedded: bool = True,
+    ) -> None:
         """``embedded=False`` skips the moto server: use it inside ``moto.mock_aws`` in tests."""
         self.template_path = template_path or PROJECT_ROOT / "template.yaml"
         self.template = load(self.template_path)
@@ -79,17 +85,23 @@ class LocalCloud:
             host, port = self.moto.get_host_and_port()
             self.endpoint = f"http://{host}:{port}"
             # moto keeps its state per process, not per server: start from an empty account
-            urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"),  # noqa: S310
-                                   timeout=10).close()
-        self.session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",  # noqa: S106
-                                     region_name=REGION)
+            urllib.request.urlopen(
+                urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"),
+                timeout=10,
+            ).close()
+        self.session = boto3.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106
+            region_name=REGION,
+        )
         self.capture_server = CaptureServer(self.captures).start()
         base = self.capture_server.base_url
         params = {"WebhookUrl": f"{base}/webhook", "Ga4Endpoint": f"{base}/ga4", "MetaGraphUrl": f"{base}/meta/v21.0"}
         params.update(self.overrides)
         if "WebhookSecretArn" not in params:
             params["WebhookSecretArn"] = self.client("secretsmanager").create_secret(
-                Name="fairtrack-local-webhook", SecretString=secrets.token_hex(32))["ARN"]
+                Name="fairtrack-local-webhook", SecretString=secrets.token_hex(32)
+            )["ARN"]
         self.resolver = Resolver(self.template, params)
         self._create_resources()
         self.seed()
@@ -108,8 +120,13 @@ class LocalCloud:
     @property
     def aws_env(self) -> dict[str, str]:
         endpoint = {"AWS_ENDPOINT_URL": self.endpoint} if self.endpoint else {}
-        return {**endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+        return {
+            **endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
 
     # -- resources -----------------------------------------------------------------------------
     def _create_resources(self) -> None:
@@ -127,16 +144,30 @@ class LocalCloud:
             r.attrs[(logical, "QueueUrl")] = url
         for logical, res in queues.items():  # attributes after every queue exists (RedrivePolicy refers to DLQs)
             props = r.resolve(res.get("Properties", {}))
-            attrs = {k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in props.items()
-                     if k in ("VisibilityTimeout", "RedrivePolicy", "MessageRetentionPeriod", "DelaySeconds",
-                              "ReceiveMessageWaitTimeSeconds", "MaximumMessageSize")}
+            attrs = {
+                k: json.dumps(v) if isinstance(v, dict) else str(v)
+                for k, v in props.items()
+                if k
+                in (
+                    "VisibilityTimeout",
+                    "RedrivePolicy",
+                    "MessageRetentionPeriod",
+                    "DelaySeconds",
+                    "ReceiveMessageWaitTimeSeconds",
+                    "MaximumMessageSize",
+                )
+            }
             if attrs:
                 sqs.set_queue_attributes(QueueUrl=r.refs[logical], Attributes=attrs)
         for logical, res in resources_of_type(self.template, "AWS::DynamoDB::Table").items():
             props = r.resolve(res["Properties"])
             name = f"{prefix}{logical}"
-            ddb.create_table(TableName=name, KeySchema=props["KeySchema"], BillingMode="PAY_PER_REQUEST",
-                             AttributeDefinitions=props["AttributeDefinitions"])
+            ddb.create_table(
+                TableName=name,
+                KeySchema=props["KeySchema"],
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=props["AttributeDefinitions"],
+            )
             ttl = props.get("TimeToLiveSpecification")
             if ttl:
                 ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
@@ -149,7 +180,7 @@ class LocalCloud:
                 s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
             r.refs[logical] = name
             r.attrs[(logical, "Arn")] = f"arn:aws:s3:::{name}"
-        for logical, res in self.template.get("Resources", {}).items():
+        for logical in self.template.get("Resources", {}):
             if logical not in r.refs:  # functions, layers, log groups, APIs: a stable placeholder id
                 r.refs[logical] = f"{prefix}{logical}"
                 r.attrs[(logical, "Arn")] = f"arn:aws:local:{REGION}:{ACCOUNT}:{logical}"
@@ -161,8 +192,9 @@ class LocalCloud:
         version = admin.push_policy(ddb, table, admin.load_policy_file(self.base_dir / "policies" / "default.yaml"))
         admin.activate_policy(ddb, table, version)
         origins = sorted({self.app_origin, self.app_origin.replace("127.0.0.1", "localhost")})
-        admin.add_source(ddb, table, DEV_WRITE_KEY, Source(source_id=DEV_SOURCE_ID, name="Local development",
-                                                            origins=origins))
+        admin.add_source(
+            ddb, table, DEV_WRITE_KEY, Source(source_id=DEV_SOURCE_ID, name="Local development", origins=origins)
+        )
 
     def physical_id(self, logical: str) -> str:
         assert self.resolver is not None
@@ -178,15 +210,23 @@ class LocalCloud:
         r = self.resolver
         assert r is not None
         glob = self._globals()
-        layer_dirs = {logical: (self.base_dir / res["Properties"]["ContentUri"]).resolve()
-                      for logical, res in resources_of_type(self.template, "AWS::Serverless::LayerVersion").items()}
+        layer_dirs = {
+            logical: (self.base_dir / res["Properties"]["ContentUri"]).resolve()
+            for logical, res in resources_of_type(self.template, "AWS::Serverless::LayerVersion").items()
+        }
         specs = {}
         for logical, res in resources_of_type(self.template, "AWS::Serverless::Function").items():
             props = r.resolve(res["Properties"])
-            env = {**glob.get("Environment", {}).get("Variables", {}), **props.get("Environment", {}).get("Variables", {})}
+            env = {
+                **glob.get("Environment", {}).get("Variables", {}),
+                **props.get("Environment", {}).get("Variables", {}),
+            }
             layers = [*glob.get("Layers", []), *props.get("Layers", [])]
-            dirs = tuple(layer_dirs[name.removeprefix("fairtrack-local-")] for name in layers
-                         if name.removeprefix("fairtrack-local-") in layer_dirs)
+            dirs = tuple(
+                layer_dirs[name.removeprefix("fairtrack-local-")]
+                for name in layers
+                if name.removeprefix("fairtrack-local-") in layer_dirs
+            )
             specs[logical] = FunctionSpec(
                 logical_id=logical,
                 code_dir=(self.base_dir / props["CodeUri"]).resolve(),
@@ -212,9 +252,15 @@ class LocalCloud:
         r = self.resolver
         assert r is not None
         arn_to_url = {arn: r.refs[logical] for (logical, attr), arn in r.attrs.items() if attr == "Arn"}
-        return [SqsSource(fn, arn_to_url[p["Queue"]], int(p.get("BatchSize", 10)),
-                          float(p.get("MaximumBatchingWindowInSeconds", 0)))
-                for fn, p in self._events("SQS")]
+        return [
+            SqsSource(
+                fn,
+                arn_to_url[p["Queue"]],
+                int(p.get("BatchSize", 10)),
+                float(p.get("MaximumBatchingWindowInSeconds", 0)),
+            )
+            for fn, p in self._events("SQS")
+        ]
 
     def http_routes(self) -> list[HttpRoute]:
         return [HttpRoute(p.get("Method", "ANY").upper(), p.get("Path", "/"), fn) for fn, p in self._events("HttpApi")]
@@ -244,10 +290,14 @@ class LocalCloud:
         sqs = self.client("sqs")
         out = {}
         for logical in resources_of_type(self.template, "AWS::SQS::Queue"):
-            attrs = sqs.get_queue_attributes(QueueUrl=self.physical_id(logical), AttributeNames=[
-                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-            out[logical] = {"visible": int(attrs["ApproximateNumberOfMessages"]),
-                            "in_flight": int(attrs["ApproximateNumberOfMessagesNotVisible"])}
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=self.physical_id(logical),
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            out[logical] = {
+                "visible": int(attrs["ApproximateNumberOfMessages"]),
+                "in_flight": int(attrs["ApproximateNumberOfMessagesNotVisible"]),
+            }
         return out
 
     def captured(self) -> dict[str, list[Any]]:

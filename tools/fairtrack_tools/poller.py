@@ -20,21 +20,31 @@ from fairtrack_tools.template import ACCOUNT, REGION
 
 
 def sqs_event(records: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    return {"Records": [{
-        "messageId": m["MessageId"],
-        "receiptHandle": m["ReceiptHandle"],
-        "body": m["Body"],
-        "attributes": m.get("Attributes", {}),
-        "messageAttributes": {
-            name: {"stringValue": a.get("StringValue"), "binaryValue": a.get("BinaryValue"),
-                   "stringListValues": [], "binaryListValues": [], "dataType": a.get("DataType", "String")}
-            for name, a in m.get("MessageAttributes", {}).items()
-        },
-        "md5OfBody": m.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": REGION,
-    } for m in records]}
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {
+                    name: {
+                        "stringValue": a.get("StringValue"),
+                        "binaryValue": a.get("BinaryValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": a.get("DataType", "String"),
+                    }
+                    for name, a in m.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for m in records
+        ]
+    }
 
 
 class SqsPoller:
@@ -57,8 +67,12 @@ class SqsPoller:
         deadline = time.monotonic() + self.source.window_seconds
         while len(batch) < self.source.batch_size and not self.stop_event.is_set():
             resp = self.sqs.receive_message(
-                QueueUrl=self.source.queue_url, MaxNumberOfMessages=min(10, self.source.batch_size - len(batch)),
-                WaitTimeSeconds=1 if not batch else 0, AttributeNames=["All"], MessageAttributeNames=["All"])
+                QueueUrl=self.source.queue_url,
+                MaxNumberOfMessages=min(10, self.source.batch_size - len(batch)),
+                WaitTimeSeconds=1 if not batch else 0,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
             got = resp.get("Messages", [])
             batch.extend(got)
             if not got and (not batch or time.monotonic() >= deadline):
@@ -80,8 +94,10 @@ class SqsPoller:
         failed = {f.get("itemIdentifier") for f in (result or {}).get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         for i in range(0, len(done), 10):
-            self.sqs.delete_message_batch(QueueUrl=self.source.queue_url, Entries=[
-                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done[i:i + 10])])
+            self.sqs.delete_message_batch(
+                QueueUrl=self.source.queue_url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done[i : i + 10])],
+            )
         return len(messages)
 
     def _run(self) -> None:

@@ -7,7 +7,6 @@ import os
 import queue
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,33 +35,35 @@ class FunctionSpec:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
         env.update(aws_env)
         env.update(self.environment)
-        env.update({
-            "AWS_LAMBDA_FUNCTION_NAME": self.logical_id,
-            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(self.timeout),
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory),
-            "PYTHONPATH": os.pathsep.join([str(self.code_dir), *map(str, self.layer_dirs), str(PROJECT_ROOT / "tools")]),
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": self.logical_id,
+                "AWS_LAMBDA_FUNCTION_TIMEOUT": str(self.timeout),
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory),
+                "PYTHONPATH": os.pathsep.join(
+                    [str(self.code_dir), *map(str, self.layer_dirs), str(PROJECT_ROOT / "tools")]
+                ),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         return env
 
 
 class Worker:
     """One warm container: a subprocess that handles one invocation at a time."""
 
-    def __init__(self, spec: FunctionSpec, aws_env: dict[str, str], log_prefix: str | None = None) -> None:
+    def __init__(self, spec: FunctionSpec, aws_env: dict[str, str], quiet: bool = False) -> None:
         self.spec = spec
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fairtrack_tools.worker", spec.handler],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None if log_prefix is None else subprocess.PIPE,
-            env=spec.process_env(aws_env), cwd=str(spec.code_dir), text=True, bufsize=1,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if quiet else None,
+            env=spec.process_env(aws_env),
+            cwd=str(spec.code_dir),
+            text=True,
+            bufsize=1,
         )
-        if log_prefix is not None and self.proc.stderr is not None:
-            threading.Thread(target=self._pump, args=(self.proc.stderr, log_prefix), daemon=True).start()
-
-    @staticmethod
-    def _pump(stream: Any, prefix: str) -> None:
-        for line in stream:
-            sys.stderr.write(f"{prefix} {line}")
 
     def invoke(self, event: dict[str, Any]) -> Any:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -89,10 +90,10 @@ class Worker:
 class FunctionPool:
     """Up to ``size`` warm workers for one function; callers block while all are busy."""
 
-    def __init__(self, spec: FunctionSpec, aws_env: dict[str, str], size: int = 1, log_prefix: str | None = None):
+    def __init__(self, spec: FunctionSpec, aws_env: dict[str, str], size: int = 1, quiet: bool = False):
         self.spec = spec
         self._idle: queue.Queue[Worker] = queue.Queue()
-        self._all = [Worker(spec, aws_env, log_prefix) for _ in range(size)]
+        self._all = [Worker(spec, aws_env, quiet) for _ in range(size)]
         for w in self._all:
             self._idle.put(w)
 

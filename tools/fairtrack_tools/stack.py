@@ -19,8 +19,9 @@ from fairtrack_tools.runtime import FunctionPool
 
 
 class DevStack:
-    def __init__(self, port: int = 3000, moto_port: int = 0, parameters: dict[str, str] | None = None,
-                 quiet: bool = False) -> None:
+    def __init__(
+        self, port: int = 3000, moto_port: int = 0, parameters: dict[str, str] | None = None, quiet: bool = False
+    ) -> None:
         self.port = port
         self.quiet = quiet
         self.cloud = LocalCloud(parameters=parameters, moto_port=moto_port, app_origin=f"http://127.0.0.1:{port}")
@@ -35,8 +36,7 @@ class DevStack:
         sqs_functions = {s.function for s in self.cloud.sqs_sources()}
         for logical, spec in specs.items():
             size = 1 if logical in sqs_functions else 2
-            self.pools[logical] = FunctionPool(spec, self.cloud.aws_env, size=size,
-                                               log_prefix=None if not self.quiet else None)
+            self.pools[logical] = FunctionPool(spec, self.cloud.aws_env, size=size, quiet=self.quiet)
         self.api = ApiServer(self.cloud.http_routes(), self._invoke, self._dev, port=self.port)
         sqs = self.cloud.client("sqs")
         for source in self.cloud.sqs_sources():
@@ -74,8 +74,10 @@ class DevStack:
             f"  dev source        write key '{DEV_WRITE_KEY}', origins {base}, http://localhost:{self.port}",
             f"  destinations      capture server {c.capture_server.base_url if c.capture_server else '?'}",
         ]
-        lines += [f"  poller            {s.function} <- {s.queue_url.rsplit('/', 1)[-1]} (batch {s.batch_size})"
-                  for s in c.sqs_sources()]
+        lines += [
+            f"  poller            {s.function} <- {s.queue_url.rsplit('/', 1)[-1]} (batch {s.batch_size})"
+            for s in c.sqs_sources()
+        ]
         return "\n".join(lines)
 
     def serve_forever(self) -> None:

@@ -36,8 +36,11 @@ class Resolver:
 
     def pseudo(self, name: str) -> str | None:
         return {
-            "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::StackName": self.stack_name,
-            "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com",
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::StackName": self.stack_name,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
         }.get(name)
 
     def param(self, name: str) -> str | None:
@@ -60,13 +63,13 @@ class Resolver:
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.template["Conditions"][name]))
 
-    def resolve(self, value: Any) -> Any:  # noqa: PLR0911 - one branch per intrinsic
+    def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
             return [v for v in (self.resolve(x) for x in value) if v is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":

@@ -46,8 +46,12 @@ def main() -> None:
     try:
         handler = getattr(importlib.import_module(module_name), func_name)
     except Exception as exc:  # noqa: BLE001 - an init error is reported like Lambda does
-        init_error: dict[str, Any] | None = {"ok": False, "errorType": type(exc).__name__,
-                                             "errorMessage": "init failed", "trace": traceback.format_exc()}
+        init_error: dict[str, Any] | None = {
+            "ok": False,
+            "errorType": type(exc).__name__,
+            "errorMessage": "init failed",
+            "trace": traceback.format_exc(),
+        }
     else:
         init_error = None
     name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", module_name)

@@ -28,8 +28,9 @@ def build_destination(settings: ForwarderSettings, secret_getter: Callable[[str]
         from fairtrack.destinations.webhook import WebhookDestination
 
         arn = settings.webhook_secret_arn
-        return WebhookDestination(settings.webhook_url, lambda: secret_getter(arn) if arn else None,
-                                  settings.webhook_timeout_seconds)
+        return WebhookDestination(
+            settings.webhook_url, lambda: secret_getter(arn) if arn else None, settings.webhook_timeout_seconds
+        )
     if settings.destination == "lake":
         from fairtrack.destinations.lake import LakeDestination
 
@@ -64,8 +65,9 @@ class Forwarder:
                 failed.add(message_id)
                 continue
             if env.destination != self.settings.destination:
-                logger.error("record for another destination: left for the DLQ",
-                             extra={"record_destination": env.destination})
+                logger.error(
+                    "record for another destination: left for the DLQ", extra={"record_destination": env.destination}
+                )
                 failed.add(message_id)
                 continue
             envelopes.append((message_id, env))
@@ -77,9 +79,16 @@ class Forwarder:
             failed |= self.destination.deliver(deliveries)
         delivered = sum(len(d.events) for d in deliveries if d.message_id not in failed)
         metrics.add_metric(name="EventsDelivered", unit="Count", value=delivered)
-        logger.info("batch forwarded", extra={"destination": self.settings.destination, "records": len(records),
-                                              "events_delivered": delivered, "dropped_by_policy": dict(dropped),
-                                              "records_failed": len(failed)})
+        logger.info(
+            "batch forwarded",
+            extra={
+                "destination": self.settings.destination,
+                "records": len(records),
+                "events_delivered": delivered,
+                "dropped_by_policy": dict(dropped),
+                "records_failed": len(failed),
+            },
+        )
         return {"batchItemFailures": [{"itemIdentifier": mid} for mid in sorted(failed)]}
 
     def _recheck(self, envelopes: list[tuple[str, Envelope]], failed: set[str]) -> tuple[list[Delivery], Counter[str]]:

@@ -97,7 +97,9 @@ def parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
-        raise ClientError(400, "invalid_json", "body is not valid JSON", [FieldError("body", "not valid JSON")]) from None
+        raise ClientError(
+            400, "invalid_json", "body is not valid JSON", [FieldError("body", "not valid JSON")]
+        ) from None
 
 
 def write_key_of(request: IngestRequest, body: Any) -> str | None:
@@ -168,8 +170,13 @@ class Ingestor:
         )
         failed = sorted({dest for (dest, _), err in zip(messages, errors, strict=True) if err is not None})
         if failed:
-            logger.error("queueing failed", extra={"destinations": failed, "error_types": sorted(
-                {type(e).__name__ for e in errors if e is not None})})
+            logger.error(
+                "queueing failed",
+                extra={
+                    "destinations": failed,
+                    "error_types": sorted({type(e).__name__ for e in errors if e is not None}),
+                },
+            )
             raise ClientError(503, "queue_unavailable", "events could not be queued; retry later")
         for dest, events in per_destination.items():
             result.queued[dest] = len(events)
@@ -198,6 +205,11 @@ class Ingestor:
             metrics.add_metric(name=f"HitsQueued_{dest}", unit="Count", value=count)
         logger.info(
             "hits routed",
-            extra={"source_id": source.source_id, "accepted": result.accepted, "queued": result.queued,
-                   "skipped": dict(skipped), "rejected": len(result.rejected)},
+            extra={
+                "source_id": source.source_id,
+                "accepted": result.accepted,
+                "queued": result.queued,
+                "skipped": dict(skipped),
+                "rejected": len(result.rejected),
+            },
         )

@@ -20,9 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NECESSARY = "necessary"
 
-LegalBasis = Literal[
-    "consent", "legitimate_interest", "contract", "legal_obligation", "vital_interests", "public_task"
-]
+LegalBasis = Literal["consent", "legitimate_interest", "contract", "legal_obligation", "vital_interests", "public_task"]
 
 
 class _Strict(BaseModel):
@@ -114,11 +112,19 @@ class Decision:
     policy_version: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in (
-            ("destination", self.destination), ("action", self.action), ("reason", self.reason),
-            ("field", self.field), ("purpose", self.purpose), ("legal_basis", self.legal_basis),
-            ("policy_version", self.policy_version),
-        ) if v is not None}
+        return {
+            k: v
+            for k, v in (
+                ("destination", self.destination),
+                ("action", self.action),
+                ("reason", self.reason),
+                ("field", self.field),
+                ("purpose", self.purpose),
+                ("legal_basis", self.legal_basis),
+                ("policy_version", self.policy_version),
+            )
+            if v is not None
+        }
 
 
 SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
@@ -158,24 +164,41 @@ def evaluate(
             if attr is not None:
                 purpose = policy.purposes[attr.purpose]
                 if path not in allowed:
-                    decisions.append(Decision(destination, "dropped", "not_allowed_for_destination", path,
-                                              attr.purpose, purpose.legal_basis, v))
+                    decisions.append(
+                        Decision(
+                            destination,
+                            "dropped",
+                            "not_allowed_for_destination",
+                            path,
+                            attr.purpose,
+                            purpose.legal_basis,
+                            v,
+                        )
+                    )
                 elif attr.purpose not in granted:
-                    decisions.append(Decision(destination, "dropped", "purpose_not_granted", path,
-                                              attr.purpose, purpose.legal_basis, v))
+                    decisions.append(
+                        Decision(
+                            destination, "dropped", "purpose_not_granted", path, attr.purpose, purpose.legal_basis, v
+                        )
+                    )
                 else:
                     out[key] = value
-                    decisions.append(Decision(destination, "sent", "allowed", path, attr.purpose,
-                                              purpose.legal_basis, v))
-            elif attr is None and "." not in key and isinstance(value, dict) and any(
-                a.startswith(path + ".") for a in policy.attributes
+                    decisions.append(
+                        Decision(destination, "sent", "allowed", path, attr.purpose, purpose.legal_basis, v)
+                    )
+            elif (
+                attr is None
+                and "." not in key
+                and isinstance(value, dict)
+                and any(a.startswith(path + ".") for a in policy.attributes)
             ):
                 inner = walk(value, path)
                 if inner:
                     out[key] = inner
             else:
-                decisions.append(Decision(destination, "dropped", "not_catalogued", _reported(prefix, key),
-                                          policy_version=v))
+                decisions.append(
+                    Decision(destination, "dropped", "not_catalogued", _reported(prefix, key), policy_version=v)
+                )
         return out
 
     result = walk(payload, "")

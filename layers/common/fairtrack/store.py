@@ -97,6 +97,6 @@ class PolicyStore:
 
     def clear_cache(self) -> None:
         if self._provider is not None:
-            self._provider.clear_cache()
+            self._provider.clear_cache()  # type: ignore[no-untyped-call]
         self._policies.clear()
         self._unknown_keys.clear()

@@ -38,6 +38,8 @@ class UnavailableDestination:
     def deliver(self, items: list[Delivery]) -> set[str]:
         from fairtrack.observability import logger
 
-        logger.error("destination unavailable: records left for retry and the DLQ",
-                     extra={"destination": self.name, "reason": self.reason, "records": len(items)})
+        logger.error(
+            "destination unavailable: records left for retry and the DLQ",
+            extra={"destination": self.name, "reason": self.reason, "records": len(items)},
+        )
         return {item.message_id for item in items}

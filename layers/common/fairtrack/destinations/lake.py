@@ -47,16 +47,30 @@ class LakeDestination:
         for item in items:
             for purposes, event in item.events:
                 lines, ids = groups.setdefault((partition_date(event), item.source_id), ([], set()))
-                lines.append(json.dumps({"source": item.source_id, "policy_version": item.policy_version,
-                                         "purposes": purposes, "event": event}, separators=(",", ":")))
+                lines.append(
+                    json.dumps(
+                        {
+                            "source": item.source_id,
+                            "policy_version": item.policy_version,
+                            "purposes": purposes,
+                            "event": event,
+                        },
+                        separators=(",", ":"),
+                    )
+                )
                 ids.add(item.message_id)
         failed: set[str] = set()
         now = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         for (day, source), (lines, ids) in groups.items():
             key = f"{self.prefix}/dt={day}/source={source}/{now}-{uuid.uuid4().hex}.ndjson.gz"
             try:
-                self.s3.put_object(Bucket=self.bucket, Key=key, ContentType="application/x-ndjson",
-                                   ContentEncoding="gzip", Body=gzip.compress(("\n".join(lines) + "\n").encode()))
+                self.s3.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    ContentType="application/x-ndjson",
+                    ContentEncoding="gzip",
+                    Body=gzip.compress(("\n".join(lines) + "\n").encode()),
+                )
             except Exception as exc:  # noqa: BLE001 - any failure means retry these records
                 logger.warning("lake write failed", extra={"error_type": type(exc).__name__, "events": len(lines)})
                 failed |= ids

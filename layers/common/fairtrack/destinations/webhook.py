@@ -47,7 +47,9 @@ def verify(secret: bytes, header: str, body: bytes, now: float | None = None, to
 
 
 class WebhookDestination:
-    def __init__(self, url: str, secret: Callable[[], bytes | None], timeout: float, pool: urllib3.PoolManager | None = None):
+    def __init__(
+        self, url: str, secret: Callable[[], bytes | None], timeout: float, pool: urllib3.PoolManager | None = None
+    ):
         if not url:
             raise ValueError("WEBHOOK_URL is not configured")
         self.url = url
@@ -60,16 +62,21 @@ class WebhookDestination:
         secret = self.secret()
         for item in items:
             body = json.dumps(
-                {"source": item.source_id, "policyVersion": item.policy_version,
-                 "sentAt": iso(datetime.now(UTC)), "batch": [event for _, event in item.events]},
+                {
+                    "source": item.source_id,
+                    "policyVersion": item.policy_version,
+                    "sentAt": iso(datetime.now(UTC)),
+                    "batch": [event for _, event in item.events],
+                },
                 separators=(",", ":"),
             ).encode()
             headers = {"Content-Type": "application/json", "User-Agent": "fairtrack-webhook/1"}
             if secret:
                 headers[SIGNATURE_HEADER] = sign(secret, int(time.time()), body)
             try:
-                resp = self.pool.request("POST", self.url, body=body, headers=headers, timeout=self.timeout,
-                                         redirect=False, retries=False)
+                resp = self.pool.request(
+                    "POST", self.url, body=body, headers=headers, timeout=self.timeout, redirect=False, retries=False
+                )
                 status = resp.status
             except urllib3.exceptions.HTTPError as exc:
                 logger.warning("webhook delivery failed", extra={"error_type": type(exc).__name__})

@@ -35,7 +35,13 @@ def _id_to_str(value: Any) -> Any:
 
 
 def _naive_is_utc(value: Any) -> Any:
-    if isinstance(value, str) and value and not value.endswith(("Z", "z")) and "+" not in value[10:] and "-" not in value[10:]:
+    if (
+        isinstance(value, str)
+        and value
+        and not value.endswith(("Z", "z"))
+        and "+" not in value[10:]
+        and "-" not in value[10:]
+    ):
         return value + "Z"
     return value
 
