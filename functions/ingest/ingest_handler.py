@@ -42,6 +42,7 @@ def unexpected_error(exc: Exception) -> Response[Any]:
 
 @app.not_found
 def not_found(_exc: Exception) -> Response[Any]:
+    metrics.add_metric(name="RequestsRefused", unit="Count", value=1)
     return error_response(ClientError(404, "not_found", "no such route"))
 
 

@@ -16,7 +16,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from fairtrack.errors import FieldError, field_errors
 from fairtrack.hit import EventType, Hit
@@ -100,14 +100,6 @@ class SegmentEvent(BaseModel):
     properties: JsonObject
     traits: JsonObject
 
-    @model_validator(mode="after")
-    def _required_by_type(self) -> SegmentEvent:
-        if self.userId is None and self.anonymousId is None:
-            raise ValueError("userId or anonymousId is required")
-        if self.type == "track" and not self.event:
-            raise ValueError("event is required for track")
-        return self
-
     def to_hit(self, received_at: datetime, batch_sent_at: datetime | None = None) -> Hit:
         context = {k: v for k, v in self.context.items() if k != "ip"}
         return Hit(
@@ -146,10 +138,26 @@ def parse_event(raw: Any, *, implied_type: EventType | None, path: str = "") -> 
         if raw.get("type", implied_type) != implied_type:
             return [FieldError(f"{path}.type" if path else "type", f"must be '{implied_type}' on this route")]
         raw = {**raw, "type": implied_type}
+    errors = _missing_required(raw, path)
     try:
-        return SegmentEvent.model_validate(raw)
+        event = SegmentEvent.model_validate(raw)
     except ValidationError as exc:
-        return field_errors(exc, path)
+        errors += [e for e in field_errors(exc, path) if e.path not in {m.path for m in errors}]
+    return errors or event
+
+
+def _missing_required(raw: dict[str, Any], path: str) -> list[FieldError]:
+    """Requirements that depend on several fields, reported on the field a client should fix."""
+
+    def at(name: str) -> str:
+        return f"{path}.{name}" if path else name
+
+    errors = []
+    if raw.get("userId") is None and raw.get("anonymousId") is None:
+        errors.append(FieldError(at("anonymousId"), "userId or anonymousId is required"))
+    if raw.get("type") == "track" and raw.get("event") in (None, ""):
+        errors.append(FieldError(at("event"), "required for track events"))
+    return errors
 
 
 def now_utc() -> datetime:
