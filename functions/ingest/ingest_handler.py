@@ -9,6 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from fairtrack.errors import ClientError
+from fairtrack.hit import EventType
 from fairtrack.http import error_response, json_response, to_request
 from fairtrack.ingest import Ingestor
 from fairtrack.observability import logger, metrics
@@ -18,10 +19,40 @@ app = APIGatewayHttpResolver()
 ingestor = Ingestor(ingest_settings())
 
 
-@app.post("/v1/track")
-def track() -> Response[Any]:
-    result = ingestor.segment(to_request(app.current_event), "track")
+# Segment / RudderStack tracking API: long paths and analytics.js's short ones.
+TYPED_ROUTES: dict[str, EventType] = {
+    "track": "track",
+    "t": "track",
+    "page": "page",
+    "p": "page",
+    "screen": "screen",
+    "s": "screen",
+    "identify": "identify",
+    "i": "identify",
+    "group": "group",
+    "g": "group",
+    "alias": "alias",
+    "a": "alias",
+}
+BATCH_ROUTES = ("batch", "b")
+
+
+@app.post("/v1/<kind>")
+def segment(kind: str) -> Response[Any]:
+    request = to_request(app.current_event)
+    if kind in BATCH_ROUTES:
+        result = ingestor.segment_batch(request)
+    elif kind in TYPED_ROUTES:
+        result = ingestor.segment(request, TYPED_ROUTES[kind])
+    else:
+        raise ClientError(404, "not_found", "no such route")
+    # 200 {"success": true} whenever anything was accepted: real SDKs treat any other 2xx as failure
     return json_response(200, result.body())
+
+
+@app.post("/beacon/v1/batch")
+def beacon_batch() -> Response[Any]:
+    return json_response(200, ingestor.segment_batch(to_request(app.current_event)).body())
 
 
 @app.exception_handler(ClientError)  # type: ignore[untyped-decorator]

@@ -176,3 +176,105 @@ def test_unknown_route_is_404_json(ingest: Any) -> None:
     response = ingest(event)
     assert response["statusCode"] == 404
     assert json.loads(response["body"])["success"] is False
+
+
+def on_path(event: dict[str, Any], path: str) -> dict[str, Any]:
+    out = copy.deepcopy(event)
+    out["rawPath"] = out["requestContext"]["http"]["path"] = path
+    return out
+
+
+@pytest.mark.parametrize(
+    ("path", "body_type"),
+    [
+        ("/v1/t", None),
+        ("/v1/track", "track"),
+        ("/v1/page", "page"),
+        ("/v1/p", None),
+        ("/v1/screen", None),
+        ("/v1/s", None),
+        ("/v1/identify", None),
+        ("/v1/i", None),
+    ],
+)
+def test_typed_routes_long_and_short(ingest: Any, cloud: LocalCloud, path: str, body_type: str | None) -> None:
+    # Given an event on a typed route, with or without its type in the body
+    body = example()
+    if body_type is None:
+        del body["type"]
+    else:
+        body["type"] = body_type
+    response = ingest(on_path(with_body(sample("track.json"), body), path))
+    # Then it is accepted and queued with the route's type
+    assert response["statusCode"] == 200, response["body"]
+    (message,) = queue_messages(cloud, "LakeQueue")
+    kind = {"t": "track", "p": "page", "s": "screen", "i": "identify"}.get(
+        path.rsplit("/", 1)[1], path.rsplit("/", 1)[1]
+    )
+    assert json.loads(message["Body"])["events"][0]["event"]["type"] == kind
+
+
+def test_type_in_body_must_match_the_route(ingest: Any, cloud: LocalCloud) -> None:
+    body = example()
+    body["type"] = "page"
+    response = ingest(on_path(with_body(sample("track.json"), body), "/v1/track"))
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["error"]["fields"][0]["path"] == "type"
+
+
+def test_batch_keeps_good_events_and_reports_bad_ones_by_index(ingest: Any, cloud: LocalCloud) -> None:
+    # Given a batch with a shared context (consent), two good events and a bad one between them
+    good = example()
+    del good["context"]
+    bad = {"type": "track", "anonymousId": "a", "properties": "jane.doe@example.com"}
+    page = {"type": "page", "name": "Home", "anonymousId": "a", "context": {"page": {"path": "/"}}}
+    body = {
+        "batch": [good, bad, page],
+        "context": {"consent": {"categoryPreferences": {"analytics": True}}},
+        "sentAt": "2026-11-24T10:15:00.000Z",
+    }
+    for path in ("/v1/batch", "/v1/b", "/beacon/v1/batch"):
+        response = ingest(on_path(with_body(sample("track.json"), body), path))
+        # Then the answer is 200 success listing the bad one by index, without its value
+        assert response["statusCode"] == 200
+        answer = json.loads(response["body"])
+        assert answer["success"] is True
+        assert [r["index"] for r in answer["rejected"]] == [1]
+        assert {e["path"] for e in answer["rejected"][0]["errors"]} == {"batch[1].event", "batch[1].properties"}
+        assert "jane.doe" not in response["body"]
+    # and the good ones, with the batch context merged in, reach the lake in one message per request
+    messages = queue_messages(cloud, "LakeQueue")
+    assert len(messages) == 3
+    events = [e["event"] for m in messages for e in json.loads(m["Body"])["events"]]
+    assert [e["type"] for e in events] == ["track", "page"] * 3
+    assert all(e["context"]["consent"] == {"categoryPreferences": {"analytics": True}} for e in events)
+    assert events[1]["context"]["page"] == {"path": "/"}
+
+
+def test_batch_with_nothing_valid_is_400(ingest: Any, cloud: LocalCloud) -> None:
+    body = {"batch": [{"type": "track", "anonymousId": "a"}]}
+    response = ingest(on_path(with_body(sample("track.json"), body), "/v1/batch"))
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["error"]["fields"] == [
+        {"path": "batch[0].event", "reason": "required for track events"}
+    ]
+    assert sum(depths(cloud).values()) == 0
+
+
+@pytest.mark.parametrize("body", [{"batch": []}, {"batch": {}}, {"nobatch": 1}, [1, 2]])
+def test_batch_shape_errors(ingest: Any, cloud: LocalCloud, body: Any) -> None:
+    response = ingest(on_path(with_body(sample("track.json"), body), "/v1/batch"))
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["error"]["code"] in ("invalid_batch",)
+
+
+def test_batch_clock_correction_uses_batch_sent_at(ingest: Any, cloud: LocalCloud) -> None:
+    # Given a client whose clock is 10 minutes ahead: it stamped the event 5 s before sending
+    body = {"batch": [{**example(), "timestamp": "2026-11-24T10:25:00.000Z"}], "sentAt": "2026-11-24T10:25:05.000Z"}
+    event = on_path(with_body(sample("track.json"), body), "/v1/batch")
+    ingest(event)
+    (message,) = queue_messages(cloud, "LakeQueue")
+    hit = json.loads(message["Body"])["events"][0]["event"]
+    # Then timestamp = receivedAt - 5 s (the sample's requestContext.timeEpoch is 10:15:02Z)
+    assert hit["receivedAt"] == "2026-11-24T10:15:02.000Z"
+    assert hit["timestamp"] == "2026-11-24T10:14:57.000Z"

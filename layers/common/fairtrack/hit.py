@@ -6,7 +6,8 @@ looks like what the client sent, minus what the policy does not allow. Field by 
 - ``type``: ``track`` | ``page`` | ``screen`` | ``identify`` | ``group`` | ``alias``.
 - ``event``: the event name (``track``); ``name``: the page or screen name.
 - ``messageId``: the client's dedup id, or a server-made UUID when the client sent none.
-- ``anonymousId`` / ``userId``: identifiers as sent (pseudonymised by the anonymisation stage).
+- ``anonymousId`` / ``userId``: identifiers as sent (pseudonymised by the anonymisation stage);
+  ``groupId`` (group) and ``previousId`` (alias) likewise.
 - ``timestamp``: when it happened, corrected for the client clock:
   ``receivedAt - (sentAt - originalTimestamp)`` when the client sent both, else as sent, else
   ``receivedAt``.
@@ -42,6 +43,8 @@ class Hit(BaseModel):
     name: str | None = None
     anonymousId: str | None = None
     userId: str | None = None
+    groupId: str | None = None
+    previousId: str | None = None
     context: dict[str, Any] = {}
     properties: dict[str, Any] = {}
     traits: dict[str, Any] = {}
@@ -49,7 +52,7 @@ class Hit(BaseModel):
     def to_payload(self) -> dict[str, Any]:
         """The hit as a JSON-ready dict, leaving out what is absent or empty."""
         out: dict[str, Any] = {"type": self.type, "messageId": self.messageId}
-        for key in ("event", "name", "anonymousId", "userId"):
+        for key in ("event", "name", "anonymousId", "userId", "groupId", "previousId"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

@@ -23,7 +23,7 @@ from fairtrack.errors import ClientError, FieldError
 from fairtrack.hit import EventType, Hit
 from fairtrack.observability import logger, metrics
 from fairtrack.policy import Decision, Policy, evaluate
-from fairtrack.protocols.segment import parse_event
+from fairtrack.protocols.segment import SegmentEvent, batch_events, parse_event
 from fairtrack.queue import QueueSender, chunk_envelopes
 from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
 from fairtrack.store import NoActivePolicy, PolicyStore, Source
@@ -135,21 +135,51 @@ class Ingestor:
         return source
 
     def segment(self, request: IngestRequest, implied_type: EventType) -> IngestResult:
-        """One event on a typed route (``/v1/track`` ...)."""
+        """One event on a typed route (``/v1/track``, ``/v1/t`` ...)."""
         body = parse_json(decode_body(request))
         source = self.authenticate(request, body)
         parsed = parse_event(body, implied_type=implied_type)
         if isinstance(parsed, list):
             raise ClientError(400, "invalid_event", "the event is not valid", parsed)
+        return self.route(source, [self._hit(parsed, request, None)], request.request_id)
+
+    def segment_batch(self, request: IngestRequest) -> IngestResult:
+        """A batch (``/v1/batch``, ``/v1/b``, ``/beacon/v1/batch``): good events are kept, bad ones
+        reported by index; only a batch with nothing valid in it is refused."""
+        body = parse_json(decode_body(request))
+        source = self.authenticate(request, body)
+        events, errors, sent_at = batch_events(body)
+        if errors:
+            raise ClientError(400, "invalid_batch", "the batch is not valid", errors)
+        hits: list[Hit] = []
+        rejected: list[dict[str, Any]] = []
+        for index, raw in events:
+            parsed = parse_event(raw, implied_type=None, path=f"batch[{index}]")
+            if isinstance(parsed, list):
+                rejected.append({"index": index, "errors": [e.as_dict() for e in parsed]})
+            else:
+                hits.append(self._hit(parsed, request, sent_at))
+        if not hits:
+            raise ClientError(
+                400,
+                "invalid_batch",
+                "no event in the batch is valid",
+                [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50],
+            )
+        result = self.route(source, hits, request.request_id)
+        result.rejected = rejected
+        return result
+
+    def _hit(self, parsed: SegmentEvent, request: IngestRequest, batch_sent_at: datetime | None) -> Hit:
         ip = truncate_ip(
             client_ip(request.source_ip, request.headers.get("x-forwarded-for"), self.settings.trusted_proxy),
             self.settings.ip_v4_prefix_length,
             self.settings.ip_v6_prefix_length,
         )
-        hit = parsed.to_hit(request.received_at)
+        hit = parsed.to_hit(request.received_at, batch_sent_at)
         if ip is not None:
             hit = hit.model_copy(update={"context": {**hit.context, "ip": ip}})
-        return self.route(source, [hit], request.request_id)
+        return hit
 
     def route(self, source: Source, hits: list[Hit], correlation_id: str) -> IngestResult:
         try:

@@ -16,7 +16,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from fairtrack.errors import FieldError, field_errors
 from fairtrack.hit import EventType, Hit
@@ -92,6 +92,8 @@ class SegmentEvent(BaseModel):
     name: Name = None
     userId: Id = None
     anonymousId: Id = None
+    groupId: Id = None
+    previousId: Id = None
     messageId: MessageId = None
     timestamp: Timestamp = None
     originalTimestamp: Timestamp = None
@@ -108,6 +110,8 @@ class SegmentEvent(BaseModel):
             name=self.name,
             userId=self.userId,
             anonymousId=self.anonymousId,
+            groupId=self.groupId,
+            previousId=self.previousId,
             messageId=self.messageId or str(uuid.uuid4()),
             timestamp=corrected_timestamp(
                 received_at, self.originalTimestamp or self.timestamp, self.sentAt or batch_sent_at
@@ -157,7 +161,46 @@ def _missing_required(raw: dict[str, Any], path: str) -> list[FieldError]:
         errors.append(FieldError(at("anonymousId"), "userId or anonymousId is required"))
     if raw.get("type") == "track" and raw.get("event") in (None, ""):
         errors.append(FieldError(at("event"), "required for track events"))
+    if raw.get("type") == "group" and raw.get("groupId") is None:
+        errors.append(FieldError(at("groupId"), "required for group events"))
+    if raw.get("type") == "alias" and raw.get("previousId") is None:
+        errors.append(FieldError(at("previousId"), "required for alias events"))
     return errors
+
+
+MAX_BATCH_EVENTS = 2500
+
+
+def batch_events(body: Any) -> tuple[list[tuple[int, Any]], list[FieldError], datetime | None]:
+    """A batch body's events, each with the batch's top-level ``context`` merged in (the event's own
+    keys win), plus request-level errors and the batch's ``sentAt``."""
+    if not isinstance(body, dict):
+        return [], [FieldError("body", "must be a JSON object")], None
+    batch = body.get("batch")
+    if not isinstance(batch, list):
+        return [], [FieldError("batch", "must be a list of events")], None
+    if not batch:
+        return [], [FieldError("batch", "must hold at least one event")], None
+    if len(batch) > MAX_BATCH_EVENTS:
+        return [], [FieldError("batch", f"more than {MAX_BATCH_EVENTS} events")], None
+    shared = body.get("context")
+    sent_at = None
+    if isinstance(body.get("sentAt"), str):
+        try:
+            sent_at = _SENT_AT.validate_python(_naive_is_utc(body["sentAt"]))
+        except ValidationError:
+            return [], [FieldError("sentAt", "must be an ISO 8601 date-time")], None
+    events = []
+    for index, event in enumerate(batch):
+        merged = event
+        if isinstance(event, dict) and isinstance(shared, dict):
+            own = event.get("context")
+            merged = {**event, "context": {**shared, **own} if isinstance(own, dict) else shared}
+        events.append((index, merged))
+    return events, [], sent_at
+
+
+_SENT_AT: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
 
 
 def now_utc() -> datetime:
