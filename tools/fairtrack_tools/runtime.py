@@ -54,18 +54,25 @@ class Worker:
 
     def __init__(self, spec: FunctionSpec, aws_env: dict[str, str], quiet: bool = False) -> None:
         self.spec = spec
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fairtrack_tools.worker", spec.handler],
+        self.aws_env = aws_env
+        self.quiet = quiet
+        self.proc = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "fairtrack_tools.worker", self.spec.handler],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL if quiet else None,
-            env=spec.process_env(aws_env),
-            cwd=str(spec.code_dir),
+            stderr=subprocess.DEVNULL if self.quiet else None,
+            env=self.spec.process_env(self.aws_env),
+            cwd=str(self.spec.code_dir),
             text=True,
             bufsize=1,
         )
 
     def invoke(self, event: dict[str, Any]) -> Any:
+        if self.proc.poll() is not None:  # the container died: the next invocation gets a cold one
+            self.proc = self._spawn()
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(event) + "\n")
         self.proc.stdin.flush()
