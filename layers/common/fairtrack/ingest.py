@@ -141,7 +141,7 @@ class Ingestor:
         parsed = parse_event(body, implied_type=implied_type)
         if isinstance(parsed, list):
             raise ClientError(400, "invalid_event", "the event is not valid", parsed)
-        return self.route(source, [self._hit(parsed, request, None)], request.request_id)
+        return self.route(source, [self._hit(parsed, request, None, self._truncated_ip(request))], request.request_id)
 
     def segment_batch(self, request: IngestRequest) -> IngestResult:
         """A batch (``/v1/batch``, ``/v1/b``, ``/beacon/v1/batch``): good events are kept, bad ones
@@ -153,12 +153,13 @@ class Ingestor:
             raise ClientError(400, "invalid_batch", "the batch is not valid", errors)
         hits: list[Hit] = []
         rejected: list[dict[str, Any]] = []
+        ip = self._truncated_ip(request)  # one connection, one address: reduce it once
         for index, raw in events:
             parsed = parse_event(raw, implied_type=None, path=f"batch[{index}]")
             if isinstance(parsed, list):
                 rejected.append({"index": index, "errors": [e.as_dict() for e in parsed]})
             else:
-                hits.append(self._hit(parsed, request, sent_at))
+                hits.append(self._hit(parsed, request, sent_at, ip))
         if not hits:
             raise ClientError(
                 400,
@@ -170,12 +171,15 @@ class Ingestor:
         result.rejected = rejected
         return result
 
-    def _hit(self, parsed: SegmentEvent, request: IngestRequest, batch_sent_at: datetime | None) -> Hit:
-        ip = truncate_ip(
+    def _truncated_ip(self, request: IngestRequest) -> str | None:
+        return truncate_ip(
             client_ip(request.source_ip, request.headers.get("x-forwarded-for"), self.settings.trusted_proxy),
             self.settings.ip_v4_prefix_length,
             self.settings.ip_v6_prefix_length,
         )
+
+    @staticmethod
+    def _hit(parsed: SegmentEvent, request: IngestRequest, batch_sent_at: datetime | None, ip: str | None) -> Hit:
         hit = parsed.to_hit(request.received_at, batch_sent_at)
         if ip is not None:
             hit = hit.model_copy(update={"context": {**hit.context, "ip": ip}})
