@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import os
 import secrets
 import urllib.request
 from dataclasses import dataclass
@@ -306,7 +305,3 @@ class LocalCloud:
     def clear_captured(self) -> None:
         self.captures.clear()
         self.clear_lake()
-
-
-def env_flag(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)

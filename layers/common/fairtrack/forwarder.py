@@ -19,6 +19,7 @@ from fairtrack.destinations import Delivery, DestinationClient, UnavailableDesti
 from fairtrack.envelope import Envelope
 from fairtrack.observability import CORRELATION_ATTRIBUTE, logger, metrics
 from fairtrack.policy import evaluate
+from fairtrack.queue import envelope_from_body
 from fairtrack.settings import ForwarderSettings
 from fairtrack.store import NoActivePolicy, PolicyStore
 
@@ -59,7 +60,7 @@ class Forwarder:
         for record in records:
             message_id = str(record.get("messageId", ""))
             try:
-                env = Envelope.model_validate_json(record.get("body") or "")
+                env = envelope_from_body(record.get("body") or "")
             except ValidationError:
                 logger.error("unreadable queue record: left for retry and the DLQ")
                 failed.add(message_id)
