@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -74,6 +75,14 @@ class Policy(_Strict):
     attributes: dict[str, Attribute]
     destinations: dict[Literal["ga4", "meta", "webhook", "lake"], DestinationPolicy]
     defaults: Defaults = Defaults()
+
+    @cached_property
+    def parent_paths(self) -> frozenset[str]:
+        """Every proper prefix of a catalogued path (``context``, ``context.page``): where to descend.
+        Computed once per policy version, not per hit."""
+        return frozenset(
+            ".".join(parts[:i]) for parts in (p.split(".") for p in self.attributes) for i in range(1, len(parts))
+        )
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Policy:
@@ -186,12 +195,7 @@ def evaluate(
                     decisions.append(
                         Decision(destination, "sent", "allowed", path, attr.purpose, purpose.legal_basis, v)
                     )
-            elif (
-                attr is None
-                and "." not in key
-                and isinstance(value, dict)
-                and any(a.startswith(path + ".") for a in policy.attributes)
-            ):
+            elif "." not in key and isinstance(value, dict) and path in policy.parent_paths:
                 inner = walk(value, path)
                 if inner:
                     out[key] = inner
