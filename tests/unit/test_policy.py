@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,9 @@ import yaml
 from pydantic import ValidationError
 
 from fairtrack import consent
+from fairtrack.hit import ConsentSignals
 from fairtrack.policy import NECESSARY, Decision, Policy, evaluate
+from fairtrack.protocols.segment import parse_event
 
 DEFAULT_POLICY_PATH = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
 
@@ -348,23 +351,30 @@ def test_key_containing_a_dot_does_not_impersonate_a_catalogued_path(default_pol
 # -- consent.resolve ------------------------------------------------------------------------------
 
 
+def signals(context: dict[str, Any]) -> ConsentSignals:
+    """The consent signals the Segment adapter takes from a client's ``context``."""
+    parsed = parse_event({"type": "track", "event": "e", "anonymousId": "a", "context": context}, implied_type=None)
+    assert not isinstance(parsed, list), parsed
+    return parsed.to_hit(datetime.now(UTC)).consent
+
+
 @pytest.mark.parametrize(
     "context",
     [{}, {"consent": None}, {"consent": "all"}, {"consent": {}}, {"consent": {"categoryPreferences": ["analytics"]}}],
 )
 def test_no_signal_grants_only_necessary(context: dict[str, Any], default_policy: Policy) -> None:
     """Given no usable consent signal, then only ``necessary`` is granted (fail closed)."""
-    assert consent.resolve(context, default_policy).granted == frozenset({NECESSARY})
+    assert consent.resolve(signals(context), default_policy).granted == frozenset({NECESSARY})
 
 
 def test_no_signal_records_no_source(default_policy: Policy) -> None:
     """Given no consent at all, then no source is recorded."""
-    assert consent.resolve({}, default_policy).sources == ()
+    assert consent.resolve(signals({}), default_policy).sources == ()
 
 
 def test_segment_category_grants_analytics(default_policy: Policy) -> None:
     """Given categoryPreferences analytics: true, then analytics is granted and the source is recorded."""
-    result = consent.resolve({"consent": {"categoryPreferences": {"analytics": True}}}, default_policy)
+    result = consent.resolve(signals({"consent": {"categoryPreferences": {"analytics": True}}}), default_policy)
 
     assert result.granted == frozenset({NECESSARY, "analytics"})
     assert result.sources == ("segment.categoryPreferences",)
@@ -372,7 +382,7 @@ def test_segment_category_grants_analytics(default_policy: Policy) -> None:
 
 def test_denied_category_grants_nothing_but_records_source(default_policy: Policy) -> None:
     """Given analytics: false, then analytics is not granted, but the signal is still recorded as seen."""
-    result = consent.resolve({"consent": {"categoryPreferences": {"analytics": False}}}, default_policy)
+    result = consent.resolve(signals({"consent": {"categoryPreferences": {"analytics": False}}}), default_policy)
 
     assert result.granted == frozenset({NECESSARY})
     assert result.sources == ("segment.categoryPreferences",)
@@ -385,7 +395,7 @@ def test_purpose_from_two_categories_with_one_denied_is_not_granted(
     """Given two categories mapped to analytics, one true and one false, then analytics is NOT granted."""
     prefs = {order[0]: True, order[1]: False}
 
-    result = consent.resolve({"consent": {"categoryPreferences": prefs}}, default_policy)
+    result = consent.resolve(signals({"consent": {"categoryPreferences": prefs}}), default_policy)
 
     assert "analytics" not in result.granted
 
@@ -393,7 +403,7 @@ def test_purpose_from_two_categories_with_one_denied_is_not_granted(
 @pytest.mark.parametrize("value", ["yes", "true", 1, "1", None, {"granted": True}])
 def test_non_boolean_values_do_not_grant(value: Any, default_policy: Policy) -> None:
     """Given a truthy value that is not JSON ``true``, then the category does not grant its purpose."""
-    result = consent.resolve({"consent": {"categoryPreferences": {"analytics": value}}}, default_policy)
+    result = consent.resolve(signals({"consent": {"categoryPreferences": {"analytics": value}}}), default_policy)
 
     assert "analytics" not in result.granted
 
@@ -402,7 +412,7 @@ def test_unknown_categories_are_ignored(default_policy: Policy) -> None:
     """Given a category the policy does not map, then it grants nothing, while mapped ones still work."""
     prefs = {"functional": True, "marketing": True}
 
-    result = consent.resolve({"consent": {"categoryPreferences": prefs}}, default_policy)
+    result = consent.resolve(signals({"consent": {"categoryPreferences": prefs}}), default_policy)
 
     assert result.granted == frozenset({NECESSARY, "advertising"})
 
@@ -410,14 +420,15 @@ def test_unknown_categories_are_ignored(default_policy: Policy) -> None:
 def test_resolved_consent_drives_evaluation(default_policy: Policy) -> None:
     """Given analytics consent from the hit's own context, then the webhook receives the allowed fields."""
     payload = hit_payload()
-    payload["context"]["consent"] = {"categoryPreferences": {"Analytics": True}}
 
-    granted = consent.resolve(payload["context"], default_policy).granted
+    granted = consent.resolve(
+        signals({"consent": {"categoryPreferences": {"Analytics": True}}}), default_policy
+    ).granted
     minimal, _ = evaluate(payload, granted, "webhook", default_policy)
 
     assert minimal is not None
     assert minimal["event"] == "Signed Up"
-    assert "consent" not in minimal["context"]  # context.consent is for the lake only
+    assert "consent" not in minimal.get("context", {})  # raw signals are never forwarded
 
 
 def test_uncatalogued_keys_that_could_hold_personal_data_are_not_recorded() -> None:

@@ -8,8 +8,7 @@ least one of them is granted and none is explicitly denied.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
+from fairtrack.hit import ConsentSignals
 from fairtrack.policy import NECESSARY, Policy
 
 
@@ -19,13 +18,12 @@ class Consent:
     sources: tuple[str, ...]
 
 
-def resolve(context: dict[str, Any], policy: Policy) -> Consent:
+def resolve(signals: ConsentSignals, policy: Policy) -> Consent:
     granted: set[str] = set()
     denied: set[str] = set()
     sources: list[str] = []
-    consent = context.get("consent")
-    prefs = consent.get("categoryPreferences") if isinstance(consent, dict) else None
-    if isinstance(prefs, dict):
+    prefs = signals.categoryPreferences
+    if prefs is not None:
         sources.append("segment.categoryPreferences")
         for category, value in prefs.items():
             for purpose in policy.signals.segment_categories.get(str(category), ()):

@@ -1,35 +1,169 @@
 """The canonical hit: what every protocol adapter produces and every later stage consumes.
 
-The spine carries the Segment/RudderStack shape (the native format), so that a forwarded event
-looks like what the client sent, minus what the policy does not allow. Field by field:
+Adapters (``fairtrack.protocols.segment``, ``fairtrack.protocols.gtag``) only translate; they never
+decide privacy. The shape follows the Segment/RudderStack spec (fairtrack's native format), so a
+forwarded event looks like what a Segment client would have sent, minus what the policy does not
+allow. Field by field:
 
-- ``type``: ``track`` | ``page`` | ``screen`` | ``identify`` | ``group`` | ``alias``.
-- ``event``: the event name (``track``); ``name``: the page or screen name.
-- ``messageId``: the client's dedup id, or a server-made UUID when the client sent none.
-- ``anonymousId`` / ``userId``: identifiers as sent (pseudonymised by the anonymisation stage);
-  ``groupId`` (group) and ``previousId`` (alias) likewise.
+Identity and type
+- ``type``: ``track`` | ``page`` | ``screen`` | ``identify`` | ``group`` | ``alias``. A gtag
+  ``page_view`` becomes ``page``; any other gtag event is a ``track``.
+- ``event``: the event name (``track``: Segment ``event``, gtag ``en``); ``name``: page/screen name.
+- ``messageId``: the client's dedup id; gtag hits get a UUID derived from the page-load id, hit
+  sequence and line, so a retried request keeps its ids; otherwise a server-made random UUID.
+- ``anonymousId``: the client's visitor id (Segment ``anonymousId``, gtag ``cid``).
+- ``userId``: the site's id for a signed-in user (Segment ``userId``, gtag ``uid``; may hold an
+  e-mail in the wild, so it is personal data). ``groupId`` (group) and ``previousId`` (alias).
+
+Time
+- ``receivedAt``: when the gateway received the request (API Gateway's request time).
 - ``timestamp``: when it happened, corrected for the client clock:
   ``receivedAt - (sentAt - originalTimestamp)`` when the client sent both, else as sent, else
-  ``receivedAt``.
-- ``receivedAt``: when the gateway received the request (API Gateway's request time).
-- ``context``: the client context (page, locale, library, campaign...); ``context.ip`` holds the
-  *truncated* address only, never the full one.
-- ``properties`` (track/page/screen) and ``traits`` (identify/group).
+  ``receivedAt`` (gtag hits carry no client time).
+
+Context (:class:`Context`; unknown client keys are kept and left for the policy to drop)
+- ``context.page``: ``url``, ``path``, ``search``, ``referrer``, ``title`` (gtag ``dl``/``dr``/``dt``).
+- ``context.campaign``: ``name``, ``source``, ``medium``, ``term``, ``content``, ``id`` (UTM; gtag
+  ``cn cs cm ck cc ci``).
+- ``context.session``: ``id``, ``number``, ``engaged``, ``engagementTimeMs``, ``firstVisit``,
+  ``start`` (gtag ``sid sct seg _et _fv _ss``); what GA4 realtime needs.
+- device and user agent: ``context.userAgent`` (the client's, or the request's ``User-Agent``
+  for gtag), ``context.userAgentData`` (client hints: ``brands``, ``fullVersionList``, ``mobile``,
+  ``platform``, ``platformVersion``, ``model``, ``architecture``, ``bitness``, ``wow64``),
+  ``context.device``, ``context.os``, ``context.screen`` (``width``/``height``), ``context.locale``,
+  ``context.timezone``.
+- network: ``context.ip`` is set by the gateway only, from the connection (or a trusted proxy),
+  and holds the *truncated* address; a client-sent ``context.ip`` (or gtag ``_uip``) is discarded.
+- ``context.library``: the sending client (``name``, ``version``); gtag hits say ``gtag``.
+- ``context.traits``: user properties sent with a non-identify event (gtag ``up.*``/``upn.*``).
+
+Payload
+- ``properties`` (track/page/screen: Segment ``properties``; gtag ``ep.*`` as strings, ``epn.*`` as
+  numbers, items ``prN`` as ``properties.items``) and ``traits`` (identify/group).
+
+Kept out of every forwarded payload (``to_payload`` never emits them)
+- ``consent``: the raw consent signals (:class:`ConsentSignals`) for the consent stage; they are
+  evidence, not analytics data (a TC string can itself be personal data).
+- ``userData``: user-provided data that ad destinations may receive hashed (:class:`UserData`),
+  taken from the Segment spec traits (``email``, ``phone``, ``firstName``...).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 EventType = Literal["track", "page", "screen", "identify", "group", "alias"]
+
+
+def _scalar_to_str(value: Any) -> Any:
+    """Clients send versions, ids and titles as numbers now and then: take them as text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_scalar_to_str), Field(max_length=8192)]
+Short = Annotated[str, BeforeValidator(_scalar_to_str), Field(max_length=512)]
 
 
 def iso(ts: datetime) -> str:
     """UTC ISO 8601 with milliseconds and a ``Z``, as Segment writes timestamps."""
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+class _Open(BaseModel):
+    """A part of the context whose known fields are typed and whose unknown keys are kept as sent."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Page(_Open):
+    url: Text | None = None
+    path: Text | None = None
+    search: Text | None = None
+    referrer: Text | None = None
+    title: Text | None = None
+
+
+class Campaign(_Open):
+    name: Short | None = None
+    source: Short | None = None
+    medium: Short | None = None
+    term: Short | None = None
+    content: Short | None = None
+    id: Short | None = None
+
+
+class Library(_Open):
+    name: Short | None = None
+    version: Short | None = None
+
+
+class Session(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Short | None = None
+    number: int | None = None
+    engaged: bool | None = None
+    engagementTimeMs: int | None = None
+    firstVisit: bool | None = None
+    start: bool | None = None
+
+
+class Context(_Open):
+    page: Page | None = None
+    campaign: Campaign | None = None
+    library: Library | None = None
+    session: Session | None = None
+    userAgent: Text | None = None
+    userAgentData: dict[str, Any] | None = None
+    device: dict[str, Any] | None = None
+    os: dict[str, Any] | None = None
+    screen: dict[str, Any] | None = None
+    locale: Short | None = None
+    timezone: Short | None = None
+    ip: str | None = None  # set by the gateway only (truncated); adapters discard the client's
+    traits: dict[str, Any] | None = None
+
+
+class ConsentSignals(BaseModel):
+    """Consent signals exactly as the client sent them, for the consent stage to resolve."""
+
+    model_config = ConfigDict(frozen=True)
+
+    categoryPreferences: dict[str, Any] | None = None  # Segment context.consent.categoryPreferences
+    consentManagement: dict[str, Any] | None = None  # RudderStack context.consentManagement
+    gcs: str | None = None  # Google Consent Mode v1, e.g. G111
+    gcd: str | None = None  # Google Consent Mode v2, e.g. 13r3r3r3r5
+    npa: str | None = None  # non-personalised ads
+    dma: str | None = None
+    dmaCps: str | None = None
+    gdpr: str | None = None  # gdpr applies (0/1)
+    tcString: str | None = None  # IAB TCF TC string (gdpr_consent)
+    usPrivacy: str | None = None  # IAB CCPA string (us_privacy)
+
+    def present(self) -> bool:
+        return any(value is not None for value in self.__dict__.values())
+
+
+class UserData(BaseModel):
+    """User-provided data as sent; ad destinations may get it only normalised and hashed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    email: str | None = None
+    phone: str | None = None
+    firstName: str | None = None
+    lastName: str | None = None
+    gender: str | None = None
+    birthday: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postalCode: str | None = None
+    country: str | None = None
 
 
 class Hit(BaseModel):
@@ -45,12 +179,21 @@ class Hit(BaseModel):
     userId: str | None = None
     groupId: str | None = None
     previousId: str | None = None
-    context: dict[str, Any] = {}
+    context: Context = Context()
     properties: dict[str, Any] = {}
     traits: dict[str, Any] = {}
+    consent: ConsentSignals = ConsentSignals()
+    userData: UserData | None = None
+
+    def with_ip(self, ip: str | None) -> Hit:
+        """The hit with the gateway's (truncated) address as ``context.ip``, or none at all."""
+        if ip == self.context.ip:
+            return self
+        return self.model_copy(update={"context": self.context.model_copy(update={"ip": ip})})
 
     def to_payload(self) -> dict[str, Any]:
-        """The hit as a JSON-ready dict, leaving out what is absent or empty."""
+        """The hit as a JSON-ready dict, leaving out what is absent or empty (and never the raw
+        consent signals or user-provided data)."""
         out: dict[str, Any] = {"type": self.type, "messageId": self.messageId}
         for key in ("event", "name", "anonymousId", "userId", "groupId", "previousId"):
             value = getattr(self, key)
@@ -58,7 +201,10 @@ class Hit(BaseModel):
                 out[key] = value
         out["timestamp"] = iso(self.timestamp)
         out["receivedAt"] = iso(self.receivedAt)
-        for key in ("context", "properties", "traits"):
+        context = self.context.model_dump(exclude_none=True)
+        if context:
+            out["context"] = context
+        for key in ("properties", "traits"):
             value = getattr(self, key)
             if value:
                 out[key] = value

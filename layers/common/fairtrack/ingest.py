@@ -180,10 +180,7 @@ class Ingestor:
 
     @staticmethod
     def _hit(parsed: SegmentEvent, request: IngestRequest, batch_sent_at: datetime | None, ip: str | None) -> Hit:
-        hit = parsed.to_hit(request.received_at, batch_sent_at)
-        if ip is not None:
-            hit = hit.model_copy(update={"context": {**hit.context, "ip": ip}})
-        return hit
+        return parsed.to_hit(request.received_at, batch_sent_at).with_ip(ip)
 
     def route(self, source: Source, hits: list[Hit], correlation_id: str) -> IngestResult:
         try:
@@ -220,7 +217,7 @@ class Ingestor:
     def _route_hit(
         self, hit: Hit, policy: Policy, per_destination: dict[Destination, list[RoutedEvent]], result: IngestResult
     ) -> None:
-        granted = consent.resolve(hit.context, policy)
+        granted = consent.resolve(hit.consent, policy)
         payload = hit.to_payload()
         purposes = sorted(granted.granted)
         for dest in DESTINATIONS:

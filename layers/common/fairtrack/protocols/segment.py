@@ -4,8 +4,13 @@ Decisions written down here:
 - unknown top-level keys (``integrations``, ``_metadata``, ``channel``...) are accepted and not
   carried further: nothing the catalogue does not know can leave the gateway anyway;
 - ``userId``/``anonymousId`` may be strings or numbers (SDKs send both); JSON ``null`` is absent;
-- ``context.ip`` sent by a client is ignored: the address comes from the connection (or a trusted
-  proxy) and is truncated before anything else sees it;
+- ``context.ip`` sent by a client is ignored (mass assignment): the address comes from the
+  connection (or a trusted proxy) and is truncated before anything else sees it;
+- known context fields are typed (:class:`fairtrack.hit.Context`): a ``context.page`` that is not an
+  object, or a title longer than 8 KB, rejects the event with its field path;
+- ``context.consent`` (Segment) and ``context.consentManagement`` (RudderStack) leave the context and
+  become the hit's raw :class:`~fairtrack.hit.ConsentSignals`; user-provided data in the Segment
+  spec traits (``email``, ``phone``, ``firstName``, ``address.city``...) is copied to ``userData``;
 - limits follow the original service: 32 KB per event, nesting at most 8 levels, 500 KB per request.
 """
 
@@ -19,7 +24,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from fairtrack.errors import FieldError, field_errors
-from fairtrack.hit import EventType, Hit
+from fairtrack.hit import ConsentSignals, Context, EventType, Hit, UserData
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_DEPTH = 8
@@ -82,6 +87,46 @@ def _json_object(value: Any) -> Any:
 JsonObject = Annotated[dict[str, Any], BeforeValidator(_json_object), Field(default_factory=dict)]
 
 
+class ClientContext(Context):
+    """``context`` as a Segment/RudderStack client sends it: the canonical context plus the consent
+    shapes of both peers, which :meth:`SegmentEvent.to_hit` moves to the hit's consent signals."""
+
+    # Any shape is accepted here: an unusable consent signal means no consent (fail closed), not
+    # a rejected event.
+    consent: Any = None
+    consentManagement: Any = None
+
+
+ClientContextIn = Annotated[ClientContext, BeforeValidator(_json_object), Field(default_factory=ClientContext)]
+_NOT_CONTEXT = frozenset({"ip", "consent", "consentManagement"})
+_USER_DATA_TRAITS = ("email", "phone", "firstName", "lastName", "gender", "birthday")
+_USER_DATA_ADDRESS = ("city", "state", "postalCode", "country")
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value[:512]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def user_data(*sources: dict[str, Any] | None) -> UserData | None:
+    """User-provided data from Segment spec traits (the first source holding a field wins)."""
+    found: dict[str, str] = {}
+    for traits in sources:
+        if not traits:
+            continue
+        address = traits.get("address") if isinstance(traits.get("address"), dict) else {}
+        for key, value in [(k, traits.get(k)) for k in _USER_DATA_TRAITS] + [
+            (k, address.get(k)) for k in _USER_DATA_ADDRESS
+        ]:
+            text = _text(value)
+            if text is not None:
+                found.setdefault(key, text)
+    return UserData(**found) if found else None
+
+
 class SegmentEvent(BaseModel):
     """One event of the tracking API, as a client sends it."""
 
@@ -98,12 +143,20 @@ class SegmentEvent(BaseModel):
     timestamp: Timestamp = None
     originalTimestamp: Timestamp = None
     sentAt: Timestamp = None
-    context: JsonObject
+    context: ClientContextIn
     properties: JsonObject
     traits: JsonObject
 
     def to_hit(self, received_at: datetime, batch_sent_at: datetime | None = None) -> Hit:
-        context = {k: v for k, v in self.context.items() if k != "ip"}
+        client = self.context
+        # Already validated: build the canonical context from the parts without validating again.
+        context = Context.model_construct(**{k: v for k, v in client if k not in _NOT_CONTEXT and v is not None})
+        prefs = client.consent.get("categoryPreferences") if isinstance(client.consent, dict) else None
+        managed = client.consentManagement
+        consent = ConsentSignals(
+            categoryPreferences=prefs if isinstance(prefs, dict) else None,
+            consentManagement=managed if isinstance(managed, dict) else None,
+        )
         return Hit(
             type=self.type,
             event=self.event,
@@ -120,6 +173,8 @@ class SegmentEvent(BaseModel):
             context=context,
             properties=self.properties,
             traits=self.traits,
+            consent=consent,
+            userData=user_data(self.traits, client.traits),
         )
 
 
