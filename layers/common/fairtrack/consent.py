@@ -8,6 +8,7 @@ least one of them is granted and none is explicitly denied.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from fairtrack.hit import ConsentSignals
 from fairtrack.policy import NECESSARY, Policy
 
