@@ -117,10 +117,10 @@ def user_data(*sources: dict[str, Any] | None) -> UserData | None:
     for traits in sources:
         if not traits:
             continue
-        address = traits.get("address") if isinstance(traits.get("address"), dict) else {}
-        for key, value in [(k, traits.get(k)) for k in _USER_DATA_TRAITS] + [
-            (k, address.get(k)) for k in _USER_DATA_ADDRESS
-        ]:
+        raw_address = traits.get("address")
+        address: dict[str, Any] = raw_address if isinstance(raw_address, dict) else {}
+        pairs = [(k, traits.get(k)) for k in _USER_DATA_TRAITS] + [(k, address.get(k)) for k in _USER_DATA_ADDRESS]
+        for key, value in pairs:
             text = _text(value)
             if text is not None:
                 found.setdefault(key, text)
