@@ -78,6 +78,13 @@ class Worker:
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
+            # stdout closed: the process is exiting; reap it so the next invocation sees it dead
+            # (poll() can still say "running" for a moment after the pipe closes)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
             raise FunctionError("Runtime.ExitError", f"{self.spec.logical_id} worker exited")
         answer = json.loads(line)
         if not answer.get("ok"):
