@@ -8,9 +8,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from fairtrack import cors
 from fairtrack.errors import ClientError
 from fairtrack.hit import EventType
-from fairtrack.http import error_response, json_response, to_request
+from fairtrack.http import empty_response, error_response, json_response, to_request
 from fairtrack.ingest import Ingestor
 from fairtrack.observability import logger, metrics
 from fairtrack.settings import ingest_settings
@@ -47,17 +48,44 @@ def segment(kind: str) -> Response[Any]:
     else:
         raise ClientError(404, "not_found", "no such route")
     # 200 {"success": true} whenever anything was accepted: real SDKs treat any other 2xx as failure
-    return json_response(200, result.body())
+    return json_response(200, result.body(), result.headers)
 
 
 @app.post("/beacon/v1/batch")
 def beacon_batch() -> Response[Any]:
-    return json_response(200, ingestor.segment_batch(to_request(app.current_event)).body())
+    result = ingestor.segment_batch(to_request(app.current_event))
+    return json_response(200, result.body(), result.headers)
+
+
+# GA4 gtag.js hits: 204 with no body whenever anything was accepted, as Google answers.
+@app.get("/g/collect")
+@app.post("/g/collect")
+def gtag_collect() -> Response[Any]:
+    result = ingestor.gtag(to_request(app.current_event))
+    if result.rejected:
+        metrics.add_metric(name="HitsRejected", unit="Count", value=len(result.rejected))
+    return empty_response(204, result.headers)
+
+
+# CORS preflights, answered per source (see fairtrack.cors for why here and not in API Gateway).
+@app.route("/v1/<kind>", method="OPTIONS")
+@app.route("/beacon/v1/batch", method="OPTIONS")
+@app.route("/g/collect", method="OPTIONS")
+def preflight(kind: str = "") -> Response[Any]:
+    headers = ingestor.preflight(to_request(app.current_event))
+    if headers is None:
+        metrics.add_metric(name="PreflightsRefused", unit="Count", value=1)
+        return empty_response(403)
+    return empty_response(204, headers)
 
 
 @app.exception_handler(ClientError)  # type: ignore[untyped-decorator]
 def client_error(exc: ClientError) -> Response[Any]:
     metrics.add_metric(name="RequestsRefused", unit="Count", value=1)
+    origin = app.current_event.headers.get("origin") if app.current_event.headers else None
+    if origin and not exc.headers and exc.status != 403 and ingestor.store.origin_allowed(origin):
+        # refused before the source was known (bad JSON, bad key): let an allowed page read why
+        exc.headers.update(cors.response_headers(origin))
     logger.info(
         "request refused", extra={"status": exc.status, "code": exc.code, "fields": [e.path for e in exc.errors][:20]}
     )

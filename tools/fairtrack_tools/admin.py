@@ -1,4 +1,4 @@
-"""Operator actions on the policy table: push and activate policies, add sources.
+"""Operator actions on the policy table: push and activate policies (sources: ``sources.py``).
 
 The runtime only reads these items (fairtrack.store); this module is the one place that writes
 them. Versions are immutable: a push always creates version N+1, activation moves the pointer.
@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from fairtrack.policy import Policy
-from fairtrack.store import ACTIVE_POLICY_ID, Source, policy_version_id, write_key_id
+from fairtrack.store import ACTIVE_POLICY_ID, policy_version_id
 
 
 def load_policy_file(path: Path) -> dict[str, Any]:
@@ -48,10 +48,4 @@ def activate_policy(client: Any, table: str, version: int) -> None:
         raise ValueError(f"policy version {version} does not exist")
     client.put_item(
         TableName=table, Item={"id": {"S": ACTIVE_POLICY_ID}, "value": {"S": json.dumps({"version": version})}}
-    )
-
-
-def add_source(client: Any, table: str, write_key: str, source: Source) -> None:
-    client.put_item(
-        TableName=table, Item={"id": {"S": write_key_id(write_key)}, "value": {"S": source.model_dump_json()}}
     )

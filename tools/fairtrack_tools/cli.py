@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -27,20 +29,67 @@ def cmd_seed(args: argparse.Namespace) -> int:
     import boto3
 
     from fairtrack.store import Source
-    from fairtrack_tools import admin
+    from fairtrack_tools import admin, sources
 
     ddb = boto3.client("dynamodb")
     version = admin.push_policy(ddb, args.policy_table, admin.load_policy_file(Path(args.policy)))
     admin.activate_policy(ddb, args.policy_table, version)
     print(json.dumps({"policy_version": version}))
     if args.write_key:
-        admin.add_source(
-            ddb,
-            args.policy_table,
-            args.write_key,
-            Source(source_id=args.source_id, name=args.source_id, origins=args.origin or []),
-        )
-        print(json.dumps({"source_id": args.source_id, "origins": args.origin or []}))
+        source = Source(source_id=args.source_id, name=args.source_id, origins=args.origin or [])
+        sources.add_source(ddb, args.policy_table, source, args.write_key)
+        print(json.dumps({"source_id": args.source_id, "origins": source.origins}))
+    return 0
+
+
+def _policy_table(args: argparse.Namespace) -> tuple[Any, str]:
+    """A DynamoDB client and the policy table: a deployed stack's (``--policy-table``, credentials
+    from the environment) or the running local stack's (``--local``)."""
+    import boto3
+
+    if args.policy_table:
+        return boto3.client("dynamodb"), args.policy_table
+    with urllib.request.urlopen(args.local.rstrip("/") + "/_dev/aws", timeout=5) as resp:
+        env = json.loads(resp.read())
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=env["endpoint_url"],
+        region_name=env["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
+    )
+    return client, env["policy_table"]
+
+
+def cmd_source(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from fairtrack.store import Source
+    from fairtrack_tools import sources
+
+    client, table = _policy_table(args)
+    try:
+        if args.action == "add":
+            source = Source(
+                source_id=args.source_id,
+                name=args.name or args.source_id,
+                origins=args.origin or [],
+                measurement_ids=args.measurement_id or [],
+            )
+            key = sources.add_source(client, table, source)
+            print(json.dumps({**source.model_dump(), "write_key": key}, indent=2))
+            print("The write key is shown only now: store it where the site's configuration lives.", file=sys.stderr)
+        elif args.action == "list":
+            print(json.dumps(sources.list_sources(client, table), indent=2))
+        elif args.action == "rotate":
+            key = sources.rotate_key(client, table, args.source_id, args.keep_old_for)
+            print(json.dumps({"source_id": args.source_id, "write_key": key}, indent=2))
+        elif args.action == "remove":
+            sources.remove_source(client, table, args.source_id)
+            print(json.dumps({"source_id": args.source_id, "removed": True}))
+    except (sources.SourceError, ValidationError) as exc:
+        print(f"fairtrack source {args.action}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -66,6 +115,27 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--source-id", default="web")
     seed.add_argument("--origin", action="append", help="allowed origin of the source (repeatable)")
     seed.set_defaults(func=cmd_seed)
+
+    src = sub.add_parser("source", help="manage sources: websites and backends, their write keys and origins")
+    where = argparse.ArgumentParser(add_help=False)
+    group = where.add_mutually_exclusive_group()
+    group.add_argument("--policy-table", help="PolicyTableName output of a deployed stack")
+    group.add_argument(
+        "--local", default="http://127.0.0.1:3000", help="URL of a running local stack (default, when no table)"
+    )
+    actions = src.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", parents=[where], help="add a source; prints its new write key once")
+    add.add_argument("source_id", help="short id, e.g. shop-web (letters, digits, - and _)")
+    add.add_argument("--name", help="a name for people")
+    add.add_argument("--origin", action="append", help="allowed browser origin, e.g. https://shop.example (repeat)")
+    add.add_argument("--measurement-id", action="append", help="GA4 measurement id gtag hits carry as tid (repeat)")
+    actions.add_parser("list", parents=[where], help="list sources (key fingerprints only)")
+    rot = actions.add_parser("rotate", parents=[where], help="give a source a new write key")
+    rot.add_argument("source_id")
+    rot.add_argument("--keep-old-for", type=int, default=0, metavar="SECONDS", help="grace period for old keys")
+    rem = actions.add_parser("remove", parents=[where], help="remove a source and all its keys")
+    rem.add_argument("source_id")
+    src.set_defaults(func=cmd_source)
 
     args = parser.parse_args(argv)
     result: int = args.func(args)

@@ -22,12 +22,13 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from fairtrack.store import Source
-from fairtrack_tools import admin
+from fairtrack_tools import admin, sources
 from fairtrack_tools.capture import CaptureServer, CaptureStore
 from fairtrack_tools.runtime import PROJECT_ROOT, FunctionSpec
 from fairtrack_tools.template import ACCOUNT, REGION, Resolver, load, resources_of_type
 
 DEV_WRITE_KEY = "dev-write-key"
+DEV_MEASUREMENT_ID = "G-DEV"
 DEV_SOURCE_ID = "dev"
 DEV_MEASUREMENT_ID = "G-DEV"
 
@@ -185,15 +186,17 @@ class LocalCloud:
                 r.attrs[(logical, "Arn")] = f"arn:aws:local:{REGION}:{ACCOUNT}:{logical}"
 
     def seed(self) -> None:
-        """The default policy, active, and the dev source (write key ``dev-write-key``)."""
+        """The default policy, active, and the dev source (write key ``dev-write-key``, GA4
+        measurement id ``G-DEV``, origins: the local stack's own)."""
         table = self.physical_id("PolicyTable")
         ddb = self.client("dynamodb")
         version = admin.push_policy(ddb, table, admin.load_policy_file(self.base_dir / "policies" / "default.yaml"))
         admin.activate_policy(ddb, table, version)
         origins = sorted({self.app_origin, self.app_origin.replace("127.0.0.1", "localhost")})
-        admin.add_source(
-            ddb, table, DEV_WRITE_KEY, Source(source_id=DEV_SOURCE_ID, name="Local development", origins=origins)
+        dev = Source(
+            source_id=DEV_SOURCE_ID, name="Local development", origins=origins, measurement_ids=[DEV_MEASUREMENT_ID]
         )
+        sources.add_source(ddb, table, dev, DEV_WRITE_KEY)
 
     def physical_id(self, logical: str) -> str:
         assert self.resolver is not None

@@ -13,9 +13,10 @@ import threading
 from typing import Any
 
 from fairtrack_tools.apiserver import ApiServer
-from fairtrack_tools.localcloud import DEV_WRITE_KEY, LocalCloud
+from fairtrack_tools.localcloud import DEV_MEASUREMENT_ID, DEV_WRITE_KEY, LocalCloud
 from fairtrack_tools.poller import SqsPoller
 from fairtrack_tools.runtime import FunctionPool
+from fairtrack_tools.template import REGION
 
 
 class DevStack:
@@ -56,6 +57,13 @@ class DevStack:
             return 405, {"message": "GET or DELETE"}
         if request["path"].rstrip("/") == "/_dev/queues" and method == "GET":
             return 200, self.cloud.queue_depths()
+        if request["path"].rstrip("/") == "/_dev/aws" and method == "GET":
+            # where the embedded AWS is, for operator commands run with --local (fairtrack source ...)
+            return 200, {
+                "endpoint_url": self.cloud.endpoint,
+                "region": REGION,
+                "policy_table": self.cloud.physical_id("PolicyTable"),
+            }
         return 404, {"message": "Not Found"}
 
     def summary(self) -> str:
@@ -71,7 +79,8 @@ class DevStack:
             f"  embedded AWS      {c.endpoint}  (moto; AWS_ENDPOINT_URL for boto3 and the aws CLI)",
             f"  policy table      {c.physical_id('PolicyTable')}  (policies/default.yaml active)",
             f"  lake bucket       {c.physical_id('LakeBucket')}",
-            f"  dev source        write key '{DEV_WRITE_KEY}', origins {base}, http://localhost:{self.port}",
+            f"  dev source        write key '{DEV_WRITE_KEY}', gtag tid '{DEV_MEASUREMENT_ID}', origins {base}, "
+            f"http://localhost:{self.port}",
             f"  destinations      capture server {c.capture_server.base_url if c.capture_server else '?'}",
         ]
         lines += [

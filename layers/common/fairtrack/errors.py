@@ -11,6 +11,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+MAX_EVENT_BYTES = 32 * 1024
+EVENT_TOO_LARGE = f"event larger than {MAX_EVENT_BYTES // 1024} KB"  # answered 413 when nothing else is wrong
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -29,6 +32,7 @@ class ClientError(Exception):
     code: str
     message: str
     errors: list[FieldError] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. CORS headers for an allowed origin
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"success": False, "error": {"code": self.code, "message": self.message}}

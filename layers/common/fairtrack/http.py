@@ -25,17 +25,23 @@ def to_request(event: APIGatewayProxyEventV2) -> IngestRequest:
         source_ip=ctx.http.source_ip,
         received_at=received,
         request_id=ctx.request_id or "",
+        method=(ctx.http.method or "POST").upper(),
+        raw_query=event.raw_query_string or "",
     )
 
 
-def json_response(status: int, body: dict[str, Any]) -> Response[Any]:
+def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(
         status_code=status,
         content_type="application/json",
         body=json.dumps(body, separators=(",", ":")),
-        headers={"Cache-Control": "no-store"},
+        headers={"Cache-Control": "no-store", **(headers or {})},
     )
 
 
+def empty_response(status: int, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=status, body=None, headers={"Cache-Control": "no-store", **(headers or {})})
+
+
 def error_response(exc: ClientError) -> Response[Any]:
-    return json_response(exc.status, exc.body())
+    return json_response(exc.status, exc.body(), exc.headers)

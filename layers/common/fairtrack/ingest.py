@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fairtrack import consent
+from fairtrack import consent, cors
 from fairtrack.anonymise import client_ip, truncate_ip
 from fairtrack.envelope import RoutedEvent
-from fairtrack.errors import ClientError, FieldError
+from fairtrack.errors import EVENT_TOO_LARGE, ClientError, FieldError
 from fairtrack.hit import EventType, Hit
 from fairtrack.observability import logger, metrics
 from fairtrack.policy import Decision, Policy, evaluate
+from fairtrack.protocols import gtag as gtag_protocol
 from fairtrack.protocols.segment import SegmentEvent, batch_events, parse_event
 from fairtrack.queue import QueueSender, chunk_envelopes
 from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
@@ -42,6 +43,8 @@ class IngestRequest:
     source_ip: str | None
     received_at: datetime
     request_id: str
+    method: str = "POST"
+    raw_query: str = ""  # as sent: gtag values may hold commas, which API Gateway's parsed map joins on
 
 
 @dataclass
@@ -50,6 +53,7 @@ class IngestResult:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     queued: dict[str, int] = field(default_factory=dict)
     decisions: list[Decision] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"success": True}
@@ -58,7 +62,13 @@ class IngestResult:
         return out
 
 
+SUPPORTED_ENCODINGS = ("", "identity", "gzip")
+
+
 def decode_body(request: IngestRequest) -> bytes:
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in SUPPORTED_ENCODINGS:
+        raise ClientError(415, "unsupported_encoding", "Content-Encoding must be gzip or absent")
     raw_text = request.body or ""
     if request.is_base64:
         try:
@@ -67,9 +77,9 @@ def decode_body(request: IngestRequest) -> bytes:
             raise ClientError(400, "invalid_body", "body is not valid base64") from None
     else:
         raw = raw_text.encode("utf-8", "surrogatepass")
-    if len(raw) > MAX_REQUEST_BYTES and request.headers.get("content-encoding", "").lower() != "gzip":
+    if len(raw) > MAX_REQUEST_BYTES and encoding != "gzip":
         raise ClientError(413, "too_large", f"request body larger than {MAX_REQUEST_BYTES // 1024} KB")
-    if request.headers.get("content-encoding", "").lower() == "gzip":
+    if encoding == "gzip":
         raw = gunzip_bounded(raw, MAX_REQUEST_BYTES)
     return raw
 
@@ -134,20 +144,62 @@ class Ingestor:
             raise ClientError(401, "invalid_write_key", "unknown write key")
         return source
 
+    @staticmethod
+    def check_origin(request: IngestRequest, source: Source) -> dict[str, str]:
+        """Refuse a browser origin the source does not allow; the CORS headers for one it does."""
+        origin = request.headers.get("origin")
+        if origin is None:
+            return {}
+        if not source.allows_origin(origin):
+            raise ClientError(403, "origin_not_allowed", "this source does not accept requests from this origin")
+        return cors.response_headers(origin)
+
+    def preflight(self, request: IngestRequest) -> dict[str, str] | None:
+        """The headers answering a CORS preflight, or None to refuse it (see :mod:`fairtrack.cors`)."""
+        origin = request.headers.get("origin")
+        if not origin:
+            return None
+        named: Source | None = None
+        if request.query.get("writeKey"):
+            named = self.store.source_for_write_key(request.query["writeKey"])
+        elif request.query.get("tid"):
+            named = self.store.source_for_measurement_id(request.query["tid"])
+        allowed = named.allows_origin(origin) if named is not None else self.store.origin_allowed(origin)
+        return cors.preflight_headers(origin) if allowed else None
+
     def segment(self, request: IngestRequest, implied_type: EventType) -> IngestResult:
         """One event on a typed route (``/v1/track``, ``/v1/t`` ...)."""
         body = parse_json(decode_body(request))
         source = self.authenticate(request, body)
-        parsed = parse_event(body, implied_type=implied_type)
-        if isinstance(parsed, list):
-            raise ClientError(400, "invalid_event", "the event is not valid", parsed)
-        return self.route(source, [self._hit(parsed, request, None, self._truncated_ip(request))], request.request_id)
+        headers = self.check_origin(request, source)
+        try:
+            parsed = parse_event(body, implied_type=implied_type)
+            if isinstance(parsed, list):
+                status = 413 if all(e.reason == EVENT_TOO_LARGE for e in parsed) else 400
+                raise ClientError(status, "invalid_event", "the event is not valid", parsed)
+            hit = self._hit(parsed, request, None, self._truncated_ip(request))
+            result = self.route(source, [hit], request.request_id)
+        except ClientError as exc:
+            exc.headers.update(headers)
+            raise
+        result.headers = headers
+        return result
 
     def segment_batch(self, request: IngestRequest) -> IngestResult:
         """A batch (``/v1/batch``, ``/v1/b``, ``/beacon/v1/batch``): good events are kept, bad ones
         reported by index; only a batch with nothing valid in it is refused."""
         body = parse_json(decode_body(request))
         source = self.authenticate(request, body)
+        headers = self.check_origin(request, source)
+        try:
+            result = self._segment_batch(request, body, source)
+        except ClientError as exc:
+            exc.headers.update(headers)
+            raise
+        result.headers = headers
+        return result
+
+    def _segment_batch(self, request: IngestRequest, body: Any, source: Source) -> IngestResult:
         events, errors, sent_at = batch_events(body)
         if errors:
             raise ClientError(400, "invalid_batch", "the batch is not valid", errors)
@@ -169,6 +221,46 @@ class Ingestor:
             )
         result = self.route(source, hits, request.request_id)
         result.rejected = rejected
+        return result
+
+    def gtag(self, request: IngestRequest) -> IngestResult:
+        """GA4 gtag hits (``GET|POST /g/collect``): the measurement id (``tid``) names the source;
+        good events are kept and bad ones counted (gtag reads no answer: Google says 204)."""
+        body = b"" if request.method == "GET" else decode_body(request)
+        collect = gtag_protocol.split_request(request.raw_query, body)
+        if collect.errors and collect.errors[0][0] == -1:
+            raise ClientError(400, "invalid_request", "the request is not valid", collect.errors[0][1])
+        if not collect.measurement_id:
+            raise ClientError(401, "missing_measurement_id", "a measurement id (tid) is required")
+        source = self.store.source_for_measurement_id(collect.measurement_id)
+        if source is None:
+            raise ClientError(401, "invalid_measurement_id", "unknown measurement id")
+        headers = self.check_origin(request, source)
+        try:
+            result = self._gtag(request, collect, source)
+        except ClientError as exc:
+            exc.headers.update(headers)
+            raise
+        result.headers = headers
+        return result
+
+    def _gtag(self, request: IngestRequest, collect: gtag_protocol.Collect, source: Source) -> IngestResult:
+        rejected: list[dict[str, Any]] = [
+            {"index": i, "errors": [e.as_dict() for e in errs]} for i, errs in collect.errors
+        ]
+        hits: list[Hit] = []
+        ip = self._truncated_ip(request)
+        for index, parsed in gtag_protocol.hits(collect, request.received_at, request.headers.get("user-agent")):
+            if isinstance(parsed, list):
+                rejected.append({"index": index, "errors": [e.as_dict() for e in parsed]})
+            else:
+                hits.append(parsed.with_ip(ip))
+        if not hits:
+            errors = [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50]
+            too_large = errors and all(e.reason == EVENT_TOO_LARGE for e in errors)
+            raise ClientError(413 if too_large else 400, "invalid_events", "no event in the request is valid", errors)
+        result = self.route(source, hits, request.request_id)
+        result.rejected = sorted(rejected, key=lambda r: int(r["index"]))
         return result
 
     def _truncated_ip(self, request: IngestRequest) -> str | None:

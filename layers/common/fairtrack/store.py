@@ -4,7 +4,13 @@ Layout of the table (one key, ``id``; JSON in ``value``; ``expires_at`` is the T
 
 - ``policy#active``          -> ``{"version": N}``, the pointer to the version in force
 - ``policy#v<N>``            -> an immutable policy document (JSON of :class:`fairtrack.policy.Policy`)
-- ``writekey#<sha256(key)>`` -> a source: ``{"source_id", "name", "origins", "measurement_ids"}``
+- ``source#<source_id>``     -> a source: ``{"source_id", "name", "origins", "measurement_ids",
+  "key_ids"}`` (what the operator CLI lists, rotates and removes)
+- ``writekey#<sha256(key)>`` -> the source that write key belongs to (a copy, so ingest reads one
+  item); a rotated-out key still in its grace period carries ``not_after`` (epoch seconds)
+- ``measurement#<G-...>``    -> the source a GA4 measurement id (gtag ``tid``) belongs to
+- ``origin#<origin>``        -> ``{"source_ids": [...]}``: which sources allow a browser origin, for
+  CORS preflights, which carry no write key (analytics.js sends it in ``Authorization``)
 
 Reads go through Powertools' ``DynamoDBProvider`` with a ``max_age`` of ``POLICY_CACHE_SECONDS``,
 so a warm function reads the table at most once per item per interval, never per hit. Write keys
@@ -14,12 +20,14 @@ are stored hashed: a backend's key is a secret and a table dump should not revea
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fairtrack.policy import Policy
 
@@ -34,12 +42,60 @@ def write_key_id(write_key: str) -> str:
     return "writekey#" + hashlib.sha256(write_key.encode()).hexdigest()
 
 
+def measurement_id_item(measurement_id: str) -> str:
+    return "measurement#" + measurement_id.upper()
+
+
+def origin_item(origin: str) -> str:
+    return "origin#" + origin
+
+
+MEASUREMENT_ID = re.compile(r"^G-[A-Z0-9]{2,20}$")
+ANY_ORIGIN = "*"
+
+
+def normalise_origin(value: str) -> str:
+    """``https://Shop.Example:443/`` -> ``https://shop.example``: what a browser sends as ``Origin``."""
+    value = value.strip()
+    if value == ANY_ORIGIN:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError("an origin is scheme://host[:port], e.g. https://shop.example")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("an origin is scheme://host[:port], e.g. https://shop.example")
+    default_port = {"http": 80, "https": 443}[parts.scheme]
+    port = f":{parts.port}" if parts.port and parts.port != default_port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
 class Source(BaseModel):
+    """A website or backend that sends hits. ``origins`` are the browser origins allowed to send
+    (none: server-side only, so a request carrying an ``Origin`` is refused; ``*``: any)."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     source_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     name: str = ""
     origins: list[str] = []
+    measurement_ids: list[str] = []
+
+    @field_validator("origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return sorted({normalise_origin(v) for v in value})
+
+    @field_validator("measurement_ids")
+    @classmethod
+    def _measurement_ids(cls, value: list[str]) -> list[str]:
+        ids = sorted({v.strip().upper() for v in value})
+        for item in ids:
+            if not MEASUREMENT_ID.match(item):
+                raise ValueError("a GA4 measurement id looks like G-XXXXXXX")
+        return ids
+
+    def allows_origin(self, origin: str) -> bool:
+        return ANY_ORIGIN in self.origins or origin in self.origins
 
 
 class NoActivePolicy(Exception):
@@ -55,6 +111,7 @@ class PolicyStore:
         self._provider: DynamoDBProvider | None = None
         self._policies: dict[int, Policy] = {}  # versions are immutable: parse each once
         self._unknown_keys: dict[str, float] = {}  # negative cache so bad keys cannot force reads
+        self._sources: dict[str, tuple[Any, Source]] = {}
 
     @property
     def provider(self) -> DynamoDBProvider:
@@ -83,7 +140,25 @@ class PolicyStore:
         return policy
 
     def source_for_write_key(self, write_key: str) -> Source | None:
-        item_id = write_key_id(write_key)
+        return self._source(write_key_id(write_key))
+
+    def source_for_measurement_id(self, measurement_id: str) -> Source | None:
+        if not MEASUREMENT_ID.match(measurement_id.upper()):
+            return None  # not even shaped like one: no table read
+        return self._source(measurement_id_item(measurement_id))
+
+    def origin_allowed(self, origin: str) -> bool:
+        """Whether any source allows ``origin`` (preflights, which carry no write key)."""
+        if len(origin) > 300:
+            return False
+        return any(
+            isinstance(doc := self._cached(origin_item(candidate)), dict) and bool(doc.get("source_ids"))
+            for candidate in (origin, ANY_ORIGIN)
+        )
+
+    def _cached(self, item_id: str) -> Any | None:
+        """An item through the provider's cache, with a negative cache in front so that made-up keys
+        or origins cannot force a table read per request."""
         now = time.monotonic()
         if self._unknown_keys.get(item_id, 0.0) > now:
             return None
@@ -93,10 +168,25 @@ class PolicyStore:
                 self._unknown_keys.clear()
             self._unknown_keys[item_id] = now + self.cache_seconds
             return None
-        return Source.model_validate(doc)
+        return doc
+
+    def _source(self, item_id: str) -> Source | None:
+        doc = self._cached(item_id)
+        if doc is None:
+            return None
+        not_after = doc.get("not_after")  # a rotated-out key in its grace period (TTL deletes lazily)
+        if isinstance(not_after, (int, float)) and time.time() > not_after:
+            return None
+        seen = self._sources.get(item_id)
+        if seen is not None and seen[0] is doc:  # the provider's cached object: already parsed
+            return seen[1]
+        source = Source.model_validate(doc)
+        self._sources[item_id] = (doc, source)
+        return source
 
     def clear_cache(self) -> None:
         if self._provider is not None:
             self._provider.clear_cache()  # type: ignore[no-untyped-call]
         self._policies.clear()
         self._unknown_keys.clear()
+        self._sources.clear()

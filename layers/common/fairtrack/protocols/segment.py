@@ -23,10 +23,9 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
-from fairtrack.errors import FieldError, field_errors
+from fairtrack.errors import EVENT_TOO_LARGE, MAX_EVENT_BYTES, FieldError, field_errors
 from fairtrack.hit import ConsentSignals, Context, EventType, Hit, UserData
 
-MAX_EVENT_BYTES = 32 * 1024
 MAX_DEPTH = 8
 MAX_KEYS = 500
 
@@ -192,7 +191,7 @@ def parse_event(raw: Any, *, implied_type: EventType | None, path: str = "") -> 
     if not isinstance(raw, dict):
         return [FieldError(path or "body", "must be a JSON object")]
     if len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_EVENT_BYTES:
-        return [FieldError(path or "body", f"event larger than {MAX_EVENT_BYTES // 1024} KB")]
+        return [FieldError(path or "body", EVENT_TOO_LARGE)]
     if implied_type is not None:
         if raw.get("type", implied_type) != implied_type:
             return [FieldError(f"{path}.type" if path else "type", f"must be '{implied_type}' on this route")]

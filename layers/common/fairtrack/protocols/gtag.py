@@ -1,0 +1,315 @@
+"""GA4 gtag.js hits (``GET|POST /g/collect``) to canonical hits.
+
+The wire format is not officially documented; the community-known parameter set is in
+``shared/reference/protocols.md``. One request carries shared parameters in its query string and,
+in a batched ``POST``, one event per body line (URL-encoded ``k=v&...``); a line's parameters win
+over the query's. A ``GET`` (or a ``POST`` with an empty body) is one event.
+
+Decisions written down here:
+- parameters fairtrack does not know are ignored, as unknown Segment keys are: nothing the
+  catalogue does not know can leave the gateway anyway;
+- ``_uip`` (an IP override a client could set) is never trusted: the address comes from the
+  connection, like ``context.ip`` on the Segment routes;
+- the consent parameters (``gcs gcd npa dma dma_cps gdpr gdpr_consent us_privacy``) are kept raw
+  in the hit's consent signals for the consent stage, never in the forwarded payload;
+- ``page_view`` becomes a ``page`` hit, any other event a ``track`` hit named by ``en``;
+- ``epn.*``/``upn.*`` must be numbers: a value that is not rejects that event with its path;
+- item parameters ``prN`` (``~``-joined two-letter fields, ``kN``/``vN`` custom pairs) become
+  ``properties.items`` with GA4 item names; ``cu`` becomes ``properties.currency``;
+- ``messageId`` is a UUID derived from the measurement id, page-load id ``_p``, hit sequence
+  ``_s``, line and event name, so a retried request yields the same ids; without ``_p`` it is random.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from pydantic import ValidationError
+
+from fairtrack.errors import EVENT_TOO_LARGE, MAX_EVENT_BYTES, FieldError, field_errors
+from fairtrack.hit import Campaign, ConsentSignals, Context, Hit, Library, Page, Session
+
+MAX_EVENTS = 2500
+MAX_PARAMS = 500
+MAX_VALUE_CHARS = 8192
+_NAMESPACE = uuid.UUID("7b0f7e2e-4a36-4f0e-9d7a-6a1f3b3c9e21")
+_EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
+
+_CAMPAIGN = {"cn": "name", "cs": "source", "cm": "medium", "ck": "term", "cc": "content", "ci": "id"}
+_CONSENT = {
+    "gcs": "gcs",
+    "gcd": "gcd",
+    "npa": "npa",
+    "dma": "dma",
+    "dma_cps": "dmaCps",
+    "gdpr": "gdpr",
+    "gdpr_consent": "tcString",
+    "us_privacy": "usPrivacy",
+}
+_ITEM_FIELDS = {
+    "id": "item_id",
+    "nm": "item_name",
+    "af": "affiliation",
+    "cp": "coupon",
+    "ds": "discount",
+    "lp": "index",
+    "br": "item_brand",
+    "ca": "item_category",
+    "c2": "item_category2",
+    "c3": "item_category3",
+    "c4": "item_category4",
+    "c5": "item_category5",
+    "li": "item_list_id",
+    "ln": "item_list_name",
+    "va": "item_variant",
+    "lo": "location_id",
+    "pr": "price",
+    "qt": "quantity",
+}
+_ITEM_NUMBERS = {"discount", "index", "price", "quantity"}
+_ITEM = re.compile(r"^pr([1-9][0-9]{0,2})$")
+
+
+@dataclass(frozen=True)
+class Collect:
+    """A ``/g/collect`` request split into events: ``(index, params)`` pairs, each event's
+    parameters already merged with the request's."""
+
+    measurement_id: str | None
+    events: list[tuple[int, dict[str, str]]]
+    errors: list[tuple[int, list[FieldError]]]
+
+
+def _pairs(text: str, path: str) -> dict[str, str] | FieldError:
+    try:
+        pairs = parse_qsl(
+            text, keep_blank_values=True, strict_parsing=False, errors="strict", max_num_fields=MAX_PARAMS
+        )
+    except UnicodeDecodeError:
+        return FieldError(path, "not valid percent-encoded UTF-8")
+    except ValueError:
+        return FieldError(path, f"more than {MAX_PARAMS} parameters")
+    return dict(pairs)
+
+
+def split_request(raw_query: str, body: bytes) -> Collect:
+    """The request's events. Request-level problems raise nothing: they come back as errors at
+    index -1 (query) so the caller decides the status."""
+    shared = _pairs(raw_query, "query")
+    if isinstance(shared, FieldError):
+        return Collect(None, [], [(-1, [shared])])
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return Collect(shared.get("tid"), [], [(-1, [FieldError("body", "not valid UTF-8")])])
+    lines = [line for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
+    if len(lines) > MAX_EVENTS:
+        return Collect(shared.get("tid"), [], [(-1, [FieldError("body", f"more than {MAX_EVENTS} events")])])
+    if not lines:
+        return Collect(shared.get("tid"), [(0, shared)], [])
+    events: list[tuple[int, dict[str, str]]] = []
+    errors: list[tuple[int, list[FieldError]]] = []
+    for index, line in enumerate(lines):
+        path = f"events[{index}]"
+        if len(line.encode()) > MAX_EVENT_BYTES:
+            errors.append((index, [FieldError(path, EVENT_TOO_LARGE)]))
+            continue
+        own = _pairs(line.strip(), path)
+        if isinstance(own, FieldError):
+            errors.append((index, [own]))
+        else:
+            events.append((index, {**shared, **own}))
+    tid = shared.get("tid") or next((p.get("tid") for _, p in events if p.get("tid")), None)
+    return Collect(tid, events, errors)
+
+
+def _number(value: str) -> int | float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(number):
+        return None
+    return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+
+
+def _int(value: str | None) -> int | None:
+    if value is None or not value.isdigit() or len(value) > 15:
+        return None
+    return int(value)
+
+
+def _flag(value: str | None) -> bool | None:
+    return None if value is None else value == "1"
+
+
+def _items(params: dict[str, str]) -> list[dict[str, Any]]:
+    found: list[tuple[int, dict[str, Any]]] = []
+    for key, value in params.items():
+        match = _ITEM.match(key)
+        if not match or not value:
+            continue
+        item: dict[str, Any] = {}
+        custom: dict[str, str] = {}
+        for field in value.split("~"):
+            code, rest = field[:2], field[2:]
+            if code in _ITEM_FIELDS:
+                name = _ITEM_FIELDS[code]
+                number = _number(rest) if name in _ITEM_NUMBERS else None
+                item[name] = number if number is not None else rest
+            elif code[:1] in ("k", "v") and code[1:].isdigit():
+                custom[code] = rest
+        for k, name in custom.items():
+            if k.startswith("k") and name and ("v" + k[1:]) in custom:
+                item.setdefault(name, custom["v" + k[1:]])
+        found.append((int(match.group(1)), item))
+    return [item for _, item in sorted(found, key=lambda pair: pair[0])]
+
+
+def _user_agent_data(params: dict[str, str]) -> dict[str, Any] | None:
+    """Client hints (``uaa uab uafvl uamb uam uap uapv uaw``) in the User-Agent Client Hints shape."""
+    out: dict[str, Any] = {}
+    if "uafvl" in params:
+        brands = []
+        for entry in params["uafvl"].split("|"):
+            brand, _, version = entry.partition(";")
+            if brand:
+                brands.append({"brand": unquote(brand), "version": version})
+        out["fullVersionList"] = brands
+    for key, name in (("uaa", "architecture"), ("uab", "bitness"), ("uam", "model"), ("uap", "platform")):
+        if key in params:
+            out[name] = params[key]
+    if "uapv" in params:
+        out["platformVersion"] = params["uapv"]
+    if "uamb" in params:
+        out["mobile"] = params["uamb"] == "1"
+    if "uaw" in params:
+        out["wow64"] = params["uaw"] == "1"
+    return out or None
+
+
+def _typed_params(params: dict[str, str], path: str) -> tuple[dict[str, Any], dict[str, Any], list[FieldError]]:
+    """``ep.*``/``epn.*`` to properties, ``up.*``/``upn.*`` to user traits."""
+    properties: dict[str, Any] = {}
+    traits: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for key, value in params.items():
+        prefix, dot, name = key.partition(".")
+        if not dot or not name:
+            continue
+        if prefix in ("ep", "up"):
+            (properties if prefix == "ep" else traits)[name] = value
+        elif prefix in ("epn", "upn"):
+            number = _number(value)
+            if number is None:
+                # the path names the parameter's prefix only: a parameter name is client text
+                errors.append(FieldError(f"{path}.{prefix}", "must be a finite number"))
+            else:
+                (properties if prefix == "epn" else traits)[name] = number
+    return properties, traits, errors
+
+
+def _page(params: dict[str, str]) -> Page | None:
+    url = params.get("dl")
+    if url is None and "dr" not in params and "dt" not in params:
+        return None
+    path = search = None
+    if url:
+        parts = urlsplit(url)
+        path = parts.path or "/"
+        search = f"?{parts.query}" if parts.query else None
+    return Page(url=url or None, path=path, search=search, referrer=params.get("dr") or None, title=params.get("dt"))
+
+
+def _screen(value: str | None) -> dict[str, int] | None:
+    if not value:
+        return None
+    width, sep, height = value.partition("x")
+    if not sep or not width.isdigit() or not height.isdigit() or len(width) > 6 or len(height) > 6:
+        return None
+    return {"width": int(width), "height": int(height)}
+
+
+def _message_id(params: dict[str, str], index: int, name: str) -> str:
+    page_load = params.get("_p")
+    if not page_load:
+        return str(uuid.uuid4())
+    key = "|".join((params.get("tid", ""), page_load, params.get("_s", ""), str(index), name))
+    return str(uuid.uuid5(_NAMESPACE, key))
+
+
+def to_hit(params: dict[str, str], index: int, received_at: datetime, user_agent: str | None) -> Hit | list[FieldError]:
+    """One gtag event's parameters to a canonical hit, or its field errors."""
+    path = f"events[{index}]"
+    errors: list[FieldError] = []
+    if params.get("v", "2") != "2":
+        errors.append(FieldError(f"{path}.v", "only GA4 hits (v=2) are accepted"))
+    name = params.get("en", "")
+    if not name:
+        errors.append(FieldError(f"{path}.en", "an event name is required"))
+    elif not _EVENT_NAME.match(name):
+        errors.append(FieldError(f"{path}.en", "must start with a letter and hold only letters, digits and _"))
+    if any(len(value) > MAX_VALUE_CHARS for value in params.values()):
+        errors.append(FieldError(path, f"a parameter value is longer than {MAX_VALUE_CHARS} characters"))
+    properties, traits, typed_errors = _typed_params(params, path)
+    errors += typed_errors
+    if errors:
+        return errors
+    items = _items(params)
+    if items:
+        properties["items"] = items
+    if params.get("cu"):
+        properties["currency"] = params["cu"]
+    campaign = {name: params[key] for key, name in _CAMPAIGN.items() if params.get(key)}
+    session = Session(
+        id=params.get("sid") or None,
+        number=_int(params.get("sct")),
+        engaged=_flag(params.get("seg")),
+        engagementTimeMs=_int(params.get("_et")),
+        firstVisit=_flag(params.get("_fv")),
+        start=_flag(params.get("_ss")),
+    )
+    consent = {field: params[key] for key, field in _CONSENT.items() if params.get(key)}
+    try:
+        context = Context(
+            page=_page(params),
+            campaign=Campaign(**campaign) if campaign else None,
+            library=Library(name="gtag", version=params.get("v", "2")),
+            session=session if session.model_dump(exclude_none=True) else None,
+            userAgent=user_agent or None,
+            userAgentData=_user_agent_data(params),
+            locale=params.get("ul") or None,
+            screen=_screen(params.get("sr")),
+            traits=traits or None,
+        )
+        return Hit(
+            type="page" if name == "page_view" else "track",
+            event=None if name == "page_view" else name,
+            messageId=_message_id(params, index, name),
+            timestamp=received_at,
+            receivedAt=received_at,
+            anonymousId=params.get("cid") or None,
+            userId=params.get("uid") or None,
+            context=context,
+            properties=properties,
+            consent=ConsentSignals(**consent),
+        )
+    except ValidationError as exc:
+        return field_errors(exc, path)
+
+
+def hits(
+    collect: Collect, received_at: datetime, user_agent: str | None
+) -> Iterator[tuple[int, Hit | list[FieldError]]]:
+    for index, params in collect.events:
+        if collect.measurement_id and params.get("tid", collect.measurement_id) != collect.measurement_id:
+            yield index, [FieldError(f"events[{index}].tid", "must match the request's measurement id")]
+            continue
+        yield index, to_hit(params, index, received_at, user_agent)
