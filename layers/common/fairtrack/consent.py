@@ -1,8 +1,9 @@
 """Consent signals to purposes. Fails closed: no signal means ``necessary`` only.
 
-The spine reads Segment's ``context.consent.categoryPreferences``; Google Consent Mode, TCF and
-RudderStack signals join here. A purpose mapped from several categories is granted only when at
-least one of them is granted and none is explicitly denied.
+Signals read so far: Segment's ``context.consent.categoryPreferences`` and Google Consent Mode
+(gtag ``gcs``, ``gcd``, ``npa``); TCF and RudderStack signals join here. A purpose mapped from
+several categories or consent types is granted only when at least one of them is granted and none
+is explicitly denied.
 """
 
 from __future__ import annotations
@@ -19,6 +20,37 @@ class Consent:
     sources: tuple[str, ...]
 
 
+GRANTED, DENIED = "granted", "denied"
+_B64URL = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
+_GCD_TYPES = {2: "ad_storage", 4: "analytics_storage", 6: "ad_user_data", 8: "ad_personalization"}
+_GCD_STATE = {2: DENIED, 3: GRANTED}  # 1: not set
+
+
+def consent_mode_states(signals: ConsentSignals) -> dict[str, str]:
+    """Consent Mode types to ``granted``/``denied`` from ``gcd`` (v2), then ``gcs`` (v1) for types
+    ``gcd`` leaves unset, then ``npa=1`` (ad personalisation denied). Unset types are absent."""
+    states: dict[str, str] = {}
+    gcd = signals.gcd or ""
+    if len(gcd) < 9 or any(c not in _B64URL for c in gcd):
+        gcd = ""  # not a gcd string: ignore it whole rather than guess
+    for position, name in _GCD_TYPES.items():
+        index = _B64URL.find(gcd[position]) if len(gcd) > position else -1
+        if index < 0:
+            continue
+        update, default = _GCD_STATE.get(index & 3), _GCD_STATE.get((index >> 2) & 3)
+        state = update or default  # an update wins where set
+        if state:
+            states[name] = state
+    gcs = signals.gcs or ""
+    if len(gcs) == 4 and gcs.startswith("G1"):
+        for char, name in ((gcs[2], "ad_storage"), (gcs[3], "analytics_storage")):
+            if char in "01":
+                states.setdefault(name, GRANTED if char == "1" else DENIED)
+    if signals.npa == "1":
+        states["ad_personalization"] = DENIED
+    return states
+
+
 def resolve(signals: ConsentSignals, policy: Policy) -> Consent:
     granted: set[str] = set()
     denied: set[str] = set()
@@ -29,4 +61,10 @@ def resolve(signals: ConsentSignals, policy: Policy) -> Consent:
         for category, value in prefs.items():
             for purpose in policy.signals.segment_categories.get(str(category), ()):
                 (granted if value is True else denied).add(purpose)
+    modes = consent_mode_states(signals)
+    if modes:
+        sources.append("google.consent_mode")
+        for name, state in modes.items():
+            for purpose in policy.signals.consent_mode.get(name, ()):
+                (granted if state == GRANTED else denied).add(purpose)
     return Consent(frozenset((granted - denied) | {NECESSARY}), tuple(sources))

@@ -38,6 +38,11 @@ class Signals(_Strict):
         default_factory=dict,
         description="Segment context.consent.categoryPreferences category -> purposes it grants",
     )
+    consent_mode: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Google Consent Mode type (gcs/gcd: ad_storage, analytics_storage, ad_user_data, "
+        "ad_personalization) -> purposes it grants",
+    )
 
 
 class Attribute(_Strict):
