@@ -448,3 +448,25 @@ def test_uncatalogued_keys_that_could_hold_personal_data_are_not_recorded() -> N
     )
     fields = {d.field for d in decisions if d.reason == "not_catalogued"}
     assert fields == {"context.<key>", "context.plainKey"}
+
+
+def test_catalogued_child_of_a_sent_object_is_judged_on_its_own(default_policy: Policy) -> None:
+    """Given a page call whose properties carry the full URL (analytics.js copies it there), then
+    ``properties`` is sent without ``properties.url``/``search``/``referrer``, and that is recorded."""
+    props = {
+        "url": "https://shop.example/?email=jane@example.com",
+        "search": "?email=jane@example.com",
+        "referrer": "https://mail.example/",
+        "path": "/",
+        "title": "Home",
+        "custom": {"a": 1},
+    }
+    payload, decisions = evaluate(hit_payload(properties=props), WITH_ANALYTICS, "webhook", default_policy)
+
+    assert payload is not None
+    assert payload["properties"] == {"path": "/", "title": "Home", "custom": {"a": 1}}
+    fields = by_field(decisions)
+    for held in ("properties.url", "properties.search", "properties.referrer"):
+        assert fields[held].action == "dropped"
+        assert fields[held].reason == "not_allowed_for_destination"
+    assert fields["properties"].action == "sent"

@@ -392,3 +392,34 @@ def test_message_id_is_generated_when_absent() -> None:
 def test_client_message_id_is_kept() -> None:
     """Given a messageId with surrounding spaces, then it is kept (stripped) for deduplication."""
     assert ok(track(messageId="  ajs-123  ")).to_hit(RECEIVED_AT).messageId == "ajs-123"
+
+
+# -- found by the SDK fixture and property tests ---------------------------------------------------
+
+
+@pytest.mark.parametrize("empty", ["", "   "])
+def test_empty_user_id_is_absent_like_null(empty: str) -> None:
+    """Given RudderStack JS v3's userId "" before identify, then the event is kept by its anonymousId."""
+    hit = ok(track(userId=empty, anonymousId="anon-9")).to_hit(RECEIVED_AT)
+
+    assert hit.userId is None
+    assert hit.anonymousId == "anon-9"
+
+
+def test_both_ids_empty_is_still_an_error() -> None:
+    assert FieldError("anonymousId", "userId or anonymousId is required") in errors(track(userId="", anonymousId=" "))
+
+
+@pytest.mark.parametrize(
+    "field", ["timestamp", "originalTimestamp", "sentAt"], ids=["timestamp", "originalTimestamp", "sentAt"]
+)
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1969-12-31T23:59:59Z"])
+def test_timestamps_outside_1970_2200_are_rejected_not_crashed(field: str, value: str) -> None:
+    assert FieldError(field, "must be between 1970 and 2200") in errors(track(**{field: value}))
+
+
+def test_client_keys_in_error_paths_are_masked() -> None:
+    found = errors(track(context={"session": "x", "page": {"url": 5.5, "title": {"jane.doe@example.com": 1}}}))
+
+    assert "jane.doe" not in repr(found)
+    assert {e.path for e in found} >= {"context.session", "context.page.title"}

@@ -6,6 +6,7 @@ rendered from their location and message only (``include_input=False``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,19 +42,25 @@ class ClientError(Exception):
         return out
 
 
+SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+
 def format_loc(loc: tuple[int | str, ...], prefix: str = "") -> str:
-    """``("context", "page", "url")`` -> ``context.page.url``; ints become ``[n]``."""
+    """``("context", "page", "url")`` -> ``context.page.url``; ints become ``[n]``. A part that a
+    client may have chosen and that does not look like a plain field name (an e-mail used as a
+    key) is shown as ``<key>``."""
     path = prefix
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path = f"{path}.{part}" if path else str(part)
+            shown = part if SAFE_KEY.match(part) else "<key>"
+            path = f"{path}.{shown}" if path else shown
     return path or "body"
 
 
 def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
     return [
-        FieldError(format_loc(tuple(err["loc"]), prefix), err["msg"])
+        FieldError(format_loc(tuple(err["loc"]), prefix), err["msg"].removeprefix("Value error, "))
         for err in exc.errors(include_input=False, include_url=False, include_context=False)
     ]

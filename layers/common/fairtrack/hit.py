@@ -103,7 +103,7 @@ class Library(_Open):
 
 
 class Session(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     id: Short | None = None
     number: int | None = None

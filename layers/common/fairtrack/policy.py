@@ -12,12 +12,13 @@ never sent: the catalogue is an allowlist, not a blocklist.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fairtrack.errors import SAFE_KEY
 
 NECESSARY = "necessary"
 
@@ -141,9 +142,6 @@ class Decision:
         }
 
 
-SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-
-
 def _reported(prefix: str, key: str) -> str:
     """A path safe to record: client-chosen keys can hold personal data (an e-mail as a key)."""
     shown = key if SAFE_KEY.match(key) else "<key>"
@@ -169,12 +167,16 @@ def evaluate(
     allowed = set(dest.attributes)
     decisions: list[Decision] = []
 
-    def walk(obj: dict[str, Any], prefix: str) -> dict[str, Any]:
+    def walk(obj: dict[str, Any], prefix: str, inside_sent: bool = False) -> dict[str, Any]:
+        """``inside_sent``: ``obj`` belongs to a catalogued object already sent as a whole; its
+        uncatalogued keys go with it, its catalogued keys are judged on their own (so the policy
+        can hold back ``properties.url`` while sending ``properties``)."""
         out: dict[str, Any] = {}
         for key, value in obj.items():
             path = f"{prefix}.{key}" if prefix else key
             # a key holding a dot must not pass for a nested catalogued path ("page.path")
             attr = None if "." in key else policy.attributes.get(path)
+            nested = "." not in key and isinstance(value, dict) and path in policy.parent_paths
             if attr is not None:
                 purpose = policy.purposes[attr.purpose]
                 if path not in allowed:
@@ -196,14 +198,16 @@ def evaluate(
                         )
                     )
                 else:
-                    out[key] = value
+                    out[key] = walk(value, path, inside_sent=True) if nested else value
                     decisions.append(
                         Decision(destination, "sent", "allowed", path, attr.purpose, purpose.legal_basis, v)
                     )
-            elif "." not in key and isinstance(value, dict) and path in policy.parent_paths:
-                inner = walk(value, path)
+            elif nested:
+                inner = walk(value, path, inside_sent)
                 if inner:
                     out[key] = inner
+            elif inside_sent:
+                out[key] = value  # part of the catalogued object above, recorded with it
             else:
                 decisions.append(
                     Decision(destination, "dropped", "not_catalogued", _reported(prefix, key), policy_version=v)

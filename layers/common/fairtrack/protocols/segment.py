@@ -21,7 +21,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
 
 from fairtrack.errors import EVENT_TOO_LARGE, MAX_EVENT_BYTES, FieldError, field_errors
 from fairtrack.hit import ConsentSignals, Context, EventType, Hit, UserData
@@ -35,6 +44,23 @@ def _id_to_str(value: Any) -> Any:
         raise ValueError("must be a string or a number")
     if isinstance(value, (int, float)):
         return str(value)
+    if isinstance(value, str) and not value.strip():
+        return None  # RudderStack JS sends userId "" until identify: absent, like null
+    return value
+
+
+def _absent(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _in_range(value: datetime | None) -> datetime | None:
+    # keeps clock correction (receivedAt - (sentAt - originalTimestamp)) inside datetime's range
+    if value is not None and not EARLIEST <= value <= LATEST:
+        raise ValueError("must be between 1970 and 2200")
     return value
 
 
@@ -51,7 +77,7 @@ def _naive_is_utc(value: Any) -> Any:
 
 
 Id = Annotated[Annotated[str, Field(min_length=1, max_length=200)] | None, BeforeValidator(_id_to_str)]
-Timestamp = Annotated[AwareDatetime | None, BeforeValidator(_naive_is_utc)]
+Timestamp = Annotated[AwareDatetime | None, BeforeValidator(_naive_is_utc), AfterValidator(_in_range)]
 Name = Annotated[str, Field(min_length=1, max_length=200)] | None
 MessageId = Annotated[str, Field(min_length=1, max_length=100)] | None
 
@@ -211,13 +237,13 @@ def _missing_required(raw: dict[str, Any], path: str) -> list[FieldError]:
         return f"{path}.{name}" if path else name
 
     errors = []
-    if raw.get("userId") is None and raw.get("anonymousId") is None:
+    if _absent(raw.get("userId")) and _absent(raw.get("anonymousId")):
         errors.append(FieldError(at("anonymousId"), "userId or anonymousId is required"))
     if raw.get("type") == "track" and raw.get("event") in (None, ""):
         errors.append(FieldError(at("event"), "required for track events"))
-    if raw.get("type") == "group" and raw.get("groupId") is None:
+    if raw.get("type") == "group" and _absent(raw.get("groupId")):
         errors.append(FieldError(at("groupId"), "required for group events"))
-    if raw.get("type") == "alias" and raw.get("previousId") is None:
+    if raw.get("type") == "alias" and _absent(raw.get("previousId")):
         errors.append(FieldError(at("previousId"), "required for alias events"))
     return errors
 
@@ -243,7 +269,7 @@ def batch_events(body: Any) -> tuple[list[tuple[int, Any]], list[FieldError], da
         try:
             sent_at = _SENT_AT.validate_python(_naive_is_utc(body["sentAt"]))
         except ValidationError:
-            return [], [FieldError("sentAt", "must be an ISO 8601 date-time")], None
+            return [], [FieldError("sentAt", "must be an ISO 8601 date-time between 1970 and 2200")], None
     events = []
     for index, event in enumerate(batch):
         merged = event
@@ -254,7 +280,7 @@ def batch_events(body: Any) -> tuple[list[tuple[int, Any]], list[FieldError], da
     return events, [], sent_at
 
 
-_SENT_AT: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
+_SENT_AT: TypeAdapter[datetime] = TypeAdapter(Annotated[AwareDatetime, AfterValidator(_in_range)])
 
 
 def now_utc() -> datetime:
