@@ -24,7 +24,7 @@ from fairtrack.hit import EventType, Hit
 from fairtrack.observability import logger, metrics
 from fairtrack.policy import Decision, Policy, evaluate
 from fairtrack.protocols import gtag as gtag_protocol
-from fairtrack.protocols.segment import SegmentEvent, batch_events, parse_event
+from fairtrack.protocols.segment import batch_events, parse_event
 from fairtrack.queue import QueueSender, chunk_envelopes
 from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
 from fairtrack.store import NoActivePolicy, PolicyStore, Source
@@ -173,11 +173,11 @@ class Ingestor:
         source = self.authenticate(request, body)
         headers = self.check_origin(request, source)
         try:
-            parsed = parse_event(body, implied_type=implied_type)
+            parsed = parse_event(body, implied_type=implied_type, ip=self._truncated_ip(request))
             if isinstance(parsed, list):
                 status = 413 if all(e.reason == EVENT_TOO_LARGE for e in parsed) else 400
                 raise ClientError(status, "invalid_event", "the event is not valid", parsed)
-            hit = self._hit(parsed, request, None, self._truncated_ip(request))
+            hit = parsed.to_hit(request.received_at)
             result = self.route(source, [hit], request.request_id)
         except ClientError as exc:
             exc.headers.update(headers)
@@ -207,11 +207,11 @@ class Ingestor:
         rejected: list[dict[str, Any]] = []
         ip = self._truncated_ip(request)  # one connection, one address: reduce it once
         for index, raw in events:
-            parsed = parse_event(raw, implied_type=None, path=f"batch[{index}]")
+            parsed = parse_event(raw, implied_type=None, path=f"batch[{index}]", ip=ip)
             if isinstance(parsed, list):
                 rejected.append({"index": index, "errors": [e.as_dict() for e in parsed]})
             else:
-                hits.append(self._hit(parsed, request, sent_at, ip))
+                hits.append(parsed.to_hit(request.received_at, sent_at))
         if not hits:
             raise ClientError(
                 400,
@@ -269,10 +269,6 @@ class Ingestor:
             self.settings.ip_v4_prefix_length,
             self.settings.ip_v6_prefix_length,
         )
-
-    @staticmethod
-    def _hit(parsed: SegmentEvent, request: IngestRequest, batch_sent_at: datetime | None, ip: str | None) -> Hit:
-        return parsed.to_hit(request.received_at, batch_sent_at).with_ip(ip)
 
     def route(self, source: Source, hits: list[Hit], correlation_id: str) -> IngestResult:
         try:

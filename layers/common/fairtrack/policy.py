@@ -90,6 +90,11 @@ class Policy(_Strict):
             ".".join(parts[:i]) for parts in (p.split(".") for p in self.attributes) for i in range(1, len(parts))
         )
 
+    @cached_property
+    def plans(self) -> dict[tuple[str, frozenset[str]], Plan]:
+        """Compiled evaluation plans per (destination, granted purposes), filled on first use."""
+        return {}
+
     @model_validator(mode="after")
     def _references_resolve(self) -> Policy:
         if NECESSARY not in self.purposes:
@@ -148,12 +153,58 @@ def _reported(prefix: str, key: str) -> str:
     return f"{prefix}.{shown}" if prefix else shown
 
 
+# A compiled plan: for each key at one level of the hit, what to do with it. Built once per policy
+# version, destination and set of granted purposes (there are few such sets), so that evaluating a
+# hit is a dict lookup per key with the decisions made in advance, not a catalogue scan.
+_SEND, _DROP, _DESCEND, _SEND_DESCEND = 0, 1, 2, 3
+Plan = dict[str, tuple[int, "Decision | None", "Plan | None"]]
+
+
+def _compile(policy: Policy, destination: str, granted: frozenset[str]) -> Plan:
+    dest = policy.destinations[destination]  # type: ignore[index]
+    allowed = set(dest.attributes)
+    v = policy.version
+
+    def decision(path: str) -> tuple[int, Decision]:
+        attr = policy.attributes[path]
+        basis = policy.purposes[attr.purpose].legal_basis
+        if path not in allowed:
+            return _DROP, Decision(destination, "dropped", "not_allowed_for_destination", path, attr.purpose, basis, v)
+        if attr.purpose not in granted:
+            return _DROP, Decision(destination, "dropped", "purpose_not_granted", path, attr.purpose, basis, v)
+        return _SEND, Decision(destination, "sent", "allowed", path, attr.purpose, basis, v)
+
+    def level(prefix: str) -> Plan:
+        plan: Plan = {}
+        names = {
+            path[len(prefix) :].split(".", 1)[0]
+            for path in [*policy.attributes, *policy.parent_paths]
+            if path.startswith(prefix)
+        }
+        for name in names:
+            path = prefix + name
+            has_children = path in policy.parent_paths
+            if path in policy.attributes:
+                kind, made = decision(path)
+                if kind == _SEND and has_children:
+                    plan[name] = (_SEND_DESCEND, made, level(path + "."))
+                else:
+                    plan[name] = (kind, made, None)
+            elif has_children:
+                plan[name] = (_DESCEND, None, level(path + "."))
+        return plan
+
+    return level("")
+
+
 def evaluate(
     payload: dict[str, Any], granted: frozenset[str], destination: str, policy: Policy
 ) -> tuple[dict[str, Any] | None, list[Decision]]:
     """The minimal payload ``destination`` may receive, and a decision for every field.
 
-    Returns ``(None, decisions)`` when the destination gets nothing at all.
+    Returns ``(None, decisions)`` when the destination gets nothing at all. A catalogued object is
+    sent whole except for its own catalogued children, which are judged on their own (so the policy
+    can hold back ``properties.url`` while sending ``properties``).
     """
     v = policy.version
     dest = policy.destinations.get(destination)  # type: ignore[call-overload]
@@ -163,58 +214,53 @@ def evaluate(
     if missing:
         reason = "purpose_not_granted:" + ",".join(missing)
         return None, [Decision(destination, "skipped", reason, policy_version=v)]
+    plans = policy.plans
+    plan = plans.get((destination, granted))
+    if plan is None:
+        plan = plans[(destination, granted)] = _compile(policy, destination, granted)
 
-    allowed = set(dest.attributes)
     decisions: list[Decision] = []
+    sent = False
 
-    def walk(obj: dict[str, Any], prefix: str, inside_sent: bool = False) -> dict[str, Any]:
-        """``inside_sent``: ``obj`` belongs to a catalogued object already sent as a whole; its
-        uncatalogued keys go with it, its catalogued keys are judged on their own (so the policy
-        can hold back ``properties.url`` while sending ``properties``)."""
+    def walk(obj: dict[str, Any], plan: Plan, prefix: str, inside_sent: bool) -> dict[str, Any]:
+        nonlocal sent
         out: dict[str, Any] = {}
         for key, value in obj.items():
-            path = f"{prefix}.{key}" if prefix else key
-            # a key holding a dot must not pass for a nested catalogued path ("page.path")
-            attr = None if "." in key else policy.attributes.get(path)
-            nested = "." not in key and isinstance(value, dict) and path in policy.parent_paths
-            if attr is not None:
-                purpose = policy.purposes[attr.purpose]
-                if path not in allowed:
-                    decisions.append(
-                        Decision(
-                            destination,
-                            "dropped",
-                            "not_allowed_for_destination",
-                            path,
-                            attr.purpose,
-                            purpose.legal_basis,
-                            v,
-                        )
-                    )
-                elif attr.purpose not in granted:
-                    decisions.append(
-                        Decision(
-                            destination, "dropped", "purpose_not_granted", path, attr.purpose, purpose.legal_basis, v
-                        )
-                    )
+            entry = plan.get(key)  # plan keys hold no dot: "page.path" as one key never matches
+            if entry is None:
+                if inside_sent:
+                    out[key] = value  # part of the catalogued object above, recorded with it
                 else:
-                    out[key] = walk(value, path, inside_sent=True) if nested else value
                     decisions.append(
-                        Decision(destination, "sent", "allowed", path, attr.purpose, purpose.legal_basis, v)
+                        Decision(destination, "dropped", "not_catalogued", _reported(prefix, key), policy_version=v)
                     )
-            elif nested:
-                inner = walk(value, path, inside_sent)
-                if inner:
+                continue
+            kind, made, children = entry
+            if kind == _SEND:
+                out[key] = value
+                decisions.append(made)  # type: ignore[arg-type]
+                sent = True
+            elif kind == _DROP:
+                decisions.append(made)  # type: ignore[arg-type]
+            elif isinstance(value, dict):
+                inner = walk(value, children, f"{prefix}.{key}" if prefix else key, kind == _SEND_DESCEND)  # type: ignore[arg-type]
+                if kind == _SEND_DESCEND:
                     out[key] = inner
-            elif inside_sent:
-                out[key] = value  # part of the catalogued object above, recorded with it
+                    decisions.append(made)  # type: ignore[arg-type]
+                    sent = True
+                elif inner:
+                    out[key] = inner
+            elif kind == _SEND_DESCEND:
+                out[key] = value
+                decisions.append(made)  # type: ignore[arg-type]
+                sent = True
             else:
                 decisions.append(
                     Decision(destination, "dropped", "not_catalogued", _reported(prefix, key), policy_version=v)
                 )
         return out
 
-    result = walk(payload, "")
-    if not any(d.action == "sent" for d in decisions):
+    result = walk(payload, plan, "", False)
+    if not sent:
         return None, [*decisions, Decision(destination, "skipped", "nothing_allowed", policy_version=v)]
     return result, decisions

@@ -39,7 +39,8 @@ def policy_version_id(version: int) -> str:
 
 
 def write_key_id(write_key: str) -> str:
-    return "writekey#" + hashlib.sha256(write_key.encode()).hexdigest()
+    # surrogatepass: a key with an unpaired surrogate escape hashes to an unknown key, not a crash
+    return "writekey#" + hashlib.sha256(write_key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def measurement_id_item(measurement_id: str) -> str:

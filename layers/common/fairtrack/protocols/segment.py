@@ -28,8 +28,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
+    model_validator,
 )
 
 from fairtrack.errors import EVENT_TOO_LARGE, MAX_EVENT_BYTES, FieldError, field_errors
@@ -82,21 +85,17 @@ Name = Annotated[str, Field(min_length=1, max_length=200)] | None
 MessageId = Annotated[str, Field(min_length=1, max_length=100)] | None
 
 
-def _check_shape(value: Any, depth: int = 0, counter: list[int] | None = None) -> None:
+def _check_shape(value: dict[str, Any] | list[Any], depth: int = 0, counter: list[int] | None = None) -> None:
+    """Nesting depth and total keys/items of a JSON value (only containers are visited): values may
+    sit at most ``MAX_DEPTH`` levels below the object checked."""
     counter = counter if counter is not None else [0]
-    if depth > MAX_DEPTH:
+    if depth >= MAX_DEPTH and value:
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
-    if isinstance(value, dict):
-        counter[0] += len(value)
-        if counter[0] > MAX_KEYS:
-            raise ValueError(f"more than {MAX_KEYS} keys")
-        for item in value.values():
-            _check_shape(item, depth + 1, counter)
-    elif isinstance(value, list):
-        counter[0] += len(value)
-        if counter[0] > MAX_KEYS:
-            raise ValueError(f"more than {MAX_KEYS} items")
-        for item in value:
+    counter[0] += len(value)
+    if counter[0] > MAX_KEYS:
+        raise ValueError(f"more than {MAX_KEYS} keys")
+    for item in value.values() if isinstance(value, dict) else value:
+        if isinstance(item, (dict, list)):
             _check_shape(item, depth + 1, counter)
 
 
@@ -112,18 +111,7 @@ def _json_object(value: Any) -> Any:
 JsonObject = Annotated[dict[str, Any], BeforeValidator(_json_object), Field(default_factory=dict)]
 
 
-class ClientContext(Context):
-    """``context`` as a Segment/RudderStack client sends it: the canonical context plus the consent
-    shapes of both peers, which :meth:`SegmentEvent.to_hit` moves to the hit's consent signals."""
-
-    # Any shape is accepted here: an unusable consent signal means no consent (fail closed), not
-    # a rejected event.
-    consent: Any = None
-    consentManagement: Any = None
-
-
-ClientContextIn = Annotated[ClientContext, BeforeValidator(_json_object), Field(default_factory=ClientContext)]
-_NOT_CONTEXT = frozenset({"ip", "consent", "consentManagement"})
+ContextIn = Annotated[Context, BeforeValidator(_json_object), Field(default_factory=Context)]
 _USER_DATA_TRAITS = ("email", "phone", "firstName", "lastName", "gender", "birthday")
 _USER_DATA_ADDRESS = ("city", "state", "postalCode", "country")
 
@@ -168,20 +156,40 @@ class SegmentEvent(BaseModel):
     timestamp: Timestamp = None
     originalTimestamp: Timestamp = None
     sentAt: Timestamp = None
-    context: ClientContextIn
+    context: ContextIn
     properties: JsonObject
     traits: JsonObject
+    consentSignals: ConsentSignals = ConsentSignals()  # set by _split_context only
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _split_context(cls, data: Any, handler: ModelWrapValidatorHandler[SegmentEvent], info: ValidationInfo) -> Any:
+        """Before validation, take the consent shapes of both peers out of the client's context into
+        the raw consent signals, and replace any client ``context.ip`` (mass assignment) with the
+        gateway's truncated address, passed in the validation context."""
+        if isinstance(data, dict):
+            raw_context = data.get("context")
+            ctx = dict(raw_context) if isinstance(raw_context, dict) else raw_context
+            signals: dict[str, Any] = {}
+            if isinstance(ctx, dict):
+                consent = ctx.pop("consent", None)
+                prefs = consent.get("categoryPreferences") if isinstance(consent, dict) else None
+                if isinstance(prefs, dict):
+                    signals["categoryPreferences"] = prefs
+                managed = ctx.pop("consentManagement", None)
+                if isinstance(managed, dict):
+                    signals["consentManagement"] = managed
+                ctx.pop("ip", None)
+                ip = info.context.get("ip") if isinstance(info.context, dict) else None
+                if ip is not None:
+                    ctx["ip"] = ip
+            elif ctx is None and isinstance(info.context, dict) and info.context.get("ip") is not None:
+                ctx = {"ip": info.context["ip"]}
+            data = {**data, "context": ctx, "consentSignals": signals}
+        return handler(data)
 
     def to_hit(self, received_at: datetime, batch_sent_at: datetime | None = None) -> Hit:
         client = self.context
-        # Already validated: build the canonical context from the parts without validating again.
-        context = Context.model_construct(**{k: v for k, v in client if k not in _NOT_CONTEXT and v is not None})
-        prefs = client.consent.get("categoryPreferences") if isinstance(client.consent, dict) else None
-        managed = client.consentManagement
-        consent = ConsentSignals(
-            categoryPreferences=prefs if isinstance(prefs, dict) else None,
-            consentManagement=managed if isinstance(managed, dict) else None,
-        )
         return Hit(
             type=self.type,
             event=self.event,
@@ -195,10 +203,10 @@ class SegmentEvent(BaseModel):
                 received_at, self.originalTimestamp or self.timestamp, self.sentAt or batch_sent_at
             ),
             receivedAt=received_at,
-            context=context,
+            context=client,
             properties=self.properties,
             traits=self.traits,
-            consent=consent,
+            consent=self.consentSignals,
             userData=user_data(self.traits, client.traits),
         )
 
@@ -212,11 +220,17 @@ def corrected_timestamp(received_at: datetime, original: datetime | None, sent_a
     return received_at - (sent_at - original)
 
 
-def parse_event(raw: Any, *, implied_type: EventType | None, path: str = "") -> SegmentEvent | list[FieldError]:
+def parse_event(
+    raw: Any, *, implied_type: EventType | None, path: str = "", ip: str | None = None
+) -> SegmentEvent | list[FieldError]:
     """Validate one event; on failure return its field errors (paths prefixed with ``path``)."""
     if not isinstance(raw, dict):
         return [FieldError(path or "body", "must be a JSON object")]
-    if len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_EVENT_BYTES:
+    try:
+        size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode())
+    except UnicodeEncodeError:  # "\ud800" is valid JSON but not Unicode text: refuse that event only
+        return [FieldError(path or "body", "holds invalid Unicode (an unpaired surrogate escape)")]
+    if size > MAX_EVENT_BYTES:
         return [FieldError(path or "body", EVENT_TOO_LARGE)]
     if implied_type is not None:
         if raw.get("type", implied_type) != implied_type:
@@ -224,7 +238,7 @@ def parse_event(raw: Any, *, implied_type: EventType | None, path: str = "") -> 
         raw = {**raw, "type": implied_type}
     errors = _missing_required(raw, path)
     try:
-        event = SegmentEvent.model_validate(raw)
+        event = SegmentEvent.model_validate(raw, context={"ip": ip})
     except ValidationError as exc:
         errors += [e for e in field_errors(exc, path) if e.path not in {m.path for m in errors}]
     return errors or event
