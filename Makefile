@@ -33,7 +33,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(BIN)/.installed
-	$(BIN)/mypy layers/common/fairtrack functions tools/fairtrack_tools
+	$(BIN)/mypy layers/common/fairtrack functions tools/fairtrack_tools bench
 
 validate: $(SAMVENV)/.installed
 	$(SAM) validate --lint
