@@ -53,31 +53,28 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 EventType = Literal["track", "page", "screen", "identify", "group", "alias"]
 
 
-def _scalar_to_str(value: Any) -> Any:
-    """Clients send versions, ids and titles as numbers now and then: take them as text."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-Text = Annotated[str, BeforeValidator(_scalar_to_str), Field(max_length=8192)]
-Short = Annotated[str, BeforeValidator(_scalar_to_str), Field(max_length=512)]
+Text = Annotated[str, Field(max_length=8192)]
+Short = Annotated[str, Field(max_length=512)]
 
 
 def iso(ts: datetime) -> str:
     """UTC ISO 8601 with milliseconds and a ``Z``, as Segment writes timestamps."""
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    text = ts.isoformat(timespec="milliseconds")
+    if text.endswith("+00:00"):  # already UTC (the usual case): no conversion
+        return text[:-6] + "Z"
+    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 class _Open(BaseModel):
-    """A part of the context whose known fields are typed and whose unknown keys are kept as sent."""
+    """A part of the context whose known fields are typed and whose unknown keys are kept as sent.
+    Clients send versions, ids and titles as numbers now and then: they are taken as text."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, coerce_numbers_to_str=True)
 
 
 class Page(_Open):
@@ -103,7 +100,7 @@ class Library(_Open):
 
 
 class Session(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
 
     id: Short | None = None
     number: int | None = None

@@ -9,23 +9,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic_core import from_json
+
 from fairtrack import consent, cors
 from fairtrack.anonymise import client_ip, truncate_ip
-from fairtrack.envelope import RoutedEvent
 from fairtrack.errors import EVENT_TOO_LARGE, ClientError, FieldError
 from fairtrack.hit import EventType, Hit
 from fairtrack.observability import logger, metrics
 from fairtrack.policy import Decision, Policy, evaluate
 from fairtrack.protocols import gtag as gtag_protocol
 from fairtrack.protocols.segment import batch_events, parse_event
-from fairtrack.queue import QueueSender, chunk_envelopes
+from fairtrack.queue import QueueSender, Routed, chunk_envelopes
 from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
 from fairtrack.store import NoActivePolicy, PolicyStore, Source
 
@@ -105,7 +105,10 @@ def parse_json(raw: bytes) -> Any:
     if not raw.strip():
         raise ClientError(400, "invalid_json", "body is empty", [FieldError("body", "a JSON object is required")])
     try:
-        return json.loads(raw)
+        # pydantic-core's parser (Rust): ~1.6x faster than json.loads, and it refuses unpaired
+        # surrogate escapes ("\ud800": not text). NaN/Infinity, which Python clients write, are
+        # read like json.loads does; they leave as null (pydantic's JSON serialisation).
+        return from_json(raw)
     except (ValueError, RecursionError):
         raise ClientError(
             400, "invalid_json", "body is not valid JSON", [FieldError("body", "not valid JSON")]
@@ -134,6 +137,7 @@ class Ingestor:
         self.settings = settings
         self.store = store or PolicyStore(settings.policy_table, settings.policy_cache_seconds)
         self.sender = sender or QueueSender()
+        self._configured = [d for d in DESTINATIONS if settings.queue_url(d)]  # the others get nothing
 
     def authenticate(self, request: IngestRequest, body: Any) -> Source:
         key = write_key_of(request, body)
@@ -173,7 +177,11 @@ class Ingestor:
         source = self.authenticate(request, body)
         headers = self.check_origin(request, source)
         try:
-            parsed = parse_event(body, implied_type=implied_type, ip=self._truncated_ip(request))
+            parsed = parse_event(
+                body,
+                implied_type=implied_type,
+                ip=self._truncated_ip(request),
+            )
             if isinstance(parsed, list):
                 status = 413 if all(e.reason == EVENT_TOO_LARGE for e in parsed) else 400
                 raise ClientError(status, "invalid_event", "the event is not valid", parsed)
@@ -277,7 +285,7 @@ class Ingestor:
             logger.error("no active policy: nothing is forwarded", extra={"source_id": source.source_id})
             raise ClientError(503, "no_active_policy", "the gateway has no active consent policy") from None
         result = IngestResult(accepted=len(hits))
-        per_destination: dict[Destination, list[RoutedEvent]] = {}
+        per_destination: dict[Destination, list[Routed]] = {}
         for hit in hits:
             self._route_hit(hit, policy, per_destination, result)
         messages: list[tuple[Destination, str]] = []
@@ -303,18 +311,16 @@ class Ingestor:
         return result
 
     def _route_hit(
-        self, hit: Hit, policy: Policy, per_destination: dict[Destination, list[RoutedEvent]], result: IngestResult
+        self, hit: Hit, policy: Policy, per_destination: dict[Destination, list[Routed]], result: IngestResult
     ) -> None:
-        granted = consent.resolve(hit.consent, policy)
+        granted = consent.resolve(hit.consent, policy).granted
         payload = hit.to_payload()
-        purposes = sorted(granted.granted)
-        for dest in DESTINATIONS:
-            if not self.settings.queue_url(dest):
-                continue
-            minimal, decisions = evaluate(payload, granted.granted, dest, policy)
+        purposes = sorted(granted)
+        for dest in self._configured:
+            minimal, decisions = evaluate(payload, granted, dest, policy, record=False)
             result.decisions.extend(decisions)
             if minimal is not None:
-                per_destination.setdefault(dest, []).append(RoutedEvent(purposes=purposes, event=minimal))
+                per_destination.setdefault(dest, []).append((purposes, minimal))
 
     @staticmethod
     def _record(result: IngestResult, source: Source) -> None:

@@ -91,7 +91,7 @@ class Policy(_Strict):
         )
 
     @cached_property
-    def plans(self) -> dict[tuple[str, frozenset[str]], Plan]:
+    def plans(self) -> dict[tuple[str, frozenset[str]], Plan | Decision]:
         """Compiled evaluation plans per (destination, granted purposes), filled on first use."""
         return {}
 
@@ -197,70 +197,81 @@ def _compile(policy: Policy, destination: str, granted: frozenset[str]) -> Plan:
     return level("")
 
 
+def _plan_for(policy: Policy, destination: str, granted: frozenset[str]) -> Plan | Decision:
+    v = policy.version
+    dest = policy.destinations.get(destination)  # type: ignore[call-overload]
+    if dest is None:
+        return Decision(destination, "skipped", "destination_not_in_policy", policy_version=v)
+    missing = dest.requires.missing(granted)
+    if missing:
+        return Decision(destination, "skipped", "purpose_not_granted:" + ",".join(missing), policy_version=v)
+    return _compile(policy, destination, granted)
+
+
 def evaluate(
-    payload: dict[str, Any], granted: frozenset[str], destination: str, policy: Policy
+    payload: dict[str, Any], granted: frozenset[str], destination: str, policy: Policy, *, record: bool = True
 ) -> tuple[dict[str, Any] | None, list[Decision]]:
     """The minimal payload ``destination`` may receive, and a decision for every field.
 
     Returns ``(None, decisions)`` when the destination gets nothing at all. A catalogued object is
     sent whole except for its own catalogued children, which are judged on their own (so the policy
-    can hold back ``properties.url`` while sending ``properties``).
+    can hold back ``properties.url`` while sending ``properties``). With ``record=False`` only the
+    destination-level decisions are returned (ingest routes with it; the forwarder, which makes the
+    final cut, records every field).
     """
     v = policy.version
-    dest = policy.destinations.get(destination)  # type: ignore[call-overload]
-    if dest is None:
-        return None, [Decision(destination, "skipped", "destination_not_in_policy", policy_version=v)]
-    missing = dest.requires.missing(granted)
-    if missing:
-        reason = "purpose_not_granted:" + ",".join(missing)
-        return None, [Decision(destination, "skipped", reason, policy_version=v)]
     plans = policy.plans
-    plan = plans.get((destination, granted))
-    if plan is None:
-        plan = plans[(destination, granted)] = _compile(policy, destination, granted)
+    compiled = plans.get((destination, granted))
+    if compiled is None:
+        compiled = plans[(destination, granted)] = _plan_for(policy, destination, granted)
+    if isinstance(compiled, Decision):  # skipped whole: the same decision for every such hit
+        return None, [compiled]
+    decisions: list[Decision] | None = [] if record else None
 
-    decisions: list[Decision] = []
-    sent = False
+    def not_catalogued(prefix: str, key: str) -> None:
+        if decisions is not None:
+            decisions.append(
+                Decision(destination, "dropped", "not_catalogued", _reported(prefix, key), policy_version=v)
+            )
 
-    def walk(obj: dict[str, Any], plan: Plan, prefix: str, inside_sent: bool) -> dict[str, Any]:
-        nonlocal sent
+    def walk(obj: dict[str, Any], plan: Plan, prefix: str, inside_sent: bool) -> tuple[dict[str, Any], bool]:
         out: dict[str, Any] = {}
+        sent = False
         for key, value in obj.items():
             entry = plan.get(key)  # plan keys hold no dot: "page.path" as one key never matches
             if entry is None:
                 if inside_sent:
                     out[key] = value  # part of the catalogued object above, recorded with it
                 else:
-                    decisions.append(
-                        Decision(destination, "dropped", "not_catalogued", _reported(prefix, key), policy_version=v)
-                    )
+                    not_catalogued(prefix, key)
                 continue
             kind, made, children = entry
+            if kind == _DROP:
+                if decisions is not None:
+                    decisions.append(made)  # type: ignore[arg-type]
+                continue
             if kind == _SEND:
                 out[key] = value
-                decisions.append(made)  # type: ignore[arg-type]
-                sent = True
-            elif kind == _DROP:
-                decisions.append(made)  # type: ignore[arg-type]
             elif isinstance(value, dict):
-                inner = walk(value, children, f"{prefix}.{key}" if prefix else key, kind == _SEND_DESCEND)  # type: ignore[arg-type]
-                if kind == _SEND_DESCEND:
-                    out[key] = inner
-                    decisions.append(made)  # type: ignore[arg-type]
-                    sent = True
-                elif inner:
-                    out[key] = inner
+                path = f"{prefix}.{key}" if prefix else key
+                inner, inner_sent = walk(value, children, path, kind == _SEND_DESCEND)  # type: ignore[arg-type]
+                if kind == _DESCEND:
+                    if inner:
+                        out[key] = inner
+                    sent = sent or inner_sent
+                    continue
+                out[key] = inner
             elif kind == _SEND_DESCEND:
                 out[key] = value
-                decisions.append(made)  # type: ignore[arg-type]
-                sent = True
             else:
-                decisions.append(
-                    Decision(destination, "dropped", "not_catalogued", _reported(prefix, key), policy_version=v)
-                )
-        return out
+                not_catalogued(prefix, key)
+                continue
+            sent = True
+            if decisions is not None:
+                decisions.append(made)  # type: ignore[arg-type]
+        return out, sent
 
-    result = walk(payload, plan, "", False)
+    result, sent = walk(payload, compiled, "", False)
     if not sent:
-        return None, [*decisions, Decision(destination, "skipped", "nothing_allowed", policy_version=v)]
-    return result, decisions
+        return None, [*(decisions or ()), Decision(destination, "skipped", "nothing_allowed", policy_version=v)]
+    return result, decisions or []

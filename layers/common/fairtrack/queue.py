@@ -7,42 +7,44 @@ when they would pass the SQS message size.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from fairtrack.envelope import Envelope, RoutedEvent
+from pydantic_core import to_json
+
+from fairtrack.envelope import Envelope
 from fairtrack.observability import CORRELATION_ATTRIBUTE
 from fairtrack.settings import Destination
 
 MAX_MESSAGE_BYTES = 240 * 1024  # under the classic 256 KiB SQS limit, with room for attributes
 
 
+Routed = tuple[list[str], dict[str, Any]]  # (purposes, policy-filtered event): one RoutedEvent
+
+
 def chunk_envelopes(
-    destination: Destination, source_id: str, policy_version: int, events: list[RoutedEvent]
+    destination: Destination, source_id: str, policy_version: int, events: Sequence[Routed]
 ) -> list[str]:
-    """Serialise ``events`` into as few message bodies as fit under the size limit."""
+    """Serialise ``events`` into as few message bodies (:class:`~fairtrack.envelope.Envelope` JSON)
+    as fit under the size limit. Encoded by pydantic-core (Rust), non-finite numbers as null."""
     bodies: list[str] = []
     head = {"v": 1, "destination": destination, "source_id": source_id, "policy_version": policy_version}
-    current: list[str] = []
-    empty = len(json.dumps({**head, "events": []}).encode())
+    prefix = to_json(head)[:-1] + b',"events":['
+    current: list[bytes] = []
+    empty = len(prefix) + 2
     size = empty
-    for event in events:
-        encoded = event.model_dump_json()
-        length = len(encoded.encode())  # SQS counts UTF-8 bytes, not characters
+    for purposes, event in events:
+        encoded = to_json({"purposes": purposes, "event": event}, inf_nan_mode="null")
+        length = len(encoded)  # UTF-8 bytes, what SQS counts
         if current and size + length + 1 > MAX_MESSAGE_BYTES:
-            bodies.append(_body(head, current))
+            bodies.append((prefix + b",".join(current) + b"]}").decode())
             current, size = [], empty
         current.append(encoded)
         size += length + 1
     if current:
-        bodies.append(_body(head, current))
+        bodies.append((prefix + b",".join(current) + b"]}").decode())
     return bodies
-
-
-def _body(head: dict[str, Any], encoded_events: list[str]) -> str:
-    prefix = json.dumps(head, separators=(",", ":"))[:-1]
-    return prefix + ',"events":[' + ",".join(encoded_events) + "]}"
 
 
 class QueueSender:
