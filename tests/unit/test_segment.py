@@ -333,7 +333,7 @@ def test_client_sent_context_ip_is_dropped() -> None:
     """Given a client that sends its own ``context.ip``, when turned into a hit, then it is not carried."""
     hit = ok(track(context={"ip": "203.0.113.77", "locale": "de-DE"})).to_hit(RECEIVED_AT)
 
-    assert hit.context.ip is None
+    assert "ip" not in hit.context
     assert hit.to_payload()["context"] == {"locale": "de-DE"}
     assert "203.0.113.77" not in json.dumps(hit.to_payload())
 

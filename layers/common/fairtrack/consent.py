@@ -19,6 +19,11 @@ class Consent:
     granted: frozenset[str]
     sources: tuple[str, ...]
 
+    @property
+    def purposes(self) -> list[str]:
+        """The granted purposes, sorted: what an envelope records with each event."""
+        return sorted(self.granted)
+
 
 GRANTED, DENIED = "granted", "denied"
 _B64URL = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
@@ -51,7 +56,30 @@ def consent_mode_states(signals: ConsentSignals) -> dict[str, str]:
     return states
 
 
+_CACHE_LIMIT = 4096
+
+
 def resolve(signals: ConsentSignals, policy: Policy) -> Consent:
+    """The purposes granted by a hit's signals under ``policy``. Memoised per policy version on
+    the signals' content: the hits of a page or a batch nearly always carry the same consent."""
+    prefs = signals.categoryPreferences
+    key = (
+        # what resolution reads of a preference: granted only when it is JSON true
+        tuple((category, value is True) for category, value in prefs.items()) if prefs is not None else None,
+        signals.gcs,
+        signals.gcd,
+        signals.npa,
+        repr(signals.consentManagement) if signals.consentManagement else None,
+    )
+    cached = policy.consent_cache.get(key)
+    if cached is None:
+        if len(policy.consent_cache) >= _CACHE_LIMIT:
+            policy.consent_cache.clear()
+        cached = policy.consent_cache[key] = _resolve(signals, policy)
+    return cached
+
+
+def _resolve(signals: ConsentSignals, policy: Policy) -> Consent:
     granted: set[str] = set()
     denied: set[str] = set()
     sources: list[str] = []

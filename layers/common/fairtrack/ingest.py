@@ -22,7 +22,7 @@ from fairtrack.anonymise import client_ip, truncate_ip
 from fairtrack.errors import EVENT_TOO_LARGE, ClientError, FieldError
 from fairtrack.hit import EventType, Hit
 from fairtrack.observability import logger, metrics
-from fairtrack.policy import Decision, Policy, evaluate
+from fairtrack.policy import Decision, Policy, evaluate, plan_for
 from fairtrack.protocols import gtag as gtag_protocol
 from fairtrack.protocols.segment import batch_events, parse_event
 from fairtrack.queue import QueueSender, Routed, chunk_envelopes
@@ -30,6 +30,8 @@ from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
 from fairtrack.store import NoActivePolicy, PolicyStore, Source
 
 MAX_REQUEST_BYTES = 500 * 1024
+# (destinations that may receive something, skip decisions of the others, purposes to record)
+Route = tuple[list[Destination], list[Decision], list[str]]
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ class Ingestor:
         self.store = store or PolicyStore(settings.policy_table, settings.policy_cache_seconds)
         self.sender = sender or QueueSender()
         self._configured = [d for d in DESTINATIONS if settings.queue_url(d)]  # the others get nothing
+        self._routes: dict[tuple[int, frozenset[str]], Route] = {}
 
     def authenticate(self, request: IngestRequest, body: Any) -> Source:
         key = write_key_of(request, body)
@@ -313,14 +316,37 @@ class Ingestor:
     def _route_hit(
         self, hit: Hit, policy: Policy, per_destination: dict[Destination, list[Routed]], result: IngestResult
     ) -> None:
-        granted = consent.resolve(hit.consent, policy).granted
+        granted = consent.resolve(hit.consent, policy)
+        route = self._routes.get((policy.version, granted.granted))
+        if route is None:
+            route = self._routes[(policy.version, granted.granted)] = self._route_for(policy, granted)
+        receiving, skipped, purposes = route
+        result.decisions.extend(skipped)
+        if not receiving:
+            return
         payload = hit.to_payload()
-        purposes = sorted(granted)
-        for dest in self._configured:
-            minimal, decisions = evaluate(payload, granted, dest, policy, record=False)
+        for dest in receiving:
+            minimal, decisions = evaluate(payload, granted.granted, dest, policy, record=False)
             result.decisions.extend(decisions)
             if minimal is not None:
                 per_destination.setdefault(dest, []).append((purposes, minimal))
+
+    def _route_for(
+        self, policy: Policy, granted: consent.Consent
+    ) -> tuple[list[Destination], list[Decision], list[str]]:
+        """Per policy version and granted purposes (few of each): the configured destinations that
+        may receive something, the skip decisions of the others, and the purposes to record."""
+        if len(self._routes) > 256:
+            self._routes.clear()
+        receiving: list[Destination] = []
+        skipped: list[Decision] = []
+        for dest in self._configured:
+            outcome = plan_for(policy, dest, granted.granted)
+            if isinstance(outcome, Decision):
+                skipped.append(outcome)
+            else:
+                receiving.append(dest)
+        return receiving, skipped, granted.purposes
 
     @staticmethod
     def _record(result: IngestResult, source: Source) -> None:

@@ -95,6 +95,11 @@ class Policy(_Strict):
         """Compiled evaluation plans per (destination, granted purposes), filled on first use."""
         return {}
 
+    @cached_property
+    def consent_cache(self) -> dict[Any, Any]:
+        """Resolved consent per distinct set of signals (see fairtrack.consent.resolve)."""
+        return {}
+
     @model_validator(mode="after")
     def _references_resolve(self) -> Policy:
         if NECESSARY not in self.purposes:
@@ -197,6 +202,15 @@ def _compile(policy: Policy, destination: str, granted: frozenset[str]) -> Plan:
     return level("")
 
 
+def plan_for(policy: Policy, destination: str, granted: frozenset[str]) -> Plan | Decision:
+    """The compiled plan for a destination and granted purposes, or the decision skipping that
+    destination for every such hit; cached per policy version."""
+    cached = policy.plans.get((destination, granted))
+    if cached is None:
+        cached = policy.plans[(destination, granted)] = _plan_for(policy, destination, granted)
+    return cached
+
+
 def _plan_for(policy: Policy, destination: str, granted: frozenset[str]) -> Plan | Decision:
     v = policy.version
     dest = policy.destinations.get(destination)  # type: ignore[call-overload]
@@ -206,6 +220,73 @@ def _plan_for(policy: Policy, destination: str, granted: frozenset[str]) -> Plan
     if missing:
         return Decision(destination, "skipped", "purpose_not_granted:" + ",".join(missing), policy_version=v)
     return _compile(policy, destination, granted)
+
+
+class _Evaluation:
+    """One hit against one compiled plan: the minimal payload and, when recording, the decisions."""
+
+    __slots__ = ("decisions", "destination", "version")
+
+    def __init__(self, destination: str, version: int, record: bool) -> None:
+        self.destination = destination
+        self.version = version
+        self.decisions: list[Decision] | None = [] if record else None
+
+    def not_catalogued(self, prefix: str, key: str) -> None:
+        if self.decisions is not None:
+            reported = _reported(prefix, key)
+            self.decisions.append(
+                Decision(self.destination, "dropped", "not_catalogued", reported, policy_version=self.version)
+            )
+
+    def prune(self, obj: dict[str, Any], plan: Plan, prefix: str) -> dict[str, Any]:
+        """``obj`` is part of a catalogued object being sent whole: only its own catalogued keys
+        (usually few, usually absent) are judged, so this visits the plan, not every property."""
+        present = [key for key in plan if key in obj]
+        if not present:
+            return obj
+        out = dict(obj)
+        for key in present:
+            kind, made, children = plan[key]
+            if kind == _DROP:
+                del out[key]
+            elif children is not None and isinstance(out[key], dict):
+                out[key] = self.prune(out[key], children, f"{prefix}.{key}")
+            if self.decisions is not None and made is not None:
+                self.decisions.append(made)
+        return out
+
+    def walk(self, obj: dict[str, Any], plan: Plan, prefix: str) -> tuple[dict[str, Any], bool]:
+        """Allowlist mode: every key of ``obj`` must be catalogued to go."""
+        out: dict[str, Any] = {}
+        sent = False
+        decisions = self.decisions
+        for key, value in obj.items():
+            entry = plan.get(key)  # plan keys hold no dot: "page.path" as one key never matches
+            if entry is None:
+                self.not_catalogued(prefix, key)
+                continue
+            kind, made, children = entry
+            if kind == _DROP:
+                if decisions is not None:
+                    decisions.append(made)  # type: ignore[arg-type]
+                continue
+            if kind == _DESCEND:
+                if not isinstance(value, dict):
+                    self.not_catalogued(prefix, key)
+                    continue
+                inner, inner_sent = self.walk(value, children, f"{prefix}.{key}" if prefix else key)  # type: ignore[arg-type]
+                if inner:
+                    out[key] = inner
+                sent = sent or inner_sent
+                continue
+            if kind == _SEND_DESCEND and isinstance(value, dict):
+                value = self.prune(value, children, f"{prefix}.{key}" if prefix else key)  # type: ignore[arg-type]  # noqa: PLW2901
+            out[key] = value
+            sent = True
+            if decisions is not None:
+                decisions.append(made)  # type: ignore[arg-type]
+        return out, sent
 
 
 def evaluate(
@@ -219,59 +300,13 @@ def evaluate(
     destination-level decisions are returned (ingest routes with it; the forwarder, which makes the
     final cut, records every field).
     """
-    v = policy.version
-    plans = policy.plans
-    compiled = plans.get((destination, granted))
-    if compiled is None:
-        compiled = plans[(destination, granted)] = _plan_for(policy, destination, granted)
+    compiled = plan_for(policy, destination, granted)
     if isinstance(compiled, Decision):  # skipped whole: the same decision for every such hit
         return None, [compiled]
-    decisions: list[Decision] | None = [] if record else None
-
-    def not_catalogued(prefix: str, key: str) -> None:
-        if decisions is not None:
-            decisions.append(
-                Decision(destination, "dropped", "not_catalogued", _reported(prefix, key), policy_version=v)
-            )
-
-    def walk(obj: dict[str, Any], plan: Plan, prefix: str, inside_sent: bool) -> tuple[dict[str, Any], bool]:
-        out: dict[str, Any] = {}
-        sent = False
-        for key, value in obj.items():
-            entry = plan.get(key)  # plan keys hold no dot: "page.path" as one key never matches
-            if entry is None:
-                if inside_sent:
-                    out[key] = value  # part of the catalogued object above, recorded with it
-                else:
-                    not_catalogued(prefix, key)
-                continue
-            kind, made, children = entry
-            if kind == _DROP:
-                if decisions is not None:
-                    decisions.append(made)  # type: ignore[arg-type]
-                continue
-            if kind == _SEND:
-                out[key] = value
-            elif isinstance(value, dict):
-                path = f"{prefix}.{key}" if prefix else key
-                inner, inner_sent = walk(value, children, path, kind == _SEND_DESCEND)  # type: ignore[arg-type]
-                if kind == _DESCEND:
-                    if inner:
-                        out[key] = inner
-                    sent = sent or inner_sent
-                    continue
-                out[key] = inner
-            elif kind == _SEND_DESCEND:
-                out[key] = value
-            else:
-                not_catalogued(prefix, key)
-                continue
-            sent = True
-            if decisions is not None:
-                decisions.append(made)  # type: ignore[arg-type]
-        return out, sent
-
-    result, sent = walk(payload, compiled, "", False)
+    run = _Evaluation(destination, policy.version, record)
+    result, sent = run.walk(payload, compiled, "")
+    decisions = run.decisions or []
     if not sent:
-        return None, [*(decisions or ()), Decision(destination, "skipped", "nothing_allowed", policy_version=v)]
-    return result, decisions or []
+        skipped = Decision(destination, "skipped", "nothing_allowed", policy_version=policy.version)
+        return None, [*decisions, skipped]
+    return result, decisions

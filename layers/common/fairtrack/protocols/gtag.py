@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from pydantic import ValidationError
 
 from fairtrack.errors import EVENT_TOO_LARGE, MAX_EVENT_BYTES, FieldError, field_errors
-from fairtrack.hit import Campaign, ConsentSignals, Context, Hit, Library, Page, Session
+from fairtrack.hit import ConsentSignals, Context, Hit, Page
 
 MAX_EVENTS = 2500
 MAX_PARAMS = 500
@@ -225,7 +225,9 @@ def _page(params: dict[str, str]) -> Page | None:
         parts = urlsplit(url)
         path = parts.path or "/"
         search = f"?{parts.query}" if parts.query else None
-    return Page(url=url or None, path=path, search=search, referrer=params.get("dr") or None, title=params.get("dt"))
+    page: Page = {"url": url or None, "path": path, "search": search, "referrer": params.get("dr") or None}
+    page["title"] = params.get("dt")
+    return {k: v for k, v in page.items() if v is not None}  # type: ignore[return-value]
 
 
 def _screen(value: str | None) -> dict[str, int] | None:
@@ -268,27 +270,29 @@ def to_hit(params: dict[str, str], index: int, received_at: datetime, user_agent
     if params.get("cu"):
         properties["currency"] = params["cu"]
     campaign = {name: params[key] for key, name in _CAMPAIGN.items() if params.get(key)}
-    session = Session(
-        id=params.get("sid") or None,
-        number=_int(params.get("sct")),
-        engaged=_flag(params.get("seg")),
-        engagementTimeMs=_int(params.get("_et")),
-        firstVisit=_flag(params.get("_fv")),
-        start=_flag(params.get("_ss")),
-    )
+    session = {
+        "id": params.get("sid") or None,
+        "number": _int(params.get("sct")),
+        "engaged": _flag(params.get("seg")),
+        "engagementTimeMs": _int(params.get("_et")),
+        "firstVisit": _flag(params.get("_fv")),
+        "start": _flag(params.get("_ss")),
+    }
     consent = {field: params[key] for key, field in _CONSENT.items() if params.get(key)}
+    parts: dict[str, Any] = {
+        "page": _page(params),
+        "campaign": campaign or None,
+        "library": {"name": "gtag", "version": params.get("v", "2")},
+        "session": {k: v for k, v in session.items() if v is not None} or None,
+        "userAgent": user_agent or None,
+        "userAgentData": _user_agent_data(params),
+        "locale": params.get("ul") or None,
+        "screen": _screen(params.get("sr")),
+        "traits": traits or None,
+    }
+    # validated (types, lengths) as part of the Hit below
+    context = Context(**{k: v for k, v in parts.items() if v is not None})  # type: ignore[typeddict-item]
     try:
-        context = Context(
-            page=_page(params),
-            campaign=Campaign(**campaign) if campaign else None,
-            library=Library(name="gtag", version=params.get("v", "2")),
-            session=session if session.model_dump(exclude_none=True) else None,
-            userAgent=user_agent or None,
-            userAgentData=_user_agent_data(params),
-            locale=params.get("ul") or None,
-            screen=_screen(params.get("sr")),
-            traits=traits or None,
-        )
         return Hit(
             type="page" if name == "page_view" else "track",
             event=None if name == "page_view" else name,

@@ -127,7 +127,7 @@ class SegmentEvent(BaseModel):
     timestamp: Timestamp = None
     originalTimestamp: Timestamp = None
     sentAt: Timestamp = None
-    context: Context = Context()
+    context: Context = Field(default_factory=dict)  # type: ignore[assignment]
     properties: dict[str, Any] = {}
     traits: dict[str, Any] = {}
     consentSignals: ConsentSignals = ConsentSignals()  # set by parse_event only, never by a client
@@ -151,7 +151,7 @@ class SegmentEvent(BaseModel):
             properties=self.properties,
             traits=self.traits,
             consent=self.consentSignals,
-            userData=user_data(self.traits, client.traits),
+            userData=user_data(self.traits, client.get("traits")),
         )
 
 
