@@ -155,3 +155,13 @@ def test_allowed_origin_gets_cors_headers(ingest: Any) -> None:
 
     assert response["headers"]["Access-Control-Allow-Origin"] == "http://127.0.0.1:3000"
     assert response["headers"]["Vary"] == "Origin"
+
+
+def test_more_than_2500_lines_is_413(ingest: Any, cloud: LocalCloud) -> None:
+    event = sample("gtag-batch.json")
+    event["body"] = "\n".join(f"en=scroll&_s={i}" for i in range(2501))
+
+    response = ingest(event)
+
+    assert response["statusCode"] == 413
+    assert queue_messages(cloud, "LakeQueue") == []

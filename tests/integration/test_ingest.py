@@ -281,3 +281,43 @@ def test_batch_clock_correction_uses_batch_sent_at(ingest: Any, cloud: LocalClou
     # Then timestamp = receivedAt - 5 s (the sample's requestContext.timeEpoch is 10:15:02Z)
     assert hit["receivedAt"] == "2026-11-24T10:15:02.000Z"
     assert hit["timestamp"] == "2026-11-24T10:14:57.000Z"
+
+
+# -- size limits answer 413 ------------------------------------------------------------------------
+
+
+def test_single_event_over_32_kb_is_413(ingest: Any, cloud: LocalCloud) -> None:
+    body = {**example(), "properties": {"blob": "x" * (33 * 1024)}}
+
+    response = ingest(with_body(sample("track.json"), body))
+
+    assert response["statusCode"] == 413
+    assert json.loads(response["body"])["error"]["fields"] == [{"path": "body", "reason": "event larger than 32 KB"}]
+    assert sum(depths(cloud).values()) == 0
+
+
+def test_batch_of_more_than_2500_events_is_413(ingest: Any, cloud: LocalCloud) -> None:
+    event = {"type": "track", "event": "e", "anonymousId": "a"}
+    body = {"batch": [event] * 2501}
+
+    response = ingest(on_path(with_body(sample("track.json"), body), "/v1/batch"))
+
+    assert response["statusCode"] == 413
+    assert json.loads(response["body"])["error"]["fields"] == [{"path": "batch", "reason": "more than 2500 events"}]
+    assert sum(depths(cloud).values()) == 0
+
+
+def test_batch_where_every_event_is_too_large_is_413_but_one_good_event_keeps_it_200(
+    ingest: Any, cloud: LocalCloud
+) -> None:
+    big = {**example(), "properties": {"blob": "y" * (33 * 1024)}}
+    del big["messageId"]
+
+    only_big = ingest(on_path(with_body(sample("track.json"), {"batch": [big, big]}), "/v1/batch"))
+    mixed = ingest(on_path(with_body(sample("track.json"), {"batch": [big, example()]}), "/v1/batch"))
+
+    assert only_big["statusCode"] == 413
+    assert mixed["statusCode"] == 200
+    assert json.loads(mixed["body"])["rejected"] == [
+        {"index": 0, "errors": [{"path": "batch[0]", "reason": "event larger than 32 KB"}]}
+    ]

@@ -14,6 +14,14 @@ from pydantic import ValidationError
 
 MAX_EVENT_BYTES = 32 * 1024
 EVENT_TOO_LARGE = f"event larger than {MAX_EVENT_BYTES // 1024} KB"  # answered 413 when nothing else is wrong
+MAX_BATCH_EVENTS = 2500
+TOO_MANY_EVENTS = f"more than {MAX_BATCH_EVENTS} events"  # answered 413
+SIZE_REASONS = frozenset({EVENT_TOO_LARGE, TOO_MANY_EVENTS})
+
+
+def status_for(errors: list[FieldError]) -> int:
+    """413 when every problem is a size limit, else 400."""
+    return 413 if errors and all(e.reason in SIZE_REASONS for e in errors) else 400
 
 
 @dataclass(frozen=True)

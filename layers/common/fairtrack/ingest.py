@@ -19,7 +19,7 @@ from pydantic_core import from_json
 
 from fairtrack import consent, cors
 from fairtrack.anonymise import client_ip, truncate_ip
-from fairtrack.errors import EVENT_TOO_LARGE, ClientError, FieldError
+from fairtrack.errors import ClientError, FieldError, status_for
 from fairtrack.hit import EventType, Hit
 from fairtrack.observability import logger, metrics
 from fairtrack.policy import Decision, Policy, evaluate, plan_for
@@ -186,8 +186,7 @@ class Ingestor:
                 ip=self._truncated_ip(request),
             )
             if isinstance(parsed, list):
-                status = 413 if all(e.reason == EVENT_TOO_LARGE for e in parsed) else 400
-                raise ClientError(status, "invalid_event", "the event is not valid", parsed)
+                raise ClientError(status_for(parsed), "invalid_event", "the event is not valid", parsed)
             hit = parsed.to_hit(request.received_at)
             result = self.route(source, [hit], request.request_id)
         except ClientError as exc:
@@ -213,7 +212,7 @@ class Ingestor:
     def _segment_batch(self, request: IngestRequest, body: Any, source: Source) -> IngestResult:
         events, errors, sent_at = batch_events(body)
         if errors:
-            raise ClientError(400, "invalid_batch", "the batch is not valid", errors)
+            raise ClientError(status_for(errors), "invalid_batch", "the batch is not valid", errors)
         hits: list[Hit] = []
         rejected: list[dict[str, Any]] = []
         ip = self._truncated_ip(request)  # one connection, one address: reduce it once
@@ -224,12 +223,8 @@ class Ingestor:
             else:
                 hits.append(parsed.to_hit(request.received_at, sent_at))
         if not hits:
-            raise ClientError(
-                400,
-                "invalid_batch",
-                "no event in the batch is valid",
-                [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50],
-            )
+            problems = [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50]
+            raise ClientError(status_for(problems), "invalid_batch", "no event in the batch is valid", problems)
         result = self.route(source, hits, request.request_id)
         result.rejected = rejected
         return result
@@ -240,7 +235,9 @@ class Ingestor:
         body = b"" if request.method == "GET" else decode_body(request)
         collect = gtag_protocol.split_request(request.raw_query, body)
         if collect.errors and collect.errors[0][0] == -1:
-            raise ClientError(400, "invalid_request", "the request is not valid", collect.errors[0][1])
+            raise ClientError(
+                status_for(collect.errors[0][1]), "invalid_request", "the request is not valid", collect.errors[0][1]
+            )
         if not collect.measurement_id:
             raise ClientError(401, "missing_measurement_id", "a measurement id (tid) is required")
         source = self.store.source_for_measurement_id(collect.measurement_id)
@@ -268,8 +265,7 @@ class Ingestor:
                 hits.append(parsed.with_ip(ip))
         if not hits:
             errors = [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50]
-            too_large = errors and all(e.reason == EVENT_TOO_LARGE for e in errors)
-            raise ClientError(413 if too_large else 400, "invalid_events", "no event in the request is valid", errors)
+            raise ClientError(status_for(errors), "invalid_events", "no event in the request is valid", errors)
         result = self.route(source, hits, request.request_id)
         result.rejected = sorted(rejected, key=lambda r: int(r["index"]))
         return result

@@ -33,10 +33,16 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import ValidationError
 
-from fairtrack.errors import EVENT_TOO_LARGE, MAX_EVENT_BYTES, FieldError, field_errors
+from fairtrack.errors import (
+    EVENT_TOO_LARGE,
+    MAX_BATCH_EVENTS,
+    MAX_EVENT_BYTES,
+    TOO_MANY_EVENTS,
+    FieldError,
+    field_errors,
+)
 from fairtrack.hit import ConsentSignals, Context, Hit, Page
 
-MAX_EVENTS = 2500
 MAX_PARAMS = 500
 MAX_VALUE_CHARS = 8192
 _NAMESPACE = uuid.UUID("7b0f7e2e-4a36-4f0e-9d7a-6a1f3b3c9e21")
@@ -110,8 +116,8 @@ def split_request(raw_query: str, body: bytes) -> Collect:
     except UnicodeDecodeError:
         return Collect(shared.get("tid"), [], [(-1, [FieldError("body", "not valid UTF-8")])])
     lines = [line for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
-    if len(lines) > MAX_EVENTS:
-        return Collect(shared.get("tid"), [], [(-1, [FieldError("body", f"more than {MAX_EVENTS} events")])])
+    if len(lines) > MAX_BATCH_EVENTS:
+        return Collect(shared.get("tid"), [], [(-1, [FieldError("body", TOO_MANY_EVENTS)])])
     if not lines:
         return Collect(shared.get("tid"), [(0, shared)], [])
     events: list[tuple[int, dict[str, str]]] = []

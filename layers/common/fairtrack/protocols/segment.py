@@ -30,7 +30,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticSerializationError, to_json
 
-from fairtrack.errors import EVENT_TOO_LARGE, MAX_EVENT_BYTES, FieldError, field_errors
+from fairtrack.errors import (
+    EVENT_TOO_LARGE,
+    MAX_BATCH_EVENTS,
+    MAX_EVENT_BYTES,
+    TOO_MANY_EVENTS,
+    FieldError,
+    field_errors,
+)
 from fairtrack.hit import ConsentSignals, Context, EventType, Hit, UserData
 
 MAX_DEPTH = 8
@@ -248,9 +255,6 @@ def _missing_required(raw: dict[str, Any], path: str) -> list[FieldError]:
     return errors
 
 
-MAX_BATCH_EVENTS = 2500
-
-
 def batch_events(body: Any) -> tuple[list[tuple[int, Any]], list[FieldError], datetime | None]:
     """A batch body's events, each with the batch's top-level ``context`` merged in (the event's own
     keys win), plus request-level errors and the batch's ``sentAt``."""
@@ -262,7 +266,7 @@ def batch_events(body: Any) -> tuple[list[tuple[int, Any]], list[FieldError], da
     if not batch:
         return [], [FieldError("batch", "must hold at least one event")], None
     if len(batch) > MAX_BATCH_EVENTS:
-        return [], [FieldError("batch", f"more than {MAX_BATCH_EVENTS} events")], None
+        return [], [FieldError("batch", TOO_MANY_EVENTS)], None
     shared = body.get("context")
     sent_at = None
     if isinstance(body.get("sentAt"), str):
