@@ -29,7 +29,14 @@ from fairtrack.observability import logger, metrics
 from fairtrack.policy import Policy
 from fairtrack.queue import QueueSender
 from fairtrack.settings import DESTINATIONS, IngestSettings
-from fairtrack.store import ACTIVE_POLICY_ID, PolicyStore, Source, policy_version_id, write_key_id
+from fairtrack.store import (
+    ACTIVE_POLICY_ID,
+    PolicyStore,
+    Source,
+    measurement_id_item,
+    policy_version_id,
+    write_key_id,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY = REPO / "policies" / "default.yaml"
@@ -81,16 +88,20 @@ class MemoryPolicyStore(PolicyStore):
         *,
         policy_doc: dict[str, Any] | None = None,
         origins: tuple[str, ...] = (ORIGIN,),
+        measurement_ids: tuple[str, ...] = (),
         cache_seconds: int = 30,
     ) -> None:
         super().__init__("memory-policy-table", cache_seconds)
         doc = policy_doc if policy_doc is not None else load_policy_doc()
-        source = Source(source_id=source_id, name=source_id, origins=list(origins))
+        source = Source(
+            source_id=source_id, name=source_id, origins=list(origins), measurement_ids=list(measurement_ids)
+        )
         self.table = MemoryTable(
             {
                 ACTIVE_POLICY_ID: json.dumps({"version": POLICY_VERSION}),
                 policy_version_id(POLICY_VERSION): json.dumps(doc),
                 write_key_id(write_key): source.model_dump_json(),
+                **{measurement_id_item(m): source.model_dump_json() for m in source.measurement_ids},
             }
         )
         resource = cast(Any, _MemoryResource(self.table))
