@@ -11,6 +11,7 @@ import base64
 import binascii
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -174,40 +175,37 @@ class Ingestor:
         allowed = named.allows_origin(origin) if named is not None else self.store.origin_allowed(origin)
         return cors.preflight_headers(origin) if allowed else None
 
-    def segment(self, request: IngestRequest, implied_type: EventType) -> IngestResult:
-        """One event on a typed route (``/v1/track``, ``/v1/t`` ...)."""
-        body = parse_json(decode_body(request))
-        source = self.authenticate(request, body)
+    def _from(self, request: IngestRequest, source: Source, work: Callable[[], IngestResult]) -> IngestResult:
+        """Run ``work`` for a request once its source is known: the origin is checked first, and the
+        answer (an error included) carries the CORS headers an allowed page needs to read it."""
         headers = self.check_origin(request, source)
         try:
-            parsed = parse_event(
-                body,
-                implied_type=implied_type,
-                ip=self._truncated_ip(request),
-            )
-            if isinstance(parsed, list):
-                raise ClientError(status_for(parsed), "invalid_event", "the event is not valid", parsed)
-            hit = parsed.to_hit(request.received_at)
-            result = self.route(source, [hit], request.request_id)
+            result = work()
         except ClientError as exc:
             exc.headers.update(headers)
             raise
         result.headers = headers
         return result
 
+    def segment(self, request: IngestRequest, implied_type: EventType) -> IngestResult:
+        """One event on a typed route (``/v1/track``, ``/v1/t`` ...)."""
+        body = parse_json(decode_body(request))
+        source = self.authenticate(request, body)
+
+        def work() -> IngestResult:
+            parsed = parse_event(body, implied_type=implied_type, ip=self._truncated_ip(request))
+            if isinstance(parsed, list):
+                raise ClientError(status_for(parsed), "invalid_event", "the event is not valid", parsed)
+            return self.route(source, [parsed.to_hit(request.received_at)], request.request_id)
+
+        return self._from(request, source, work)
+
     def segment_batch(self, request: IngestRequest) -> IngestResult:
         """A batch (``/v1/batch``, ``/v1/b``, ``/beacon/v1/batch``): good events are kept, bad ones
         reported by index; only a batch with nothing valid in it is refused."""
         body = parse_json(decode_body(request))
         source = self.authenticate(request, body)
-        headers = self.check_origin(request, source)
-        try:
-            result = self._segment_batch(request, body, source)
-        except ClientError as exc:
-            exc.headers.update(headers)
-            raise
-        result.headers = headers
-        return result
+        return self._from(request, source, lambda: self._segment_batch(request, body, source))
 
     def _segment_batch(self, request: IngestRequest, body: Any, source: Source) -> IngestResult:
         events, errors, sent_at = batch_events(body)
@@ -235,22 +233,14 @@ class Ingestor:
         body = b"" if request.method == "GET" else decode_body(request)
         collect = gtag_protocol.split_request(request.raw_query, body)
         if collect.errors and collect.errors[0][0] == -1:
-            raise ClientError(
-                status_for(collect.errors[0][1]), "invalid_request", "the request is not valid", collect.errors[0][1]
-            )
+            problems = collect.errors[0][1]
+            raise ClientError(status_for(problems), "invalid_request", "the request is not valid", problems)
         if not collect.measurement_id:
             raise ClientError(401, "missing_measurement_id", "a measurement id (tid) is required")
         source = self.store.source_for_measurement_id(collect.measurement_id)
         if source is None:
             raise ClientError(401, "invalid_measurement_id", "unknown measurement id")
-        headers = self.check_origin(request, source)
-        try:
-            result = self._gtag(request, collect, source)
-        except ClientError as exc:
-            exc.headers.update(headers)
-            raise
-        result.headers = headers
-        return result
+        return self._from(request, source, lambda: self._gtag(request, collect, source))
 
     def _gtag(self, request: IngestRequest, collect: gtag_protocol.Collect, source: Source) -> IngestResult:
         rejected: list[dict[str, Any]] = [
