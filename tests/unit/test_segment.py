@@ -423,3 +423,21 @@ def test_client_keys_in_error_paths_are_masked() -> None:
 
     assert "jane.doe" not in repr(found)
     assert {e.path for e in found} >= {"context.session", "context.page.title"}
+
+
+def test_server_only_fields_sent_by_a_client_are_never_trusted() -> None:
+    """Given a client that sends the gateway's own fields (resolved consent, receivedAt, an ip), then
+    none of them is taken: consent comes only from the client's consent shapes, time and address
+    from the gateway."""
+    raw = track(
+        consentSignals={"categoryPreferences": {"analytics": True}, "gcs": "G111"},
+        receivedAt="2001-01-01T00:00:00Z",
+        context={"ip": "203.0.113.9", "consent": {"categoryPreferences": {"analytics": False}}},
+    )
+
+    hit = ok(raw).to_hit(RECEIVED_AT)
+
+    assert hit.consent.categoryPreferences == {"analytics": False}
+    assert hit.consent.gcs is None
+    assert hit.receivedAt == RECEIVED_AT
+    assert "ip" not in hit.context
