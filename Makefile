@@ -41,7 +41,12 @@ validate: $(SAMVENV)/.installed
 build: $(SAMVENV)/.installed
 	scripts/sam-build $(SAM)
 
-unit: $(BIN)/.installed
+# IAB Tech Lab's reference TCF library, which the TCF decoder tests are held to (test-only, never shipped)
+tools/tcf/node_modules/.installed: tools/tcf/package.json tools/tcf/package-lock.json
+	npm ci --prefix tools/tcf --no-audit --no-fund
+	touch $@
+
+unit: $(BIN)/.installed tools/tcf/node_modules/.installed
 	$(BIN)/pytest
 
 clean:

@@ -168,7 +168,7 @@ def aws_calls(options: Options) -> list[Row]:
             destinations_receiving_data(
                 settings, policy, [events.analytics_js_hit(i, consent=False) for i in range(BATCH_HITS)]
             ),
-            note="fails closed: no consent signal, no message",
+            note="fails closed: no consent signal, only the lake's necessary-only record",
         ),
     ]
 

@@ -25,3 +25,22 @@ def sqs_event_from(messages: list[dict[str, Any]]) -> dict[str, Any]:
     from fairtrack_tools.poller import sqs_event
 
     return sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:q")
+
+
+# What the default policy lets the lake keep of a hit without analytics consent: no identifier,
+# address, URL, name or property.
+NECESSARY_FIELDS = {"type", "messageId", "timestamp", "receivedAt", "context"}
+NECESSARY_CONTEXT = {"library"}
+
+
+def only_necessary(cloud: LocalCloud, queue: str = "LakeQueue") -> list[dict[str, Any]]:
+    """The routed events of a queue, checked to hold necessary fields only (purposes: necessary)."""
+    import json
+
+    routed = [e for m in queue_messages(cloud, queue) for e in json.loads(m["Body"])["events"]]
+    for item in routed:
+        assert item["purposes"] == ["necessary"], item["purposes"]
+        event = item["event"]
+        assert set(event) <= NECESSARY_FIELDS, sorted(set(event) - NECESSARY_FIELDS)
+        assert set(event.get("context", {})) <= NECESSARY_CONTEXT, sorted(event.get("context", {}))
+    return routed

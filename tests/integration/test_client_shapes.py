@@ -89,8 +89,20 @@ class Queues:
     def __init__(self, cloud: LocalCloud) -> None:
         self.messages = {q: queue_messages(cloud, q) for q in cloud.queue_depths()}
 
+    def routed(self, queue: str) -> list[dict[str, Any]]:
+        return [e for m in self.messages[queue] for e in json.loads(m["Body"])["events"]]
+
     def events(self, queue: str) -> list[dict[str, Any]]:
-        return [e["event"] for m in self.messages[queue] for e in json.loads(m["Body"])["events"]]
+        """The queued events that carry consented data (not the lake's necessary-only records)."""
+        return [e["event"] for e in self.routed(queue) if e["purposes"] != ["necessary"]]
+
+    def necessary_only(self, queue: str) -> list[dict[str, Any]]:
+        """The lake's records of hits without analytics consent, checked to hold nothing else."""
+        records = [e["event"] for e in self.routed(queue) if e["purposes"] == ["necessary"]]
+        for record in records:
+            assert set(record) <= {"type", "messageId", "timestamp", "receivedAt", "context"}, sorted(record)
+            assert set(record.get("context", {})) <= {"library"}, sorted(record["context"])
+        return records
 
     def source_ids(self, queue: str) -> set[str]:
         return {json.loads(m["Body"])["source_id"] for m in self.messages[queue]}
@@ -249,15 +261,21 @@ def test_analytics_next_without_authorization_header_uses_body_write_key(ingest:
 @pytest.mark.parametrize(
     "fixture", ["analytics-next-track", "analytics-next-page", "analytics-next-identify", "analytics-next-batch"]
 )
-def test_analytics_next_without_consent_reaches_no_queue(ingest: Any, cloud: LocalCloud, fixture: str) -> None:
+def test_analytics_next_without_consent_leaves_only_necessary_records(
+    ingest: Any, cloud: LocalCloud, fixture: str
+) -> None:
     # Given the same requests from a site without a consent manager (no context.consent)
     request = client_request(fixture)
     events = request["body"]["batch"] if "batch" in request["body"] else [request["body"]]
     for event in events:
         event["context"].pop("consent", None)
-    # Then the gateway still answers success (so the client does not retry) and queues nothing
+    # Then the gateway still answers success (so the client does not retry); the webhook gets
+    # nothing and the lake only a necessary record per event (no id, address, URL or name)
     ok(ingest(api_event(request)))
-    assert sum(depths(cloud).values()) == 0
+    assert depths(cloud) == only(cloud, "LakeQueue")
+    q = Queues(cloud)
+    assert q.events("LakeQueue") == []
+    assert [r["messageId"] for r in q.necessary_only("LakeQueue")] == [e["messageId"] for e in events]
 
 
 # -- RudderStack JS SDK v3 -----------------------------------------------------------------------
@@ -307,7 +325,8 @@ def test_rudderstack_v3_beacon_uses_query_write_key_and_fails_closed_per_event(i
     assert "authorization" not in request["headers"]
     page, track = request["body"]["batch"]
     ok(ingest(api_event(request)))
-    # Then only the consented page is queued, once per receiving destination
+    # Then only the consented page is queued with its data, once per receiving destination; the
+    # unconsented track leaves a necessary-only record in the lake and nothing in the webhook
     assert depths(cloud) == only(cloud, "WebhookQueue", "LakeQueue")
     q = Queues(cloud)
     for queue in ("WebhookQueue", "LakeQueue"):
@@ -316,8 +335,9 @@ def test_rudderstack_v3_beacon_uses_query_write_key_and_fails_closed_per_event(i
         assert event["type"] == "page" and event["name"] == "Consent done right"
         assert event["timestamp"] == "2026-11-24T10:15:01.750Z"
         assert event["context"]["ip"] == TRUNCATED_IP
-        assert track["messageId"] not in q.raw(queue)
         assert "Article Read" not in q.raw(queue)
+    assert track["messageId"] not in q.raw("WebhookQueue")
+    assert [r["messageId"] for r in q.necessary_only("LakeQueue")] == [track["messageId"]]
 
 
 @pytest.mark.parametrize(("query", "status"), [({"writeKey": "wrong-key"}, 401), ({}, 401)])

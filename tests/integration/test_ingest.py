@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from awshelpers import queue_messages
+from awshelpers import only_necessary, queue_messages
 
 from fairtrack_tools.localcloud import LocalCloud
 
@@ -88,17 +88,20 @@ def test_no_consent_signal_fails_closed(ingest: Any, cloud: LocalCloud) -> None:
     # Given the example without any consent signal
     body = example()
     del body["context"]["consent"]
-    # When ingested, then it is accepted but nothing is queued anywhere
+    # When ingested, then it is accepted, the webhook gets nothing and the lake a necessary-only record
     response = ingest(with_body(sample("track.json"), body))
     assert response["statusCode"] == 200
-    assert sum(depths(cloud).values()) == 0
+    assert depths(cloud)["WebhookQueue"] == 0
+    assert len(only_necessary(cloud)) == 1
 
 
 def test_denied_analytics_fails_closed(ingest: Any, cloud: LocalCloud) -> None:
     body = example()
     body["context"]["consent"]["categoryPreferences"]["analytics"] = False
     assert ingest(with_body(sample("track.json"), body))["statusCode"] == 200
-    assert sum(depths(cloud).values()) == 0
+    assert depths(cloud)["WebhookQueue"] == 0
+    [record] = only_necessary(cloud)
+    assert "Order Completed" not in json.dumps(record)
 
 
 def test_malformed_json_gets_400_and_nothing_is_queued(ingest: Any, cloud: LocalCloud) -> None:

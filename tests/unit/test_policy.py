@@ -310,14 +310,29 @@ def test_every_field_gets_a_decision(default_policy: Policy) -> None:
     assert explained == set(payload)
 
 
-@pytest.mark.parametrize("destination", ["webhook", "lake"])
-def test_necessary_only_sends_nothing_with_default_policy(default_policy: Policy, destination: str) -> None:
-    """Given only ``necessary`` consent and the default policy, then nothing goes to webhook or lake."""
-    payload, decisions = evaluate(hit_payload(), NECESSARY_ONLY, destination, default_policy)
+def test_necessary_only_sends_nothing_to_the_webhook_with_default_policy(default_policy: Policy) -> None:
+    """Given only ``necessary`` consent and the default policy, then nothing goes to the webhook."""
+    payload, decisions = evaluate(hit_payload(), NECESSARY_ONLY, "webhook", default_policy)
 
     assert payload is None
     assert not any(d.action == "sent" for d in decisions)
     assert decisions[-1].action == "skipped"
+
+
+def test_necessary_only_gives_the_lake_a_necessary_record_with_default_policy(default_policy: Policy) -> None:
+    """Given only ``necessary`` consent, then the lake gets the hit's necessary fields and nothing
+    else, and every analytics field is dropped with purpose_not_granted."""
+    payload, decisions = evaluate(hit_payload(), NECESSARY_ONLY, "lake", default_policy)
+
+    assert payload is not None
+    assert set(payload) <= {"type", "messageId", "timestamp", "receivedAt", "context"}
+    assert set(payload.get("context", {})) <= {"library"}
+    sent = {d.field for d in decisions if d.action == "sent"}
+    assert all(default_policy.attributes[f].purpose == "necessary" for f in sent if f)
+    dropped = {d.field: d.reason for d in decisions if d.action == "dropped" and d.field in default_policy.attributes}
+    assert dropped and all(
+        reason in ("purpose_not_granted", "not_allowed_for_destination") for reason in dropped.values()
+    )
 
 
 def test_nothing_allowed_skips_destination() -> None:

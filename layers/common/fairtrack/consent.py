@@ -1,14 +1,18 @@
 """Consent signals to purposes. Fails closed: no signal means ``necessary`` only.
 
-Signals read so far: Segment's ``context.consent.categoryPreferences`` and Google Consent Mode
-(gtag ``gcs``, ``gcd``, ``npa``); TCF and RudderStack signals join here. A purpose mapped from
-several categories or consent types is granted only when at least one of them is granted and none
-is explicitly denied.
+Signals, each mapped to purposes by the policy's ``signals`` section, all decoded here (never by a
+third-party service): Segment's ``context.consent.categoryPreferences`` (its categories, or CMP
+category ids/names), RudderStack's ``context.consentManagement`` (CMP category ids, ``and``/``or``),
+Google Consent Mode (gtag ``gcs``, ``gcd``, ``npa``) and IAB TCF v2.2/v2.3 TC strings. Across
+signals, a purpose is granted only when at least one signal grants it and none denies it. With no
+signal at all, the policy's default for the visitor's region applies, if it has one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from fairtrack.hit import ConsentSignals
 from fairtrack.policy import NECESSARY, Policy
@@ -59,9 +63,11 @@ def consent_mode_states(signals: ConsentSignals) -> dict[str, str]:
 _CACHE_LIMIT = 4096
 
 
-def resolve(signals: ConsentSignals, policy: Policy) -> Consent:
-    """The purposes granted by a hit's signals under ``policy``. Memoised per policy version on
-    the signals' content: the hits of a page or a batch nearly always carry the same consent."""
+def resolve(signals: ConsentSignals, policy: Policy, country: str | None = None) -> Consent:
+    """The purposes granted by a hit's signals under ``policy`` (``country``: the visitor's, for the
+    policy's region defaults, which apply only when the hit carries no signal at all). Memoised per
+    policy version on the signals' content: the hits of a page or a batch nearly always carry the
+    same consent."""
     prefs = signals.categoryPreferences
     key = (
         # what resolution reads of a preference: granted only when it is JSON true
@@ -69,30 +75,103 @@ def resolve(signals: ConsentSignals, policy: Policy) -> Consent:
         signals.gcs,
         signals.gcd,
         signals.npa,
-        repr(signals.consentManagement) if signals.consentManagement else None,
+        signals.tcString,
+        signals.gdpr,
+        repr(signals.consentManagement) if signals.consentManagement is not None else None,
+        country,
     )
     cached = policy.consent_cache.get(key)
     if cached is None:
         if len(policy.consent_cache) >= _CACHE_LIMIT:
             policy.consent_cache.clear()
-        cached = policy.consent_cache[key] = _resolve(signals, policy)
+        cached = policy.consent_cache[key] = _resolve(signals, policy, country)
     return cached
 
 
-def _resolve(signals: ConsentSignals, policy: Policy) -> Consent:
+def _resolve(signals: ConsentSignals, policy: Policy, country: str | None) -> Consent:
     granted: set[str] = set()
     denied: set[str] = set()
     sources: list[str] = []
+
+    def apply(purposes: Iterable[str], grant: bool) -> None:
+        (granted if grant else denied).update(purposes)
+
+    mapping = policy.signals
     prefs = signals.categoryPreferences
     if prefs is not None:
         sources.append("segment.categoryPreferences")
         for category, value in prefs.items():
-            for purpose in policy.signals.segment_categories.get(str(category), ()):
-                (granted if value is True else denied).add(purpose)
+            name = str(category)
+            purposes = mapping.segment_categories.get(name) or mapping.cmp_categories.get(name) or []
+            apply(purposes, value is True)
+    managed = signals.consentManagement
+    if managed is not None:
+        sources.append("rudderstack.consentManagement")
+        for purpose, grant in rudder_purposes(managed, policy).items():
+            apply([purpose], grant)
     modes = consent_mode_states(signals)
     if modes:
         sources.append("google.consent_mode")
         for name, state in modes.items():
-            for purpose in policy.signals.consent_mode.get(name, ()):
-                (granted if state == GRANTED else denied).add(purpose)
+            apply(mapping.consent_mode.get(name, ()), state == GRANTED)
+    if signals.tcString is not None:
+        sources.append("iab.tcf")
+        for purpose, grant in tcf_purposes(signals.tcString, policy).items():
+            apply([purpose], grant)
+    if not sources and country is not None:
+        regional = policy.defaults.by_country.get(country.upper())
+        if regional is not None:
+            sources.append(f"region_default:{country.upper()}")
+            granted.update(regional)
     return Consent(frozenset((granted - denied) | {NECESSARY}), tuple(sources))
+
+
+def rudder_purposes(managed: dict[str, Any], policy: Policy) -> dict[str, bool]:
+    """RudderStack ``context.consentManagement`` to purposes through the policy's CMP categories.
+
+    ``or``: a purpose is granted when any category mapped to it is allowed. ``and`` (the default,
+    the stricter): when every mapped category that this CMP speaks of (allowed or denied in the
+    hit) is allowed. Categories of other CMPs the policy also maps do not count against it.
+    """
+    allowed = {str(i) for i in managed.get("allowedConsentIds") or [] if isinstance(i, (str, int))}
+    denied = {str(i) for i in managed.get("deniedConsentIds") or [] if isinstance(i, (str, int))}
+    strategy = managed.get("resolutionStrategy")
+    either = isinstance(strategy, str) and strategy.lower() == "or"
+    by_purpose: dict[str, set[str]] = {}
+    for category, purposes in policy.signals.cmp_categories.items():
+        for purpose in purposes:
+            by_purpose.setdefault(purpose, set()).add(category)
+    out: dict[str, bool] = {}
+    for purpose, categories in by_purpose.items():
+        spoken = categories & (allowed | denied)
+        if not spoken:
+            continue
+        out[purpose] = bool(spoken & allowed) if either else spoken <= allowed
+    return out
+
+
+def tcf_purposes(tc_string: str, policy: Policy) -> dict[str, bool]:
+    """A TC string to purposes through the policy's TCF mapping. A string that cannot be decoded is
+    no signal for TCF (the hit still counts as having sent one, so region defaults do not apply)."""
+    mapping = policy.signals.tcf_purposes
+    if not mapping:
+        return {}
+    from fairtrack import tcf  # imported on first TC string: most hits carry none (cold start)
+
+    try:
+        tc = tcf.decode(tc_string)
+    except tcf.TCFError:
+        return {}
+    vendor = policy.signals.tcf_vendor_id
+    vendor_ok = vendor is None or tc.vendor_consent(vendor) or tc.vendor_legitimate_interest(vendor)
+    by_purpose: dict[str, list[int]] = {}
+    for number, purposes in mapping.items():
+        for purpose in purposes:
+            by_purpose.setdefault(purpose, []).append(number)
+    out: dict[str, bool] = {}
+    for purpose, numbers in by_purpose.items():
+        interest = policy.purposes[purpose].legal_basis == "legitimate_interest"
+        out[purpose] = vendor_ok and all(
+            tc.purpose_consent(n) or (interest and tc.purpose_legitimate_interest(n)) for n in numbers
+        )
+    return out

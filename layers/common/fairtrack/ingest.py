@@ -196,7 +196,7 @@ class Ingestor:
             parsed = parse_event(body, implied_type=implied_type, ip=self._truncated_ip(request))
             if isinstance(parsed, list):
                 raise ClientError(status_for(parsed), "invalid_event", "the event is not valid", parsed)
-            return self.route(source, [parsed.to_hit(request.received_at)], request.request_id)
+            return self.route(source, [parsed.to_hit(request.received_at)], request.request_id, self._country(request))
 
         return self._from(request, source, work)
 
@@ -223,7 +223,7 @@ class Ingestor:
         if not hits:
             problems = [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50]
             raise ClientError(status_for(problems), "invalid_batch", "no event in the batch is valid", problems)
-        result = self.route(source, hits, request.request_id)
+        result = self.route(source, hits, request.request_id, self._country(request))
         result.rejected = rejected
         return result
 
@@ -256,7 +256,7 @@ class Ingestor:
         if not hits:
             errors = [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50]
             raise ClientError(status_for(errors), "invalid_events", "no event in the request is valid", errors)
-        result = self.route(source, hits, request.request_id)
+        result = self.route(source, hits, request.request_id, self._country(request))
         result.rejected = sorted(rejected, key=lambda r: int(r["index"]))
         return result
 
@@ -267,7 +267,16 @@ class Ingestor:
             self.settings.ip_v6_prefix_length,
         )
 
-    def route(self, source: Source, hits: list[Hit], correlation_id: str) -> IngestResult:
+    def _country(self, request: IngestRequest) -> str | None:
+        """The visitor's country from CloudFront's viewer header, trusted only behind the
+        deployment's own proxy (anyone can send the header to the API directly). Used for the
+        policy's region defaults; coarse geo for destinations comes with the anonymisation stage."""
+        if not self.settings.trusted_proxy:
+            return None
+        country = request.headers.get("cloudfront-viewer-country", "").strip().upper()
+        return country if len(country) == 2 and country.isalpha() and country.isascii() else None
+
+    def route(self, source: Source, hits: list[Hit], correlation_id: str, country: str | None = None) -> IngestResult:
         try:
             policy = self.store.active_policy()
         except NoActivePolicy:
@@ -276,7 +285,7 @@ class Ingestor:
         result = IngestResult(accepted=len(hits))
         per_destination: dict[Destination, list[Routed]] = {}
         for hit in hits:
-            self._route_hit(hit, policy, per_destination, result)
+            self._route_hit(hit, policy, per_destination, result, country)
         messages: list[tuple[Destination, str]] = []
         for dest, events in per_destination.items():
             for body in chunk_envelopes(dest, source.source_id, policy.version, events):
@@ -300,9 +309,14 @@ class Ingestor:
         return result
 
     def _route_hit(
-        self, hit: Hit, policy: Policy, per_destination: dict[Destination, list[Routed]], result: IngestResult
+        self,
+        hit: Hit,
+        policy: Policy,
+        per_destination: dict[Destination, list[Routed]],
+        result: IngestResult,
+        country: str | None,
     ) -> None:
-        granted = consent.resolve(hit.consent, policy)
+        granted = consent.resolve(hit.consent, policy, country)
         route = self._routes.get((policy.version, granted.granted))
         if route is None:
             route = self._routes[(policy.version, granted.granted)] = self._route_for(policy, granted)

@@ -12,13 +12,15 @@ never sent: the catalogue is an allowlist, not a blocklist.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fairtrack.errors import SAFE_KEY
+from fairtrack.forms import REDUCTIONS, TRANSFORMS, Form
 
 NECESSARY = "necessary"
 
@@ -44,11 +46,44 @@ class Signals(_Strict):
         description="Google Consent Mode type (gcs/gcd: ad_storage, analytics_storage, ad_user_data, "
         "ad_personalization) -> purposes it grants",
     )
+    cmp_categories: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="CMP category id or name (OneTrust C0002, 'Performance Cookies') -> purposes it grants; "
+        "read from RudderStack consentManagement and from Segment categoryPreferences",
+    )
+    tcf_purposes: dict[int, list[str]] = Field(
+        default_factory=dict,
+        description="IAB TCF purpose number -> purposes; a purpose is granted when every TCF purpose mapped "
+        "to it has consent (or, for a legitimate_interest purpose, legitimate-interest transparency)",
+    )
+    tcf_vendor_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="When set, a TC string grants nothing unless this vendor (the deployment's own GVL id) "
+        "has consent or legitimate interest in it too",
+    )
+
+    @field_validator("tcf_purposes")
+    @classmethod
+    def _tcf_numbers(cls, value: dict[int, list[str]]) -> dict[int, list[str]]:
+        for number in value:
+            if not 1 <= number <= 24:
+                raise ValueError(f"TCF purpose {number} is not a purpose number (1-24)")
+        return value
+
+
+# Full-form transforms (the purpose is granted) and reduced forms (it is not, but the destination
+# lists the attribute): implemented in fairtrack.forms.
+Transform = Literal["none", "sha256_normalised"]
+Reduction = Literal["drop", "url_origin", "ip_coarse"]
 
 
 class Attribute(_Strict):
     purpose: str
     description: str = ""
+    transform: Transform = Field(default="none", description="applied when the purpose is granted")
+    reduced: Reduction = Field(default="drop", description="what goes when the purpose is not granted")
 
 
 class Requirement(_Strict):
@@ -67,8 +102,44 @@ class DestinationPolicy(_Strict):
     attributes: list[str]
 
 
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
 class Defaults(_Strict):
-    retention_days: int = Field(default=30, ge=1, le=3650)
+    retention_days: int = Field(default=30, ge=1, le=3650, description="lake and failed-event retention")
+    consent_retention_days: int = Field(default=395, ge=1, le=3650, description="consent receipts (13 months)")
+    region_groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="a name for a list of ISO 3166 country codes, e.g. EEA"
+    )
+    regions: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="country code or region group -> purposes granted to a hit from there that carries no "
+        "consent signal at all (a signal, even a denial, always wins)",
+    )
+
+    @model_validator(mode="after")
+    def _regions_known(self) -> Defaults:
+        for name, countries in self.region_groups.items():
+            bad = [c for c in countries if not COUNTRY.match(c)]
+            if bad:
+                raise ValueError(f"region_groups.{name}: not ISO 3166 alpha-2 codes: {', '.join(bad)}")
+        for region in self.regions:
+            if not COUNTRY.match(region) and region not in self.region_groups:
+                raise ValueError(f"regions.{region}: neither a country code nor a region group")
+        return self
+
+    @cached_property
+    def by_country(self) -> dict[str, frozenset[str]]:
+        """Country -> default purposes; a country's own entry wins over its group's."""
+        out: dict[str, frozenset[str]] = {}
+        for region, purposes in self.regions.items():
+            if region in self.region_groups:
+                for country in self.region_groups[region]:
+                    out.setdefault(country, frozenset(purposes))
+        for region, purposes in self.regions.items():
+            if COUNTRY.match(region):
+                out[region] = frozenset(purposes)
+        return out
 
 
 class Policy(_Strict):
@@ -102,26 +173,34 @@ class Policy(_Strict):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Policy:
+        """Every purpose and attribute a part names exists; all problems are reported at once."""
+        problems: list[str] = []
         if NECESSARY not in self.purposes:
-            raise ValueError(f"purposes must define '{NECESSARY}'")
+            problems.append(f"purposes: must define '{NECESSARY}'")
+
+        def known(where: str, purposes: list[str]) -> None:
+            problems.extend(f"{where}: unknown purpose '{p}'" for p in purposes if p not in self.purposes)
+
         for path, attr in self.attributes.items():
-            if attr.purpose not in self.purposes:
-                raise ValueError(f"attributes.{path}.purpose: unknown purpose '{attr.purpose}'")
-        for category, purposes in self.signals.segment_categories.items():
-            for p in purposes:
-                if p not in self.purposes:
-                    raise ValueError(f"signals.segment_categories.{category}: unknown purpose '{p}'")
+            known(f"attributes.{path}.purpose", [attr.purpose])
+        for field in ("segment_categories", "consent_mode", "cmp_categories", "tcf_purposes"):
+            for key, purposes in getattr(self.signals, field).items():
+                known(f"signals.{field}.{key}", purposes)
+        for region, purposes in self.defaults.regions.items():
+            known(f"defaults.regions.{region}", purposes)
         for name, dest in self.destinations.items():
-            for p in [*dest.requires.all, *dest.requires.any]:
-                if p not in self.purposes:
-                    raise ValueError(f"destinations.{name}.requires: unknown purpose '{p}'")
-            for path in dest.attributes:
-                if path not in self.attributes:
-                    raise ValueError(f"destinations.{name}.attributes: '{path}' is not in the catalogue")
+            known(f"destinations.{name}.requires", [*dest.requires.all, *dest.requires.any])
+            problems.extend(
+                f"destinations.{name}.attributes: '{path}' is not in the catalogue"
+                for path in dest.attributes
+                if path not in self.attributes
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
-Action = Literal["sent", "dropped", "skipped"]
+Action = Literal["sent", "reduced", "dropped", "skipped"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +214,7 @@ class Decision:
     purpose: str | None = None
     legal_basis: str | None = None
     policy_version: int = 0
+    form: str | None = None  # the transform or reduced form applied
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -147,6 +227,7 @@ class Decision:
                 ("purpose", self.purpose),
                 ("legal_basis", self.legal_basis),
                 ("policy_version", self.policy_version),
+                ("form", self.form),
             )
             if v is not None
         }
@@ -161,8 +242,10 @@ def _reported(prefix: str, key: str) -> str:
 # A compiled plan: for each key at one level of the hit, what to do with it. Built once per policy
 # version, destination and set of granted purposes (there are few such sets), so that evaluating a
 # hit is a dict lookup per key with the decisions made in advance, not a catalogue scan.
-_SEND, _DROP, _DESCEND, _SEND_DESCEND = 0, 1, 2, 3
-Plan = dict[str, tuple[int, "Decision | None", "Plan | None"]]
+_SEND, _DROP, _DESCEND, _SEND_DESCEND, _FORM = 0, 1, 2, 3, 4
+# key -> (what to do, the decision made in advance, the plan one level down, the form to apply)
+PlanEntry = tuple[int, "Decision | None", "Plan | None", "Form | None"]
+Plan = dict[str, PlanEntry]
 
 
 def _compile(policy: Policy, destination: str, granted: frozenset[str]) -> Plan:
@@ -170,14 +253,27 @@ def _compile(policy: Policy, destination: str, granted: frozenset[str]) -> Plan:
     allowed = set(dest.attributes)
     v = policy.version
 
-    def decision(path: str) -> tuple[int, Decision]:
+    def decision(path: str) -> tuple[int, Decision, Form | None]:
         attr = policy.attributes[path]
         basis = policy.purposes[attr.purpose].legal_basis
         if path not in allowed:
-            return _DROP, Decision(destination, "dropped", "not_allowed_for_destination", path, attr.purpose, basis, v)
+            made = Decision(destination, "dropped", "not_allowed_for_destination", path, attr.purpose, basis, v)
+            return _DROP, made, None
         if attr.purpose not in granted:
-            return _DROP, Decision(destination, "dropped", "purpose_not_granted", path, attr.purpose, basis, v)
-        return _SEND, Decision(destination, "sent", "allowed", path, attr.purpose, basis, v)
+            reducer = REDUCTIONS[attr.reduced]
+            if reducer is None:
+                return (
+                    _DROP,
+                    Decision(destination, "dropped", "purpose_not_granted", path, attr.purpose, basis, v),
+                    None,
+                )
+            made = Decision(destination, "reduced", "purpose_not_granted", path, attr.purpose, basis, v, attr.reduced)
+            return _FORM, made, reducer
+        transform = TRANSFORMS[attr.transform]
+        if transform is not None:
+            made = Decision(destination, "sent", "allowed", path, attr.purpose, basis, v, attr.transform)
+            return _FORM, made, transform
+        return _SEND, Decision(destination, "sent", "allowed", path, attr.purpose, basis, v), None
 
     def level(prefix: str) -> Plan:
         plan: Plan = {}
@@ -190,13 +286,13 @@ def _compile(policy: Policy, destination: str, granted: frozenset[str]) -> Plan:
             path = prefix + name
             has_children = path in policy.parent_paths
             if path in policy.attributes:
-                kind, made = decision(path)
+                kind, made, form = decision(path)
                 if kind == _SEND and has_children:
-                    plan[name] = (_SEND_DESCEND, made, level(path + "."))
+                    plan[name] = (_SEND_DESCEND, made, level(path + "."), None)
                 else:
-                    plan[name] = (kind, made, None)
+                    plan[name] = (kind, made, None, form)
             elif has_children:
-                plan[name] = (_DESCEND, None, level(path + "."))
+                plan[name] = (_DESCEND, None, level(path + "."), None)
         return plan
 
     return level("")
@@ -247,14 +343,31 @@ class _Evaluation:
             return obj
         out = dict(obj)
         for key in present:
-            kind, made, children = plan[key]
+            kind, made, children, _ = plan[key]
             if kind == _DROP:
                 del out[key]
+            elif kind == _FORM:
+                made = self.formed(out, key, out[key], plan[key], prefix)
             elif children is not None and isinstance(out[key], dict):
                 out[key] = self.prune(out[key], children, f"{prefix}.{key}")
             if self.decisions is not None and made is not None:
                 self.decisions.append(made)
         return out
+
+    def formed(self, out: dict[str, Any], key: str, value: Any, entry: PlanEntry, prefix: str) -> Decision:
+        """Put ``key`` in its transformed or reduced form into ``out``; a value the form does not
+        fit is dropped, never sent as is."""
+        _, made, _, form = entry
+        assert made is not None and form is not None
+        shaped = form(value)
+        if shaped is None:
+            out.pop(key, None)
+            path = f"{prefix}.{key}" if prefix else key
+            return Decision(
+                self.destination, "dropped", "form_not_applicable", path, made.purpose, made.legal_basis, self.version
+            )
+        out[key] = shaped
+        return made
 
     def walk(self, obj: dict[str, Any], plan: Plan, prefix: str) -> tuple[dict[str, Any], bool]:
         """Allowlist mode: every key of ``obj`` must be catalogued to go."""
@@ -266,10 +379,16 @@ class _Evaluation:
             if entry is None:
                 self.not_catalogued(prefix, key)
                 continue
-            kind, made, children = entry
+            kind, made, children, _ = entry
             if kind == _DROP:
                 if decisions is not None:
                     decisions.append(made)  # type: ignore[arg-type]
+                continue
+            if kind == _FORM:
+                made = self.formed(out, key, value, entry, prefix)
+                sent = sent or made.action != "dropped"
+                if decisions is not None:
+                    decisions.append(made)
                 continue
             if kind == _DESCEND:
                 if not isinstance(value, dict):

@@ -1,0 +1,57 @@
+"""The forms an attribute can take on its way to a destination (named in the policy's catalogue).
+
+- full-form transforms, applied when the attribute's purpose is granted:
+  ``none`` (as is) and ``sha256_normalised`` (trimmed, lower-cased, then SHA-256 hex: how GA4 and
+  Meta take e-mail addresses);
+- reduced forms, applied when the purpose is not granted but the destination lists the attribute:
+  ``drop`` (the default), ``url_origin`` (a URL cut to ``scheme://host[:port]``) and ``ip_coarse``
+  (an address cut to /16 for IPv4, /32 for IPv6).
+
+A form returns None when the value does not fit it (a number where a URL was expected): the
+engine then drops the field rather than send something it cannot vouch for. The anonymisation
+stage adds its own forms (user agent, URL cleaning, daily ids) to these tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+Form = Callable[[Any], Any]
+
+
+def sha256_normalised(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return hashlib.sha256(value.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def url_origin(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
+
+
+def ip_coarse(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        addr = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    prefix = 16 if addr.version == 4 else 32
+    return str(ipaddress.ip_network((addr, prefix), strict=False).network_address)
+
+
+TRANSFORMS: dict[str, Form | None] = {"none": None, "sha256_normalised": sha256_normalised}
+REDUCTIONS: dict[str, Form | None] = {"drop": None, "url_origin": url_origin, "ip_coarse": ip_coarse}

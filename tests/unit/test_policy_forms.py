@@ -1,0 +1,116 @@
+"""Attribute forms in the engine: full-form transforms and reduced forms, each with its decision."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+
+from fairtrack import forms
+from fairtrack.policy import NECESSARY, Policy, evaluate
+
+ANALYTICS = frozenset({NECESSARY, "analytics"})
+BOTH = frozenset({NECESSARY, "analytics", "advertising"})
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return Policy.model_validate(
+        {
+            "version": 9,
+            "purposes": {
+                "necessary": {"legal_basis": "legitimate_interest"},
+                "analytics": {"legal_basis": "consent"},
+                "advertising": {"legal_basis": "consent"},
+            },
+            "attributes": {
+                "type": {"purpose": "necessary"},
+                "traits.email": {"purpose": "advertising", "transform": "sha256_normalised"},
+                "context.page.referrer": {"purpose": "advertising", "reduced": "url_origin"},
+                "context.ip": {"purpose": "advertising", "reduced": "ip_coarse"},
+            },
+            "destinations": {
+                "meta": {
+                    "requires": {"all": ["analytics"]},
+                    "attributes": ["type", "traits.email", "context.page.referrer", "context.ip"],
+                }
+            },
+        }
+    )
+
+
+def hit(**context: Any) -> dict[str, Any]:
+    return {
+        "type": "identify",
+        "traits": {"email": "  Jane.Doe@Example.COM ", "plan": "pro"},
+        "context": {"page": {"referrer": "https://mail.example:8443/inbox?id=42#x"}, "ip": "203.0.113.0", **context},
+    }
+
+
+def test_full_form_transform_when_the_purpose_is_granted(policy: Policy) -> None:
+    payload, decisions = evaluate(hit(), BOTH, "meta", policy)
+
+    assert payload is not None
+    assert payload["traits"] == {"email": hashlib.sha256(b"jane.doe@example.com").hexdigest()}
+    email = next(d for d in decisions if d.field == "traits.email")
+    assert (email.action, email.form, email.legal_basis) == ("sent", "sha256_normalised", "consent")
+    assert payload["context"]["page"]["referrer"] == "https://mail.example:8443/inbox?id=42#x"
+
+
+def test_reduced_forms_when_the_purpose_is_not_granted(policy: Policy) -> None:
+    payload, decisions = evaluate(hit(), ANALYTICS, "meta", policy)
+
+    assert payload is not None
+    assert payload["context"] == {"page": {"referrer": "https://mail.example:8443"}, "ip": "203.0.0.0"}
+    assert "traits" not in payload  # e-mail has no reduced form: dropped
+    by_field = {d.field: d for d in decisions}
+    assert (by_field["context.ip"].action, by_field["context.ip"].form) == ("reduced", "ip_coarse")
+    assert by_field["context.page.referrer"].reason == "purpose_not_granted"
+    assert (by_field["traits.email"].action, by_field["traits.email"].reason) == ("dropped", "purpose_not_granted")
+
+
+def test_a_value_the_form_does_not_fit_is_dropped_not_sent(policy: Policy) -> None:
+    payload, decisions = evaluate(hit(ip="not an address"), ANALYTICS, "meta", policy)
+
+    assert payload is not None
+    assert "ip" not in payload["context"]
+    ip = next(d for d in decisions if d.field == "context.ip")
+    assert (ip.action, ip.reason) == ("dropped", "form_not_applicable")
+
+
+def test_every_field_has_a_decision_with_a_reason(policy: Policy) -> None:
+    _, decisions = evaluate(hit(extra="x"), ANALYTICS, "meta", policy)
+
+    assert all(d.reason for d in decisions)
+    assert {d.field for d in decisions} >= {"type", "traits.email", "context.ip", "context.page.referrer"}
+    assert any(d.reason == "not_catalogued" for d in decisions)  # traits.plan, context.extra
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("https://shop.example/a?b=c", "https://shop.example"),
+        ("http://Shop.Example:8080/", "http://shop.example:8080"),
+        ("javascript:alert(1)", None),
+        ("not a url", None),
+        ("https://[::1", None),
+        (42, None),
+    ],
+)
+def test_url_origin(value: Any, expected: str | None) -> None:
+    assert forms.url_origin(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("203.0.113.77", "203.0.0.0"), ("2001:db8:abcd:12::1", "2001:db8::"), ("x", None), (None, None)],
+)
+def test_ip_coarse(value: Any, expected: str | None) -> None:
+    assert forms.ip_coarse(value) == expected
+
+
+def test_sha256_normalised_refuses_what_is_not_text() -> None:
+    assert forms.sha256_normalised(" A@B.C ") == hashlib.sha256(b"a@b.c").hexdigest()
+    assert forms.sha256_normalised("   ") is None
+    assert forms.sha256_normalised(123) is None
