@@ -96,7 +96,13 @@ class LocalCloud:
         )
         self.capture_server = CaptureServer(self.captures).start()
         base = self.capture_server.base_url
-        params = {"WebhookUrl": f"{base}/webhook", "Ga4Endpoint": f"{base}/ga4", "MetaGraphUrl": f"{base}/meta/v21.0"}
+        params = {
+            "WebhookUrl": f"{base}/webhook",
+            "Ga4Endpoint": f"{base}/ga4",
+            "MetaGraphUrl": f"{base}/meta/v21.0",
+            # a policy or source pushed to the local stack takes effect within 2 s (deployed: 30 s)
+            "PolicyCacheSeconds": "2",
+        }
         params.update(self.overrides)
         if "WebhookSecretArn" not in params:
             params["WebhookSecretArn"] = self.client("secretsmanager").create_secret(
