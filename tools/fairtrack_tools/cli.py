@@ -93,7 +93,15 @@ def cmd_source(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy(args: argparse.Namespace) -> int:
+    from fairtrack_tools import policy_cli
+
+    return policy_cli.run(args, _policy_table)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from fairtrack_tools import policy_cli
+
     parser = argparse.ArgumentParser(prog="fairtrack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -136,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     rem = actions.add_parser("remove", parents=[where], help="remove a source and all its keys")
     rem.add_argument("source_id")
     src.set_defaults(func=cmd_source)
+
+    policy_cli.add_parser(sub, where).set_defaults(func=cmd_policy)
 
     args = parser.parse_args(argv)
     result: int = args.func(args)
