@@ -289,6 +289,10 @@ def _compile(policy: Policy, destination: str, granted: frozenset[str]) -> Plan:
                 kind, made, form = decision(path)
                 if kind == _SEND and has_children:
                     plan[name] = (_SEND_DESCEND, made, level(path + "."), None)
+                elif kind == _DROP and has_children and any(a.startswith(path + ".") for a in allowed):
+                    # the object may not go, but the destination lists some of its catalogued
+                    # fields (traits.email without traits): those are judged on their own
+                    plan[name] = (_DESCEND, made, level(path + "."), None)
                 else:
                     plan[name] = (kind, made, None, form)
             elif has_children:
@@ -391,8 +395,11 @@ class _Evaluation:
                     decisions.append(made)
                 continue
             if kind == _DESCEND:
+                if made is not None and decisions is not None:
+                    decisions.append(made)  # the object itself does not go
                 if not isinstance(value, dict):
-                    self.not_catalogued(prefix, key)
+                    if made is None:
+                        self.not_catalogued(prefix, key)
                     continue
                 inner, inner_sent = self.walk(value, children, f"{prefix}.{key}" if prefix else key)  # type: ignore[arg-type]
                 if inner:

@@ -1,0 +1,111 @@
+"""One hit under three consent states through the whole local stack, with a policy pushed and
+activated by ``fairtrack policy`` (and rolled back afterwards): three different, correct sets of
+captured destination payloads."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import Stack
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = json.loads((ROOT / "events" / "examples" / "track.json").read_text())
+CACHE_SECONDS = 2  # the local stack's PolicyCacheSeconds
+
+
+def policy_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fairtrack_tools.cli", "policy", *args, "--local", stack.base],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "tools") + os.pathsep + str(ROOT / "layers/common")},
+    )
+
+
+@pytest.fixture
+def webhook_needs_advertising(clean: Stack, tmp_path: Path) -> Iterator[Stack]:
+    """The default policy, except that the webhook needs advertising as well as analytics."""
+    doc = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
+    doc["destinations"]["webhook"]["requires"] = {"all": ["analytics", "advertising"]}
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    pushed = policy_cli(clean, "push", str(path), "--activate")
+    assert pushed.returncode == 0, pushed.stderr
+    time.sleep(CACHE_SECONDS + 0.5)
+    try:
+        yield clean
+    finally:
+        rolled = policy_cli(clean, "rollback")
+        assert rolled.returncode == 0, rolled.stderr
+        time.sleep(CACHE_SECONDS + 0.5)
+
+
+def send(stack: Stack, message_id: str, preferences: dict[str, bool] | None) -> None:
+    body: dict[str, Any] = json.loads(json.dumps(EXAMPLE))
+    body["messageId"] = message_id
+    if preferences is None:
+        del body["context"]["consent"]
+    else:
+        body["context"]["consent"] = {"categoryPreferences": preferences}
+    status, _ = stack.request(
+        "POST",
+        "/v1/track",
+        json.dumps(body).encode(),
+        {"Authorization": "Basic ZGV2LXdyaXRlLWtleTo=", "Content-Type": "application/json"},
+    )
+    assert status == 200
+
+
+def test_one_hit_three_consent_states_three_outcomes(webhook_needs_advertising: Stack) -> None:
+    stack = webhook_needs_advertising
+    send(stack, "state-none", None)
+    send(stack, "state-analytics", {"analytics": True, "advertising": False})
+    send(stack, "state-both", {"analytics": True, "advertising": True})
+
+    got = stack.wait_for(lambda c: len(c["lake"]) >= 3 and len(c["webhook"]) >= 1, timeout=10)
+    lake = {r["event"]["messageId"]: r for r in got["lake"]}
+    webhook = {e["messageId"]: e for post in got["webhook"] for e in post["batch"]}
+
+    # no signal: the lake keeps a necessary-only record, the webhook gets nothing
+    none = lake["state-none"]
+    assert none["purposes"] == ["necessary"]
+    assert set(none["event"]) == {"type", "messageId", "timestamp", "receivedAt"}
+    assert "state-none" not in webhook
+    # analytics only: the lake gets the analytics fields, the webhook (needs advertising) nothing
+    analytics = lake["state-analytics"]
+    assert analytics["purposes"] == ["analytics", "necessary"]
+    assert analytics["event"]["event"] == EXAMPLE["event"]
+    assert analytics["event"]["properties"] == EXAMPLE["properties"]
+    assert analytics["event"]["context"]["ip"] == "127.0.0.0"
+    assert "state-analytics" not in webhook
+    # both: the lake as above, and the webhook its allowlist
+    both = lake["state-both"]
+    assert both["purposes"] == ["advertising", "analytics", "necessary"]
+    assert set(webhook) == {"state-both"}
+    assert webhook["state-both"]["event"] == EXAMPLE["event"]
+    assert "userId" not in webhook["state-both"]
+    assert got["ga4"] == [] and got["meta"] == []
+
+
+def test_a_bad_policy_is_refused_and_the_active_one_stays(clean: Stack, tmp_path: Path) -> None:
+    before = policy_cli(clean, "history")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("purposes: {analytics: {legal_basis: whim}}\nattributes: {}\ndestinations: {}\n")
+
+    pushed = policy_cli(clean, "push", str(bad), "--activate")
+
+    assert pushed.returncode == 2
+    assert "purposes.analytics.legal_basis" in pushed.stderr + pushed.stdout
+    assert policy_cli(clean, "history").stdout == before.stdout
