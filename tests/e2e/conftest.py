@@ -58,6 +58,19 @@ class Stack:
             time.sleep(0.1)
 
 
+def fairtrack(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    """``fairtrack <args> --local <stack>``: an operator command against the running local stack."""
+    return subprocess.run(
+        [sys.executable, "-m", "fairtrack_tools.cli", *args, "--local", stack.base],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "tools") + os.pathsep + str(ROOT / "layers/common")},
+    )
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     port = free_port()

@@ -5,9 +5,7 @@ captured destination payloads."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Stack
+from conftest import Stack, fairtrack
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = json.loads((ROOT / "events" / "examples" / "track.json").read_text())
@@ -23,15 +21,7 @@ CACHE_SECONDS = 2  # the local stack's PolicyCacheSeconds
 
 
 def policy_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fairtrack_tools.cli", "policy", *args, "--local", stack.base],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "tools") + os.pathsep + str(ROOT / "layers/common")},
-    )
+    return fairtrack(stack, "policy", *args)
 
 
 @pytest.fixture

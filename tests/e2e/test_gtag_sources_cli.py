@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from conftest import Stack
+from conftest import Stack, fairtrack
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE_VIEW = {
@@ -28,15 +26,7 @@ PAGE_VIEW = {
 
 
 def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fairtrack_tools.cli", "source", *args, "--local", stack.base],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "tools") + os.pathsep + str(ROOT / "layers/common")},
-    )
+    return fairtrack(stack, "source", *args)
 
 
 def webhook_events(got: dict[str, list[Any]]) -> list[dict[str, Any]]:
