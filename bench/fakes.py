@@ -25,8 +25,10 @@ from typing import Any, cast
 import yaml
 from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
 
+from fairtrack.ingest import Ingestor
 from fairtrack.observability import logger, metrics
 from fairtrack.policy import Policy
+from fairtrack.pseudonym import DailySalts, Pseudonymiser
 from fairtrack.queue import QueueSender
 from fairtrack.settings import DESTINATIONS, IngestSettings
 from fairtrack.store import (
@@ -189,3 +191,41 @@ def quiet() -> Iterator[None]:
             for handler, stream in zip(handlers, previous, strict=True):
                 handler.setStream(stream)
             metrics.clear_metrics()
+
+
+class MemorySalts(DailySalts):
+    """Today's salt without a table: the real salt logic over an in-memory stand-in for DynamoDB."""
+
+    def __init__(self) -> None:
+        super().__init__("memory-policy-table", lambda: self._table)
+        self._table = _SaltTable()
+
+
+class _SaltTable:
+    class exceptions:
+        class ConditionalCheckFailedException(Exception):
+            pass
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def get_item(self, **kwargs: Any) -> dict[str, Any]:
+        item = self.items.get(kwargs["Key"]["id"]["S"])
+        return {"Item": item} if item else {}
+
+    def put_item(self, **kwargs: Any) -> None:
+        item_id = kwargs["Item"]["id"]["S"]
+        if item_id in self.items:
+            raise self.exceptions.ConditionalCheckFailedException()
+        self.items[item_id] = kwargs["Item"]
+
+    def delete_item(self, **kwargs: Any) -> None:
+        self.items.pop(kwargs["Key"]["id"]["S"], None)
+
+
+BENCH_KEY = b"bench-pseudonym-key-0123456789abcdef"
+
+
+def memory_ingestor(settings: IngestSettings, store: PolicyStore, sender: QueueSender) -> Ingestor:
+    """An Ingestor that never reaches AWS: in-memory policy store, sender, salts and a fixed key."""
+    return Ingestor(settings, store, sender, pseudonymiser=Pseudonymiser(BENCH_KEY), salts=MemorySalts())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import ingest
+from bench import ingest, useragent
 from bench.core import Benchmark
 
 BENCHMARKS: list[Benchmark] = [
@@ -10,4 +10,5 @@ BENCHMARKS: list[Benchmark] = [
     ingest.single_cpu,
     ingest.aws_calls,
     ingest.store_reads,
+    useragent.rows,
 ]

@@ -71,7 +71,8 @@ def test_one_hit_three_consent_states_three_outcomes(webhook_needs_advertising: 
     # no signal: the lake keeps a necessary-only record, the webhook gets nothing
     none = lake["state-none"]
     assert none["purposes"] == ["necessary"]
-    assert set(none["event"]) == {"type", "messageId", "timestamp", "receivedAt"}
+    assert set(none["event"]) == {"type", "messageId", "timestamp", "receivedAt", "visitorId"}
+    assert none["event"]["visitorId"].startswith("d-")
     assert "state-none" not in webhook
     # analytics only: the lake gets the analytics fields, the webhook (needs advertising) nothing
     analytics = lake["state-analytics"]

@@ -165,7 +165,7 @@ def assert_not_delivered(stack: Any, message_ids: set[str]) -> None:
     assert {r["event"]["messageId"] for r in in_lake} == message_ids
     for record in in_lake:
         assert record["purposes"] == ["necessary"]
-        assert set(record["event"]) <= {"type", "messageId", "timestamp", "receivedAt", "context"}
+        assert set(record["event"]) <= {"type", "messageId", "timestamp", "receivedAt", "visitorId", "context"}
         assert set(record["event"].get("context", {})) <= {"library"}
 
 

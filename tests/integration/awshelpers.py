@@ -29,7 +29,7 @@ def sqs_event_from(messages: list[dict[str, Any]]) -> dict[str, Any]:
 
 # What the default policy lets the lake keep of a hit without analytics consent: no identifier,
 # address, URL, name or property.
-NECESSARY_FIELDS = {"type", "messageId", "timestamp", "receivedAt", "context"}
+NECESSARY_FIELDS = {"type", "messageId", "timestamp", "receivedAt", "visitorId", "context"}
 NECESSARY_CONTEXT = {"library"}
 
 
@@ -44,3 +44,12 @@ def only_necessary(cloud: LocalCloud, queue: str = "LakeQueue") -> list[dict[str
         assert set(event) <= NECESSARY_FIELDS, sorted(set(event) - NECESSARY_FIELDS)
         assert set(event.get("context", {})) <= NECESSARY_CONTEXT, sorted(event.get("context", {}))
     return routed
+
+
+def pseudonym_of(cloud: LocalCloud, kind: str, raw: str) -> str:
+    """What ingest makes of an identifier, with the local stack's pseudonym key."""
+    from fairtrack.pseudonym import Pseudonymiser, secret_key
+
+    arn = cloud.physical_id("PseudonymSecret")
+    key = cloud.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    return Pseudonymiser(secret_key(key)).pseudonym(kind, raw)

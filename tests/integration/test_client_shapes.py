@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from awshelpers import queue_messages
+from awshelpers import pseudonym_of, queue_messages
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -100,7 +100,10 @@ class Queues:
         """The lake's records of hits without analytics consent, checked to hold nothing else."""
         records = [e["event"] for e in self.routed(queue) if e["purposes"] == ["necessary"]]
         for record in records:
-            assert set(record) <= {"type", "messageId", "timestamp", "receivedAt", "context"}, sorted(record)
+            assert set(record) <= {"type", "messageId", "timestamp", "receivedAt", "visitorId", "context"}, sorted(
+                record
+            )
+            assert record["visitorId"].startswith("d-")
             assert set(record.get("context", {})) <= {"library"}, sorted(record["context"])
         return records
 
@@ -167,8 +170,13 @@ def test_analytics_next_single_event_routes(
     assert q.source_ids("LakeQueue") == q.source_ids("WebhookQueue") == {"shop"}
     assert event["type"] == kind
     assert event["messageId"] == sent["messageId"]
-    assert event["anonymousId"] == sent["anonymousId"]
-    assert event.get("userId") == sent["userId"]  # null in the body: absent in the lake
+    # ids leave ingest only as keyed pseudonyms
+    assert event["anonymousId"] == pseudonym_of(cloud, "anonymousId", sent["anonymousId"])
+    assert sent["anonymousId"] not in Queues(cloud).raw("LakeQueue")
+    if sent["userId"] is None:  # null in the body: absent in the lake
+        assert "userId" not in event
+    else:
+        assert event["userId"] == pseudonym_of(cloud, "userId", sent["userId"])
     assert event.get("event") == sent.get("event")
     assert event.get("name") == sent.get("name")
     if kind != "identify":
@@ -195,7 +203,7 @@ def test_analytics_next_identify_traits_reach_no_destination(ingest: Any, cloud:
     # Then the user id reaches the lake, and the traits reach no queue at all
     q = Queues(cloud)
     (lake,) = q.events("LakeQueue")
-    assert lake["userId"] == "user-7781"
+    assert lake["userId"] == pseudonym_of(cloud, "userId", "user-7781")
     assert "traits" not in lake
     for queue in q.messages:
         body = q.raw(queue)
@@ -293,7 +301,11 @@ def test_rudderstack_v3_batch_routes_with_clock_correction(ingest: Any, cloud: L
     assert q.source_ids("LakeQueue") == {"shop"}
     lake = q.events("LakeQueue")
     assert [(e["type"], e["messageId"]) for e in lake] == [(e["type"], e["messageId"]) for e in sent]
-    assert all(e["userId"] == "rs-user-5150" and e["anonymousId"] == sent[0]["anonymousId"] for e in lake)
+    user, anon = (
+        pseudonym_of(cloud, "userId", "rs-user-5150"),
+        pseudonym_of(cloud, "anonymousId", sent[0]["anonymousId"]),
+    )
+    assert all(e["userId"] == user and e["anonymousId"] == anon for e in lake)
     identify, page, track = lake
     assert page["name"] == "Consent done right"
     held = {"url", "search", "referrer", "tab_url", "initial_referrer", "initial_referring_domain", "referring_domain"}
@@ -362,7 +374,7 @@ def test_rudderstack_v3_anonymous_visitor_with_empty_user_id_is_kept(ingest: Any
     ok(response)
     (event,) = Queues(cloud).events("LakeQueue")
     assert event["messageId"] == page["messageId"]
-    assert event["anonymousId"] == page["anonymousId"]
+    assert event["anonymousId"] == pseudonym_of(cloud, "anonymousId", page["anonymousId"])
     assert "userId" not in event
 
 

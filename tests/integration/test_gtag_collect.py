@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from awshelpers import only_necessary, queue_messages
+from awshelpers import only_necessary, pseudonym_of, queue_messages
 
 from fairtrack_tools.localcloud import LocalCloud
 
@@ -52,7 +52,7 @@ def test_get_page_view_is_204_and_routed_with_consent_from_gcs_and_gcd(ingest: A
     assert routed[0]["purposes"] == ["advertising", "analytics", "necessary"]
     event = routed[0]["event"]
     assert event["type"] == "page"
-    assert event["anonymousId"] == "1234567890.1795515300"
+    assert event["anonymousId"] == pseudonym_of(cloud, "anonymousId", "1234567890.1795515300")
     assert event["context"]["ip"] == "203.0.113.0"  # truncated connection address
     assert event["context"]["page"] == {"path": "/products/shoes", "title": "Shoes | Shop"}
     assert event["context"]["library"] == {"name": "gtag", "version": "2"}

@@ -23,17 +23,17 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `bench`
 
-from bench.fakes import DiscardingSender, MemoryPolicyStore, all_destinations_settings
+from bench.fakes import DiscardingSender, MemoryPolicyStore, all_destinations_settings, memory_ingestor
 from fairtrack.envelope import Envelope
 from fairtrack.errors import ClientError
-from fairtrack.ingest import Ingestor, IngestRequest, IngestResult
+from fairtrack.ingest import IngestRequest, IngestResult
 from fairtrack.observability import logger
 
 TID = "G-PROP1"
 CANARY = "zzcanaryzz"
 STORE = MemoryPolicyStore("prop-gtag-key", "prop-gtag", measurement_ids=(TID,))
 SENDER = DiscardingSender()
-INGESTOR = Ingestor(all_destinations_settings(), STORE, SENDER)
+INGESTOR = memory_ingestor(all_destinations_settings(), STORE, SENDER)
 PROPERTY = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 KNOWN = [

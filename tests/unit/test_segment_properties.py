@@ -37,11 +37,11 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `bench`
 
-from bench.fakes import ORIGIN, DiscardingSender, MemoryPolicyStore, all_destinations_settings, quiet
+from bench.fakes import ORIGIN, DiscardingSender, MemoryPolicyStore, all_destinations_settings, memory_ingestor, quiet
 from fairtrack.envelope import Envelope
 from fairtrack.errors import ClientError
 from fairtrack.hit import EventType
-from fairtrack.ingest import Ingestor, IngestRequest, IngestResult
+from fairtrack.ingest import IngestRequest, IngestResult
 from fairtrack.observability import logger
 from fairtrack.queue import MAX_MESSAGE_BYTES
 
@@ -52,7 +52,7 @@ CANARY = "zzcanary"  # never part of a field name, a reason or a message
 
 STORE = MemoryPolicyStore(WRITE_KEY, "prop")
 SENDER = DiscardingSender()
-INGESTOR = Ingestor(all_destinations_settings(), STORE, SENDER)
+INGESTOR = memory_ingestor(all_destinations_settings(), STORE, SENDER)
 
 PROPERTY = settings(
     max_examples=200,

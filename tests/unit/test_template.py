@@ -41,7 +41,7 @@ DESTINATION_ENV = {
 
 # function -> condition that must guard its Secrets Manager access (None: no secret at all)
 SECRET_CONDITIONS = {
-    "IngestFunction": "HasPseudonymSecret",
+    "IngestFunction": None,  # always: the configured pseudonym key or the one the stack creates
     "Ga4ForwarderFunction": "HasGa4ApiSecret",
     "MetaForwarderFunction": "HasMetaAccessToken",
     "WebhookForwarderFunction": "HasWebhookSecret",
@@ -298,7 +298,9 @@ def test_ingest_function_knows_every_queue_and_its_anonymisation_settings(resour
     assert variables["IP_V4_PREFIX_LENGTH"] == {"Ref": "IpV4PrefixLength"}
     assert variables["IP_V6_PREFIX_LENGTH"] == {"Ref": "IpV6PrefixLength"}
     assert variables["TRUSTED_PROXY"] == {"Ref": "TrustedProxy"}
-    assert variables["PSEUDONYM_SECRET_ARN"] == {"Ref": "PseudonymSecretArn"}
+    assert variables["PSEUDONYM_SECRET_ARN"] == {
+        "Fn::If": ["HasPseudonymSecret", {"Ref": "PseudonymSecretArn"}, {"Ref": "PseudonymSecret"}]
+    }
     assert variables["CONSENT_TABLE"] == {"Ref": "ConsentTable"}
 
 
@@ -569,6 +571,12 @@ def test_secrets_are_readable_only_when_configured(cfn_template: dict[str, Any],
         for statement in _statements(document)
         if any(str(a).startswith("secretsmanager:") for a in _as_list(statement["Action"]))
     ]
+    if function == "IngestFunction":
+        assert len(secret_entries) == 1
+        condition, statement = secret_entries[0]
+        assert _as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
+        assert "PseudonymSecret" in json.dumps(statement["Resource"])
+        return
     if expected_condition is None:
         assert secret_entries == []
         return
@@ -603,11 +611,16 @@ def test_every_function_reads_the_policy_table_but_cannot_change_it(
     cfn_template: dict[str, Any], function: str
 ) -> None:
     """Given every role, then each function can read the policy table and none can write to it
-    (policies are pushed by the operator's CLI, not by a function)."""
+    (policies are pushed by the operator's CLI, not by a function), except that ingest may put and
+    delete the daily salts, and only those (a LeadingKeys condition on ``salt#``)."""
     table_actions: set[str] = set()
     for _, document in _role_policy_entries(cfn_template, function):
         for statement in _statements(document):
             if "PolicyTable" in json.dumps(statement["Resource"]):
+                if statement.get("Condition") == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["salt#*"]}}:
+                    assert function == "IngestFunction"
+                    assert sorted(_as_list(statement["Action"])) == ["dynamodb:DeleteItem", "dynamodb:PutItem"]
+                    continue
                 table_actions |= {str(a) for a in _as_list(statement["Action"])}
     assert "dynamodb:GetItem" in table_actions
     assert (

@@ -186,6 +186,12 @@ class LocalCloud:
                 s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
             r.refs[logical] = name
             r.attrs[(logical, "Arn")] = f"arn:aws:s3:::{name}"
+        secrets_client = self.client("secretsmanager")
+        for logical in resources_of_type(self.template, "AWS::SecretsManager::Secret"):
+            # GenerateSecretString, as CloudFormation would: a random key made here
+            arn = secrets_client.create_secret(Name=f"{prefix}{logical}", SecretString=secrets.token_hex(32))["ARN"]
+            r.refs[logical] = arn
+            r.attrs[(logical, "Arn")] = arn
         for logical in self.template.get("Resources", {}):
             if logical not in r.refs:  # functions, layers, log groups, APIs: a stable placeholder id
                 r.refs[logical] = f"{prefix}{logical}"

@@ -26,11 +26,23 @@ from fairtrack.observability import logger, metrics
 from fairtrack.policy import Decision, Policy, evaluate, plan_for
 from fairtrack.protocols import gtag as gtag_protocol
 from fairtrack.protocols.segment import batch_events, parse_event
+from fairtrack.pseudonym import DailySalts, Pseudonymiser, secret_key
 from fairtrack.queue import QueueSender, Routed, chunk_envelopes
 from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
 from fairtrack.store import NoActivePolicy, PolicyStore, Source
 
 MAX_REQUEST_BYTES = 500 * 1024
+IDENTIFIERS = ("anonymousId", "userId", "groupId", "previousId")  # pseudonymised before anything is queued
+ANALYTICS = "analytics"  # without it, a hit gets a cookieless daily visitor id instead of its ids
+
+
+@dataclass(frozen=True)
+class Visitor:
+    country: str | None
+    full_ip: str | None
+    user_agent: str | None
+
+
 # (destinations that may receive something, skip decisions of the others, purposes to record)
 Route = tuple[list[Destination], list[Decision], list[str]]
 
@@ -136,12 +148,50 @@ def write_key_of(request: IngestRequest, body: Any) -> str | None:
 class Ingestor:
     """Holds the per-container clients and caches; one instance per warm function."""
 
-    def __init__(self, settings: IngestSettings, store: PolicyStore | None = None, sender: QueueSender | None = None):
+    def __init__(
+        self,
+        settings: IngestSettings,
+        store: PolicyStore | None = None,
+        sender: QueueSender | None = None,
+        *,
+        pseudonymiser: Pseudonymiser | None = None,
+        salts: DailySalts | None = None,
+    ):
         self.settings = settings
         self.store = store or PolicyStore(settings.policy_table, settings.policy_cache_seconds)
         self.sender = sender or QueueSender()
+        self._pseudonymiser = pseudonymiser
+        self.salts = salts or DailySalts(settings.policy_table, self._dynamodb)
+        self._ddb: Any = None
         self._configured = [d for d in DESTINATIONS if settings.queue_url(d)]  # the others get nothing
         self._routes: dict[tuple[int, frozenset[str]], Route] = {}
+
+    def _dynamodb(self) -> Any:
+        if self._ddb is None:
+            import boto3
+
+            self._ddb = boto3.client("dynamodb")
+        return self._ddb
+
+    @property
+    def pseudonymiser(self) -> Pseudonymiser | None:
+        """The deployment's keyed pseudonymiser (key read once per container from Secrets Manager);
+        None without a key, and then identifiers are dropped rather than sent raw."""
+        if self._pseudonymiser is None and self.settings.pseudonym_secret_arn:
+            from aws_lambda_powertools.utilities import parameters
+
+            raw = parameters.get_secret(self.settings.pseudonym_secret_arn, max_age=300)
+            self._pseudonymiser = Pseudonymiser(secret_key(raw))
+        return self._pseudonymiser
+
+    def visitor(self, request: IngestRequest) -> Visitor:
+        """What the anonymisation stage needs from the connection: country (region defaults), and
+        the full address and user agent, used only inside the cookieless daily id."""
+        return Visitor(
+            country=self._country(request),
+            full_ip=client_ip(request.source_ip, request.headers.get("x-forwarded-for"), self.settings.trusted_proxy),
+            user_agent=request.headers.get("user-agent"),
+        )
 
     def authenticate(self, request: IngestRequest, body: Any) -> Source:
         key = write_key_of(request, body)
@@ -196,7 +246,7 @@ class Ingestor:
             parsed = parse_event(body, implied_type=implied_type, ip=self._truncated_ip(request))
             if isinstance(parsed, list):
                 raise ClientError(status_for(parsed), "invalid_event", "the event is not valid", parsed)
-            return self.route(source, [parsed.to_hit(request.received_at)], request.request_id, self._country(request))
+            return self.route(source, [parsed.to_hit(request.received_at)], request.request_id, self.visitor(request))
 
         return self._from(request, source, work)
 
@@ -223,7 +273,7 @@ class Ingestor:
         if not hits:
             problems = [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50]
             raise ClientError(status_for(problems), "invalid_batch", "no event in the batch is valid", problems)
-        result = self.route(source, hits, request.request_id, self._country(request))
+        result = self.route(source, hits, request.request_id, self.visitor(request))
         result.rejected = rejected
         return result
 
@@ -256,7 +306,7 @@ class Ingestor:
         if not hits:
             errors = [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50]
             raise ClientError(status_for(errors), "invalid_events", "no event in the request is valid", errors)
-        result = self.route(source, hits, request.request_id, self._country(request))
+        result = self.route(source, hits, request.request_id, self.visitor(request))
         result.rejected = sorted(rejected, key=lambda r: int(r["index"]))
         return result
 
@@ -276,7 +326,9 @@ class Ingestor:
         country = request.headers.get("cloudfront-viewer-country", "").strip().upper()
         return country if len(country) == 2 and country.isalpha() and country.isascii() else None
 
-    def route(self, source: Source, hits: list[Hit], correlation_id: str, country: str | None = None) -> IngestResult:
+    def route(
+        self, source: Source, hits: list[Hit], correlation_id: str, visitor: Visitor | None = None
+    ) -> IngestResult:
         try:
             policy = self.store.active_policy()
         except NoActivePolicy:
@@ -285,7 +337,9 @@ class Ingestor:
         result = IngestResult(accepted=len(hits))
         per_destination: dict[Destination, list[Routed]] = {}
         for hit in hits:
-            self._route_hit(hit, policy, per_destination, result, country)
+            self._route_hit(
+                hit, policy, per_destination=per_destination, result=result, visitor=visitor, source_id=source.source_id
+            )
         messages: list[tuple[Destination, str]] = []
         for dest, events in per_destination.items():
             for body in chunk_envelopes(dest, source.source_id, policy.version, events):
@@ -312,11 +366,13 @@ class Ingestor:
         self,
         hit: Hit,
         policy: Policy,
+        *,
         per_destination: dict[Destination, list[Routed]],
         result: IngestResult,
-        country: str | None,
+        visitor: Visitor | None,
+        source_id: str,
     ) -> None:
-        granted = consent.resolve(hit.consent, policy, country)
+        granted = consent.resolve(hit.consent, policy, visitor.country if visitor else None)
         route = self._routes.get((policy.version, granted.granted))
         if route is None:
             route = self._routes[(policy.version, granted.granted)] = self._route_for(policy, granted)
@@ -325,11 +381,38 @@ class Ingestor:
         if not receiving:
             return
         payload = hit.to_payload()
+        self._pseudonymise(payload)
+        if ANALYTICS not in granted.granted and visitor is not None:
+            visitor_id = self._daily_id(source_id, visitor, hit.context.get("userAgent"))
+            if visitor_id is not None:
+                payload["visitorId"] = visitor_id
         for dest in receiving:
             minimal, decisions = evaluate(payload, granted.granted, dest, policy, record=False)
             result.decisions.extend(decisions)
             if minimal is not None:
                 per_destination.setdefault(dest, []).append((purposes, minimal))
+
+    def _pseudonymise(self, payload: dict[str, Any]) -> None:
+        pseudonymiser = self.pseudonymiser
+        for key in IDENTIFIERS:
+            value = payload.get(key)
+            if value is None:
+                continue
+            if pseudonymiser is None:
+                del payload[key]
+            else:
+                payload[key] = pseudonymiser.pseudonym(key, value)
+
+    def _daily_id(self, source_id: str, visitor: Visitor, hit_user_agent: str | None) -> str | None:
+        """The cookieless visitor id (see fairtrack.pseudonym); None when it cannot be made (no
+        address, or the salt store failing): the hit goes on without one, never lost for it."""
+        if not visitor.full_ip:
+            return None
+        try:
+            return self.salts.daily_id(source_id, visitor.full_ip, hit_user_agent or visitor.user_agent or "")
+        except Exception as exc:  # noqa: BLE001 - an optional enrichment must not lose the hit
+            logger.warning("no cookieless id: salt store failed", extra={"error_type": type(exc).__name__})
+            return None
 
     def _route_for(
         self, policy: Policy, granted: consent.Consent
