@@ -45,6 +45,23 @@ class Stack:
         except ValueError:
             return status, raw.decode()
 
+    def pseudonym(self, kind: str, raw: str) -> str:
+        """What the stack's ingest makes of an identifier (its pseudonym key, read from moto)."""
+        import boto3
+
+        from fairtrack.pseudonym import Pseudonymiser, secret_key
+
+        env = self.request("GET", "/_dev/aws")[1]
+        client = boto3.client(
+            "secretsmanager",
+            endpoint_url=env["endpoint_url"],
+            region_name=env["region"],
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        key = client.get_secret_value(SecretId="fairtrack-local-PseudonymSecret")["SecretString"]
+        return Pseudonymiser(secret_key(key)).pseudonym(kind, raw)
+
     def captured(self) -> dict[str, list[Any]]:
         result: dict[str, list[Any]] = self.request("GET", "/_dev/captured")[1]
         return result

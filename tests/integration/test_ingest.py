@@ -79,8 +79,11 @@ def test_webhook_message_holds_only_allowlisted_fields(ingest: Any, cloud: Local
     event = json.loads(message["Body"])["events"][0]["event"]
     # Then none of them reaches the webhook queue
     assert "userId" not in event
-    assert set(event["context"]) == {"page", "locale", "ip"}
+    assert set(event["context"]) == {"page", "locale", "ip", "agent"}
     assert set(event["context"]["page"]) == {"path", "title"}
+    # the user agent only in its reduced form
+    assert set(event["context"]["agent"]) == {"browser", "browserMajor", "os", "osMajor", "deviceClass", "bot"}
+    assert "full user agent" not in json.dumps(event)
     assert "jane@example.com" not in message["Body"]
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic_core import from_json
 
-from fairtrack import consent, cors
+from fairtrack import consent, cors, useragent
 from fairtrack.anonymise import client_ip, truncate_ip
 from fairtrack.errors import ClientError, FieldError, status_for
 from fairtrack.hit import EventType, Hit
@@ -165,6 +165,8 @@ class Ingestor:
         self._ddb: Any = None
         self._configured = [d for d in DESTINATIONS if settings.queue_url(d)]  # the others get nothing
         self._routes: dict[tuple[int, frozenset[str]], Route] = {}
+        self._agents: dict[tuple[str | None, str | None], dict[str, Any]] = {}
+        self._pseudonyms: dict[tuple[str, str], str] = {}
 
     def _dynamodb(self) -> Any:
         if self._ddb is None:
@@ -382,6 +384,13 @@ class Ingestor:
             return
         payload = hit.to_payload()
         self._pseudonymise(payload)
+        context = payload.get("context")
+        user_agent = (context or {}).get("userAgent") or (visitor.user_agent if visitor else None)
+        agent = self._agent(user_agent, (context or {}).get("userAgentData"))
+        if agent is not None:
+            # the reduced form (browser and OS family and major, device class, bot flag) is what the
+            # catalogue offers destinations; the full user agent stays behind
+            payload.setdefault("context", {})["agent"] = agent  # shared, read-only
         if ANALYTICS not in granted.granted and visitor is not None:
             visitor_id = self._daily_id(source_id, visitor, hit.context.get("userAgent"))
             if visitor_id is not None:
@@ -392,6 +401,18 @@ class Ingestor:
             if minimal is not None:
                 per_destination.setdefault(dest, []).append((purposes, minimal))
 
+    def _agent(self, user_agent: str | None, hints: Any) -> dict[str, Any] | None:
+        """The reduced user agent, memoised on the agent and its client hints (the hits of one page
+        or batch repeat both; ua-parser's own cache is keyed on the agent string only)."""
+        key = (user_agent, repr(hints) if hints else None)
+        agent = self._agents.get(key)
+        if agent is None:
+            if len(self._agents) >= 1024:
+                self._agents.clear()
+            reduced = useragent.reduce(user_agent, hints if isinstance(hints, dict) else None)
+            agent = self._agents[key] = dict(reduced) if reduced is not None else {}
+        return agent or None
+
     def _pseudonymise(self, payload: dict[str, Any]) -> None:
         pseudonymiser = self.pseudonymiser
         for key in IDENTIFIERS:
@@ -400,8 +421,13 @@ class Ingestor:
                 continue
             if pseudonymiser is None:
                 del payload[key]
-            else:
-                payload[key] = pseudonymiser.pseudonym(key, value)
+                continue
+            made = self._pseudonyms.get((key, value))
+            if made is None:  # the hits of a page or batch share their ids: one HMAC each
+                if len(self._pseudonyms) >= 4096:
+                    self._pseudonyms.clear()
+                made = self._pseudonyms[(key, value)] = pseudonymiser.pseudonym(key, value)
+            payload[key] = made
 
     def _daily_id(self, source_id: str, visitor: Visitor, hit_user_agent: str | None) -> str | None:
         """The cookieless visitor id (see fairtrack.pseudonym); None when it cannot be made (no
