@@ -192,7 +192,16 @@ def test_analytics_next_single_event_routes(
     for leaked in (SHOP_WRITE_KEY, "_metadata", "writeKey", "Segment.io", "integrations", sent["sentAt"]):
         assert leaked not in lake_body
     assert event["context"]["library"] == {"name": "analytics.js", "version": "npm:next-1.81.0"}
-    assert event["context"]["page"] == {"path": "/pricing", "title": "Pricing | Shop"}
+    # the page URL cleaned at ingest: utm_* kept, the e-mail parameter gone, the referrer an origin
+    utm = "?utm_source=newsletter&utm_medium=email&utm_campaign=autumn"
+    assert event["context"]["page"] == {
+        "path": "/pricing",
+        "title": "Pricing | Shop",
+        "url": "https://shop.example/pricing" + utm,
+        "search": utm,
+        "referrer": "https://search.example",
+    }
+    assert "jane.doe" not in lake_body
     assert event["context"]["ip"] == TRUNCATED_IP
     assert SOURCE_IP not in lake_body
 
@@ -327,7 +336,13 @@ def test_rudderstack_v3_batch_routes_with_clock_correction(ingest: Any, cloud: L
     body = q.raw("LakeQueue")
     for leaked in ("rudderId", "channel", "originalTimestamp", "sentAt", SHOP_WRITE_KEY, "max.mustermann@example.com"):
         assert leaked not in body
-    assert all(e["context"]["page"] == {"path": "/blog/consent", "title": "Consent done right"} for e in lake)
+    page_seen = {
+        "path": "/blog/consent",
+        "title": "Consent done right",
+        "url": "https://shop.example/blog/consent",
+        "referrer": "https://search.example",
+    }
+    assert all(e["context"]["page"] == page_seen for e in lake)
 
 
 def test_rudderstack_v3_beacon_uses_query_write_key_and_fails_closed_per_event(ingest: Any, cloud: LocalCloud) -> None:

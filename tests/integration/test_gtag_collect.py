@@ -54,7 +54,13 @@ def test_get_page_view_is_204_and_routed_with_consent_from_gcs_and_gcd(ingest: A
     assert event["type"] == "page"
     assert event["anonymousId"] == pseudonym_of(cloud, "anonymousId", "1234567890.1795515300")
     assert event["context"]["ip"] == "203.0.113.0"  # truncated connection address
-    assert event["context"]["page"] == {"path": "/products/shoes", "title": "Shoes | Shop"}
+    assert event["context"]["page"] == {
+        "path": "/products/shoes",
+        "title": "Shoes | Shop",
+        "url": "https://shop.example/products/shoes?utm_source=news&utm_medium=email",
+        "search": "?utm_source=news&utm_medium=email",
+        "referrer": "https://www.search.example",
+    }
     assert event["context"]["library"] == {"name": "gtag", "version": "2"}
     assert "gcd" not in json.dumps(event) and "13r3r3r3r5" not in json.dumps(event)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import zlib
 from collections import Counter
 from collections.abc import Callable
@@ -16,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic_core import from_json
+from pydantic_core import from_json, to_json
 
-from fairtrack import consent, cors, useragent
+from fairtrack import consent, cors, pii, urls, useragent
 from fairtrack.anonymise import client_ip, truncate_ip
 from fairtrack.errors import ClientError, FieldError, status_for
 from fairtrack.hit import EventType, Hit
@@ -32,6 +33,10 @@ from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
 from fairtrack.store import NoActivePolicy, PolicyStore, Source
 
 MAX_REQUEST_BYTES = 500 * 1024
+# A superset of what pii.scan looks for, run over the JSON of a hit's properties first (one C-level
+# search instead of a walk): "@" or "%40" (e-mail), a run of 7+ digits with separators (phone, card,
+# IBAN, IPv4), two colons among hex digits (IPv6). No match: nothing to redact.
+_MAYBE_PII = re.compile(rb"@|%40|\d[\d\s().+/-]{5,}\d|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]")
 IDENTIFIERS = ("anonymousId", "userId", "groupId", "previousId")  # pseudonymised before anything is queued
 ANALYTICS = "analytics"  # without it, a hit gets a cookieless daily visitor id instead of its ids
 
@@ -69,6 +74,7 @@ class IngestResult:
     queued: dict[str, int] = field(default_factory=dict)
     decisions: list[Decision] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    pii_findings: int = 0  # values redacted or fields dropped as personal data
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"success": True}
@@ -167,6 +173,8 @@ class Ingestor:
         self._routes: dict[tuple[int, frozenset[str]], Route] = {}
         self._agents: dict[tuple[str | None, str | None], dict[str, Any]] = {}
         self._pseudonyms: dict[tuple[str, str], str] = {}
+        self._urls: dict[str, urls.CleanUrl | None] = {}
+        self._origins: dict[str, str] = {}
 
     def _dynamodb(self) -> Any:
         if self._ddb is None:
@@ -391,6 +399,7 @@ class Ingestor:
             # the reduced form (browser and OS family and major, device class, bot flag) is what the
             # catalogue offers destinations; the full user agent stays behind
             payload.setdefault("context", {})["agent"] = agent  # shared, read-only
+        self._minimise(payload, result)
         if ANALYTICS not in granted.granted and visitor is not None:
             visitor_id = self._daily_id(source_id, visitor, hit.context.get("userAgent"))
             if visitor_id is not None:
@@ -412,6 +421,82 @@ class Ingestor:
             reduced = useragent.reduce(user_agent, hints if isinstance(hints, dict) else None)
             agent = self._agents[key] = dict(reduced) if reduced is not None else {}
         return agent or None
+
+    def _minimise(self, payload: dict[str, Any], result: IngestResult) -> None:
+        """URLs cleaned (query allowlist, PII and tokens redacted, click ids set apart for the
+        advertising purpose, referrers cut to their origin) and free text scanned: personal data in
+        properties and traits redacted, fields named as personal data (email, phone...) dropped.
+        Everything here happens before anything is queued."""
+        context = payload.get("context")
+        page = context.get("page") if context else None
+        if page:
+            page = context["page"] = dict(page)  # type: ignore[index]
+            click_ids = self._clean_page(page)
+            if click_ids:
+                context["clickIds"] = click_ids  # type: ignore[index]
+        props = payload.get("properties")
+        if props:
+            props = payload["properties"] = dict(props)
+            self._clean_page(props)  # page calls copy url, search and referrer into properties
+        for key in ("properties", "traits"):
+            value = payload.get(key)
+            if not value:
+                continue
+            if key == "properties" and not _MAYBE_PII.search(to_json(value)):
+                continue  # nothing that could be an e-mail, phone, card, IBAN or address: skip the scan
+            # a trait named email or name is a person's; a property named name is a page's or product's
+            cleaned, findings = pii.scan(value, "redact", path=key, by_name=key == "traits")
+            if findings:
+                result.pii_findings += len(findings)
+                payload[key] = cleaned
+        traits = context.get("traits") if context else None
+        if traits:
+            cleaned, findings = pii.scan(traits, "redact", path="context.traits", by_name=True)
+            result.pii_findings += len(findings)
+            context["traits"] = cleaned  # type: ignore[index]
+
+    def _clean_page(self, page: dict[str, Any]) -> dict[str, str]:
+        """Clean ``url``/``search``/``referrer`` in a page object in place; return the click ids."""
+        click_ids: dict[str, str] = {}
+        url = page.get("url")
+        if isinstance(url, str):
+            cleaned = self._clean_url(url)
+            if cleaned is None:
+                del page["url"]
+            else:
+                page["url"] = cleaned.url
+                if "path" in page:
+                    page["path"] = cleaned.path
+                click_ids = cleaned.click_ids
+                if cleaned.search is None:
+                    page.pop("search", None)
+                else:
+                    page["search"] = cleaned.search
+        elif "search" in page:
+            page.pop("search")  # a query without its URL: nothing to vouch for it
+        if isinstance(page.get("path"), str) and not isinstance(url, str):
+            page["path"] = urls._clean_path(page["path"])  # a path sent without its URL
+        referrer = page.get("referrer")
+        if isinstance(referrer, str):
+            origin = self._origins.get(referrer)
+            if origin is None:
+                if len(self._origins) >= 1024:
+                    self._origins.clear()
+                origin = self._origins[referrer] = urls.referrer_origin(referrer) or ""
+            origin = origin or None
+            if origin is None:
+                del page["referrer"]
+            else:
+                page["referrer"] = origin
+        return click_ids
+
+    def _clean_url(self, url: str) -> urls.CleanUrl | None:
+        cached = self._urls.get(url)
+        if cached is None and url not in self._urls:
+            if len(self._urls) >= 1024:
+                self._urls.clear()
+            cached = self._urls[url] = urls.clean_url(url)
+        return cached
 
     def _pseudonymise(self, payload: dict[str, Any]) -> None:
         pseudonymiser = self.pseudonymiser
