@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, provisional, settings
 from hypothesis import strategies as st
 from test_pii import cards, emails, ibans, ips, phones
 
-from fairtrack.urls import CLICK_IDS, UTM_PARAMS, CleanUrl, clean_url, referrer_origin
+from fairtrack.urls import CLICK_IDS, UTM_PARAMS, CleanUrl, clean_path, clean_url, referrer_origin
 
 PROPERTY = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -112,6 +112,22 @@ def test_path_segments_become_placeholders(url: str, expected_path: str) -> None
     assert out is not None
     assert out.path == expected_path
     assert out.url == "https://s.example" + expected_path
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("", "/"),
+        ("/", "/"),
+        ("/products/blue-shirt", "/products/blue-shirt"),
+        ("/users/jane%40example.com/orders", "/users/:email/orders"),
+        ("/a/550e8400-e29b-41d4-a716-446655440000", "/a/:id"),
+        ("/search?q=jane@example.com", "/:email"),
+    ],
+)
+def test_clean_path_alone(path: str, expected: str) -> None:
+    """Given a path sent without its URL, then it is cleaned as clean_url cleans a path."""
+    assert clean_path(path) == expected
 
 
 @pytest.mark.parametrize(
