@@ -18,7 +18,6 @@ import hashlib
 import ipaddress
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 Form = Callable[[Any], Any]
 
@@ -32,14 +31,9 @@ def sha256_normalised(value: Any) -> str | None:
 def url_origin(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
-    try:
-        parts = urlsplit(value.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
+    from fairtrack.urls import referrer_origin  # one origin rule for the whole gateway (IPv6 hosts included)
+
+    return referrer_origin(value)
 
 
 def ip_coarse(value: Any) -> str | None:

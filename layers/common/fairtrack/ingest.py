@@ -34,9 +34,11 @@ from fairtrack.store import NoActivePolicy, PolicyStore, Source
 
 MAX_REQUEST_BYTES = 500 * 1024
 # A superset of what pii.scan looks for, run over the JSON of a hit's properties first (one C-level
-# search instead of a walk): "@" or "%40" (e-mail), a run of 7+ digits with separators (phone, card,
-# IBAN, IPv4), two colons among hex digits (IPv6). No match: nothing to redact.
-_MAYBE_PII = re.compile(rb"@|%40|\d[\d\s().+/-]{5,}\d|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]")
+# search instead of a walk): "@", "%40" or any double encoding "%25" (e-mail), a run of 7+ digits
+# with separators (phone, card, IBAN, IPv4), two colons among hex digits (IPv6). No match: nothing
+# to redact.
+_MAYBE_PII = re.compile(rb"@|%40|%25|\d[\d\s().+/-]{5,}\d|:[0-9A-Fa-f]{0,4}:")
+_PAGE_KEYS = frozenset({"url", "search", "referrer", "path"})
 IDENTIFIERS = ("anonymousId", "userId", "groupId", "previousId")  # pseudonymised before anything is queued
 ANALYTICS = "analytics"  # without it, a hit gets a cookieless daily visitor id instead of its ids
 
@@ -171,7 +173,7 @@ class Ingestor:
         self._ddb: Any = None
         self._configured = [d for d in DESTINATIONS if settings.queue_url(d)]  # the others get nothing
         self._routes: dict[tuple[int, frozenset[str]], Route] = {}
-        self._agents: dict[tuple[str | None, str | None], dict[str, Any]] = {}
+        self._agents: dict[tuple[str | None, bytes | None], dict[str, Any]] = {}
         self._pseudonyms: dict[tuple[str, str], str] = {}
         self._urls: dict[str, urls.CleanUrl | None] = {}
         self._origins: dict[str, str] = {}
@@ -413,7 +415,7 @@ class Ingestor:
     def _agent(self, user_agent: str | None, hints: Any) -> dict[str, Any] | None:
         """The reduced user agent, memoised on the agent and its client hints (the hits of one page
         or batch repeat both; ua-parser's own cache is keyed on the agent string only)."""
-        key = (user_agent, repr(hints) if hints else None)
+        key = (user_agent, to_json(hints) if hints else None)
         agent = self._agents.get(key)
         if agent is None:
             if len(self._agents) >= 1024:
@@ -435,9 +437,10 @@ class Ingestor:
             if click_ids:
                 context["clickIds"] = click_ids  # type: ignore[index]
         props = payload.get("properties")
-        if props:
+        if props and payload.get("type") == "page" and not _PAGE_KEYS.isdisjoint(props):
+            # page calls copy the page's url, search and referrer into their properties
             props = payload["properties"] = dict(props)
-            self._clean_page(props)  # page calls copy url, search and referrer into properties
+            self._clean_page(props)
         for key in ("properties", "traits"):
             value = payload.get(key)
             if not value:
@@ -475,7 +478,7 @@ class Ingestor:
         elif "search" in page:
             page.pop("search")  # a query without its URL: nothing to vouch for it
         if isinstance(page.get("path"), str) and not isinstance(url, str):
-            page["path"] = urls._clean_path(page["path"])  # a path sent without its URL
+            page["path"] = urls.clean_path(page["path"])  # a path sent without its URL
         referrer = page.get("referrer")
         if isinstance(referrer, str):
             origin = self._origins.get(referrer)
