@@ -10,5 +10,6 @@ BENCHMARKS: list[Benchmark] = [
     ingest.single_cpu,
     ingest.aws_calls,
     ingest.store_reads,
+    ingest.anonymise_cpu,
     useragent.rows,
 ]

@@ -29,6 +29,7 @@ EXPECTED_KEYS = {
     "store.table_reads_per_1000_hits.batch",
     "store.calls_per_1000_hits.single",
     "store.table_reads_per_1000_hits.single",
+    "ingest.anonymise.cpu_per_hit",
     "useragent.first_parse",
     "useragent.cached_per_call",
     "useragent.uncached_per_call",
