@@ -77,6 +77,7 @@ class IngestResult:
     decisions: list[Decision] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     pii_findings: int = 0  # values redacted or fields dropped as personal data
+    bots_dropped: int = 0  # hits the policy's `defaults.bots: drop` kept from every destination
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"success": True}
@@ -401,6 +402,12 @@ class Ingestor:
             # the reduced form (browser and OS family and major, device class, bot flag) is what the
             # catalogue offers destinations; the full user agent stays behind
             payload.setdefault("context", {})["agent"] = agent  # shared, read-only
+            if agent.get("bot") and policy.defaults.bots == "drop":
+                result.bots_dropped += 1
+                result.decisions.extend(
+                    Decision(dest, "skipped", "bot_traffic", policy_version=policy.version) for dest in receiving
+                )
+                return
         self._minimise(payload, result)
         if ANALYTICS not in granted.granted and visitor is not None:
             visitor_id = self._daily_id(source_id, visitor, hit.context.get("userAgent"))
@@ -549,6 +556,10 @@ class Ingestor:
     def _record(result: IngestResult, source: Source) -> None:
         skipped = Counter(d.reason.split(":")[0] for d in result.decisions if d.action == "skipped")
         metrics.add_metric(name="HitsAccepted", unit="Count", value=result.accepted)
+        if result.bots_dropped:
+            metrics.add_metric(name="HitsDroppedBot", unit="Count", value=result.bots_dropped)
+        if result.pii_findings:
+            metrics.add_metric(name="PiiRedactions", unit="Count", value=result.pii_findings)
         for dest, count in result.queued.items():
             metrics.add_metric(name=f"HitsQueued_{dest}", unit="Count", value=count)
         logger.info(

@@ -108,6 +108,12 @@ COUNTRY = re.compile(r"^[A-Z]{2}$")
 class Defaults(_Strict):
     retention_days: int = Field(default=30, ge=1, le=3650, description="lake and failed-event retention")
     consent_retention_days: int = Field(default=395, ge=1, le=3650, description="consent receipts (13 months)")
+    bots: Literal["mark", "drop"] = Field(
+        default="mark",
+        description="hits whose user agent is a crawler, a headless browser or implausible: 'mark' sends "
+        "them with context.agent.bot true (destinations that list context.agent see it), 'drop' sends "
+        "them nowhere (each counted, with the reason)",
+    )
     region_groups: dict[str, list[str]] = Field(
         default_factory=dict, description="a name for a list of ISO 3166 country codes, e.g. EEA"
     )
