@@ -46,6 +46,7 @@ ANALYTICS = "analytics"  # without it, a hit gets a cookieless daily visitor id 
 @dataclass(frozen=True)
 class Visitor:
     country: str | None
+    ip: str | None  # truncated
     full_ip: str | None
     user_agent: str | None
 
@@ -198,11 +199,14 @@ class Ingestor:
         return self._pseudonymiser
 
     def visitor(self, request: IngestRequest) -> Visitor:
-        """What the anonymisation stage needs from the connection: country (region defaults), and
-        the full address and user agent, used only inside the cookieless daily id."""
+        """What the anonymisation stage needs from the connection, worked out once per request:
+        country (region defaults), the truncated address (what hits carry), and the full address
+        and user agent, used only inside the cookieless daily id."""
+        full_ip = client_ip(request.source_ip, request.headers.get("x-forwarded-for"), self.settings.trusted_proxy)
         return Visitor(
             country=self._country(request),
-            full_ip=client_ip(request.source_ip, request.headers.get("x-forwarded-for"), self.settings.trusted_proxy),
+            ip=truncate_ip(full_ip, self.settings.ip_v4_prefix_length, self.settings.ip_v6_prefix_length),
+            full_ip=full_ip,
             user_agent=request.headers.get("user-agent"),
         )
 
@@ -256,10 +260,11 @@ class Ingestor:
         source = self.authenticate(request, body)
 
         def work() -> IngestResult:
-            parsed = parse_event(body, implied_type=implied_type, ip=self._truncated_ip(request))
+            visitor = self.visitor(request)
+            parsed = parse_event(body, implied_type=implied_type, ip=visitor.ip)
             if isinstance(parsed, list):
                 raise ClientError(status_for(parsed), "invalid_event", "the event is not valid", parsed)
-            return self.route(source, [parsed.to_hit(request.received_at)], request.request_id, self.visitor(request))
+            return self.route(source, [parsed.to_hit(request.received_at)], request.request_id, visitor)
 
         return self._from(request, source, work)
 
@@ -276,9 +281,9 @@ class Ingestor:
             raise ClientError(status_for(errors), "invalid_batch", "the batch is not valid", errors)
         hits: list[Hit] = []
         rejected: list[dict[str, Any]] = []
-        ip = self._truncated_ip(request)  # one connection, one address: reduce it once
+        visitor = self.visitor(request)  # one connection, one address: reduce it once
         for index, raw in events:
-            parsed = parse_event(raw, implied_type=None, path=f"batch[{index}]", ip=ip)
+            parsed = parse_event(raw, implied_type=None, path=f"batch[{index}]", ip=visitor.ip)
             if isinstance(parsed, list):
                 rejected.append({"index": index, "errors": [e.as_dict() for e in parsed]})
             else:
@@ -286,7 +291,7 @@ class Ingestor:
         if not hits:
             problems = [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50]
             raise ClientError(status_for(problems), "invalid_batch", "no event in the batch is valid", problems)
-        result = self.route(source, hits, request.request_id, self.visitor(request))
+        result = self.route(source, hits, request.request_id, visitor)
         result.rejected = rejected
         return result
 
@@ -310,25 +315,18 @@ class Ingestor:
             {"index": i, "errors": [e.as_dict() for e in errs]} for i, errs in collect.errors
         ]
         hits: list[Hit] = []
-        ip = self._truncated_ip(request)
+        visitor = self.visitor(request)
         for index, parsed in gtag_protocol.hits(collect, request.received_at, request.headers.get("user-agent")):
             if isinstance(parsed, list):
                 rejected.append({"index": index, "errors": [e.as_dict() for e in parsed]})
             else:
-                hits.append(parsed.with_ip(ip))
+                hits.append(parsed.with_ip(visitor.ip))
         if not hits:
             errors = [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50]
             raise ClientError(status_for(errors), "invalid_events", "no event in the request is valid", errors)
-        result = self.route(source, hits, request.request_id, self.visitor(request))
+        result = self.route(source, hits, request.request_id, visitor)
         result.rejected = sorted(rejected, key=lambda r: int(r["index"]))
         return result
-
-    def _truncated_ip(self, request: IngestRequest) -> str | None:
-        return truncate_ip(
-            client_ip(request.source_ip, request.headers.get("x-forwarded-for"), self.settings.trusted_proxy),
-            self.settings.ip_v4_prefix_length,
-            self.settings.ip_v6_prefix_length,
-        )
 
     def _country(self, request: IngestRequest) -> str | None:
         """The visitor's country from CloudFront's viewer header, trusted only behind the
@@ -434,7 +432,8 @@ class Ingestor:
     def _minimise(self, payload: dict[str, Any], result: IngestResult) -> None:
         """URLs cleaned (query allowlist, PII and tokens redacted, click ids set apart for the
         advertising purpose, referrers cut to their origin) and free text scanned: personal data in
-        properties and traits redacted, fields named as personal data (email, phone...) dropped.
+        properties and traits redacted, and traits named as personal data (email, phone...) redacted
+        whole.
         Everything here happens before anything is queued."""
         context = payload.get("context")
         page = context.get("page") if context else None
