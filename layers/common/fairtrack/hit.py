@@ -194,13 +194,6 @@ class Hit(BaseModel):
     consent: ConsentSignals = ConsentSignals()
     userData: UserData | None = None
 
-    def with_ip(self, ip: str | None) -> Hit:
-        """The hit with the gateway's (truncated) address as ``context.ip``, or none at all."""
-        if ip == self.context.get("ip"):
-            return self
-        context: Context = {**self.context, "ip": ip}
-        return self.model_copy(update={"context": context})
-
     def to_payload(self) -> dict[str, Any]:
         """The hit as a JSON-ready dict, leaving out what is absent or empty (and never the raw
         consent signals or user-provided data)."""

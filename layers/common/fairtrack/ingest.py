@@ -316,11 +316,12 @@ class Ingestor:
         ]
         hits: list[Hit] = []
         visitor = self.visitor(request)
-        for index, parsed in gtag_protocol.hits(collect, request.received_at, request.headers.get("user-agent")):
+        user_agent = request.headers.get("user-agent")
+        for index, parsed in gtag_protocol.hits(collect, request.received_at, user_agent, visitor.ip):
             if isinstance(parsed, list):
                 rejected.append({"index": index, "errors": [e.as_dict() for e in parsed]})
             else:
-                hits.append(parsed.with_ip(visitor.ip))
+                hits.append(parsed)
         if not hits:
             errors = [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50]
             raise ClientError(status_for(errors), "invalid_events", "no event in the request is valid", errors)

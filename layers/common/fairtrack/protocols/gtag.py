@@ -253,8 +253,11 @@ def _message_id(params: dict[str, str], index: int, name: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, key))
 
 
-def to_hit(params: dict[str, str], index: int, received_at: datetime, user_agent: str | None) -> Hit | list[FieldError]:
-    """One gtag event's parameters to a canonical hit, or its field errors."""
+def to_hit(
+    params: dict[str, str], index: int, received_at: datetime, user_agent: str | None, ip: str | None = None
+) -> Hit | list[FieldError]:
+    """One gtag event's parameters to a canonical hit, or its field errors. ``ip`` is the gateway's
+    truncated address for ``context.ip`` (a client's ``_uip`` never is)."""
     path = f"events[{index}]"
     errors: list[FieldError] = []
     if params.get("v", "2") != "2":
@@ -295,6 +298,7 @@ def to_hit(params: dict[str, str], index: int, received_at: datetime, user_agent
         "locale": params.get("ul") or None,
         "screen": _screen(params.get("sr")),
         "traits": traits or None,
+        "ip": ip,
     }
     # validated (types, lengths) as part of the Hit below
     context = Context(**{k: v for k, v in parts.items() if v is not None})  # type: ignore[typeddict-item]
@@ -316,10 +320,10 @@ def to_hit(params: dict[str, str], index: int, received_at: datetime, user_agent
 
 
 def hits(
-    collect: Collect, received_at: datetime, user_agent: str | None
+    collect: Collect, received_at: datetime, user_agent: str | None, ip: str | None = None
 ) -> Iterator[tuple[int, Hit | list[FieldError]]]:
     for index, params in collect.events:
         if collect.measurement_id and params.get("tid", collect.measurement_id) != collect.measurement_id:
             yield index, [FieldError(f"events[{index}].tid", "must match the request's measurement id")]
             continue
-        yield index, to_hit(params, index, received_at, user_agent)
+        yield index, to_hit(params, index, received_at, user_agent, ip)
