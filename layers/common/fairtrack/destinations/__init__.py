@@ -8,7 +8,8 @@ pretends to deliver, and nothing is lost.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
@@ -20,6 +21,44 @@ class Delivery:
     source_id: str
     policy_version: int
     events: list[tuple[list[str], dict[str, Any]]]  # (purposes, minimal event)
+
+
+@dataclass(frozen=True)
+class EventRef:
+    """One event inside a forwarder batch: the SQS message that carried it and its ``messageId``
+    (the event id destinations deduplicate on)."""
+
+    message_id: str
+    event_id: str
+
+
+@dataclass(frozen=True)
+class WireRequest:
+    """One HTTP request body a destination will send, and the events it carries.
+
+    ``body`` is the exact JSON bytes (secrets such as GA4's ``api_secret`` or Meta's access token
+    are never in it: the client puts them in the URL), so golden tests can compare bodies byte
+    for byte and a failed request can be kept without its credentials.
+    """
+
+    body: bytes
+    events: tuple[EventRef, ...]
+
+
+@dataclass
+class Mapping:
+    """What a destination's mapper made of a batch of deliveries.
+
+    - ``requests``: the requests to send, each within the destination's limits;
+    - ``dropped``: events that will not be sent, each with a reason (``too_old``,
+      ``unsupported_type``, ``invalid_event_name``...): recorded, never silently lost;
+    - ``adjustments``: counts of field-level decisions the mapper took to fit the destination's
+      limits (``truncated:page_title``, ``dropped_param:reserved_name``...), without values.
+    """
+
+    requests: list[WireRequest] = field(default_factory=list)
+    dropped: list[tuple[EventRef, str]] = field(default_factory=list)
+    adjustments: Counter[str] = field(default_factory=Counter)
 
 
 class DestinationClient(Protocol):
