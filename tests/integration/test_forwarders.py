@@ -51,14 +51,42 @@ def test_webhook_receives_a_signed_post(forward: Any, cloud: LocalCloud) -> None
     assert not verify(b"another secret", request["headers"][SIGNATURE_HEADER], raw)
 
 
-@pytest.mark.parametrize("status", [500, 429, 400])
-def test_webhook_errors_are_reported_as_batch_item_failures(forward: Any, cloud: LocalCloud, status: int) -> None:
-    # Given the webhook answers an error (permanent-error storage arrives with the destinations issue:
-    # until then every error is retried, and the DLQ keeps what keeps failing)
+@pytest.mark.parametrize("status", [500, 503, 429, 408])
+def test_retryable_webhook_errors_are_batch_item_failures(forward: Any, cloud: LocalCloud, status: int) -> None:
+    # Given the webhook answers a retryable error
     cloud.captures.fail("webhook", status)
     event = sample("webhook")
     result = forward("WebhookForwarderFunction", event)
+    # Then SQS is asked to redeliver, and nothing is kept as failed
     assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert failed_objects(cloud, "webhook") == []
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 410])
+def test_permanent_webhook_errors_go_to_the_failed_events_store(forward: Any, cloud: LocalCloud, status: int) -> None:
+    # Given the webhook refuses the request for good
+    cloud.captures.fail("webhook", status)
+    event = sample("webhook")
+    result = forward("WebhookForwarderFunction", event)
+    # Then SQS is not asked to retry (it could not succeed) ...
+    assert result == {"batchItemFailures": []}
+    # ... and the event is kept with the destination's answer, ready for replay
+    (doc,) = failed_objects(cloud, "webhook")
+    assert doc["reason"] == f"http_{status}" and doc["status"] == status
+    assert json.loads(doc["answer"]) == {"error": "failing on purpose"}
+    ((entry),) = doc["envelopes"]
+    assert entry["message_id"] == event["Records"][0]["messageId"]
+    queued = json.loads(event["Records"][0]["body"])
+    assert [e["event"]["messageId"] for e in entry["envelope"]["events"]] == [
+        e["event"]["messageId"] for e in queued["events"]
+    ]
+
+
+def failed_objects(cloud: LocalCloud, destination: str) -> list[dict[str, Any]]:
+    s3, bucket = cloud.client("s3"), cloud.physical_id("FailedEventsBucket")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert all(k.startswith(f"failed/{destination}/dt=") for k in keys)
+    return [json.loads(gzip.decompress(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in keys]
 
 
 def test_webhook_unreachable_is_a_batch_item_failure(

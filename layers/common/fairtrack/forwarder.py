@@ -13,10 +13,20 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import ValidationError
 
-from fairtrack.destinations import Delivery, DestinationClient, UnavailableDestination
-from fairtrack.envelope import Envelope
+from fairtrack.destinations import (
+    Delivery,
+    DeliveryReport,
+    DestinationClient,
+    EventRef,
+    Failure,
+    UnavailableDestination,
+)
+from fairtrack.envelope import Envelope, RoutedEvent
+from fairtrack.failed_store import FailedStore
+from fairtrack.ledger import Ledger, LedgerUnavailable, Outcome
 from fairtrack.observability import CORRELATION_ATTRIBUTE, logger, metrics
 from fairtrack.policy import evaluate
 from fairtrack.queue import envelope_from_body
@@ -25,20 +35,44 @@ from fairtrack.store import NoActivePolicy, PolicyStore
 
 
 def build_destination(settings: ForwarderSettings, secret_getter: Callable[[str], bytes | None]) -> DestinationClient:
+    """The destination client for this forwarder, or one that leaves every record for the DLQ when
+    the destination is not configured (its queue then receives nothing from ingest anyway)."""
+
+    def secret(arn: str) -> Callable[[], bytes | None]:
+        return lambda: secret_getter(arn) if arn else None
+
+    timeout = settings.destination_timeout_seconds
     if settings.destination == "webhook" and settings.webhook_url:
         from fairtrack.destinations.webhook import WebhookDestination
 
-        arn = settings.webhook_secret_arn
         return WebhookDestination(
-            settings.webhook_url, lambda: secret_getter(arn) if arn else None, settings.webhook_timeout_seconds
+            settings.webhook_url, secret(settings.webhook_secret_arn), settings.webhook_timeout_seconds
         )
     if settings.destination == "lake":
         from fairtrack.destinations.lake import LakeDestination
 
         return LakeDestination(settings.lake_bucket, settings.lake_prefix)
-    if settings.destination == "webhook":
-        return UnavailableDestination("webhook", "WEBHOOK_URL is not configured")
-    return UnavailableDestination(settings.destination, "forwarder not implemented yet")
+    if settings.destination == "ga4" and settings.ga4_measurement_id:
+        from fairtrack.destinations.ga4 import Ga4Destination
+
+        return Ga4Destination(
+            settings.ga4_endpoint,
+            settings.ga4_measurement_id,
+            secret(settings.ga4_api_secret_arn),
+            timeout=timeout,
+            debug=settings.ga4_debug,
+        )
+    if settings.destination == "meta" and settings.meta_pixel_id:
+        from fairtrack.destinations.meta import MetaDestination
+
+        return MetaDestination(
+            settings.meta_graph_url,
+            settings.meta_pixel_id,
+            secret(settings.meta_access_token_arn),
+            timeout=timeout,
+            test_event_code=settings.meta_test_event_code,
+        )
+    return UnavailableDestination(settings.destination, f"{settings.destination} is not configured")
 
 
 def correlation_id(record: dict[str, Any]) -> str | None:
@@ -48,14 +82,26 @@ def correlation_id(record: dict[str, Any]) -> str | None:
 
 
 class Forwarder:
-    def __init__(self, settings: ForwarderSettings, destination: DestinationClient, store: PolicyStore | None = None):
+    """One forwarder batch: read, re-check the policy, skip what the ledger says is settled,
+    deliver, keep permanent failures, settle the ledger, count, answer SQS."""
+
+    def __init__(
+        self,
+        settings: ForwarderSettings,
+        destination: DestinationClient,
+        store: PolicyStore | None = None,
+        ledger: Ledger | None = None,
+        failed_store: FailedStore | None = None,
+    ):
         self.settings = settings
         self.destination = destination
         self.store = store or PolicyStore(settings.policy_table, settings.policy_cache_seconds)
+        self.ledger = ledger if ledger is not None else _ledger(settings)
+        self.failed_store = failed_store if failed_store is not None else _failed_store(settings)
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         records = event.get("Records") or []
-        failed: set[str] = set()
+        retry: set[str] = set()
         envelopes: list[tuple[str, Envelope]] = []
         for record in records:
             message_id = str(record.get("messageId", ""))
@@ -63,55 +109,190 @@ class Forwarder:
                 env = envelope_from_body(record.get("body") or "")
             except ValidationError:
                 logger.error("unreadable queue record: left for retry and the DLQ")
-                failed.add(message_id)
+                retry.add(message_id)
                 continue
             if env.destination != self.settings.destination:
                 logger.error(
                     "record for another destination: left for the DLQ", extra={"record_destination": env.destination}
                 )
-                failed.add(message_id)
+                retry.add(message_id)
                 continue
             envelopes.append((message_id, env))
         if records and (cid := correlation_id(records[0])):
             logger.set_correlation_id(cid)
 
-        deliveries, dropped = self._recheck(envelopes, failed)
+        tally = _Tally()
+        deliveries = self._recheck(envelopes, retry, tally)
+        deliveries = self._unsettled(deliveries, retry, tally)
         if deliveries:
-            failed |= self.destination.deliver(deliveries)
-        delivered = sum(len(d.events) for d in deliveries if d.message_id not in failed)
-        metrics.add_metric(name="EventsDelivered", unit="Count", value=delivered)
-        logger.info(
-            "batch forwarded",
-            extra={
-                "destination": self.settings.destination,
-                "records": len(records),
-                "events_delivered": delivered,
-                "dropped_by_policy": dict(dropped),
-                "records_failed": len(failed),
-            },
-        )
-        return {"batchItemFailures": [{"itemIdentifier": mid} for mid in sorted(failed)]}
+            report = self.destination.deliver(deliveries)
+            self._settle(deliveries, report, retry, tally)
+        tally.emit(self.settings.destination, len(records), retry)
+        return {"batchItemFailures": [{"itemIdentifier": mid} for mid in sorted(retry)]}
 
-    def _recheck(self, envelopes: list[tuple[str, Envelope]], failed: set[str]) -> tuple[list[Delivery], Counter[str]]:
+    def _recheck(self, envelopes: list[tuple[str, Envelope]], retry: set[str], tally: _Tally) -> list[Delivery]:
         """Apply the active policy again: it may have changed since ingest."""
-        dropped: Counter[str] = Counter()
         if not envelopes:
-            return [], dropped
+            return []
         try:
             policy = self.store.active_policy()
         except NoActivePolicy:
             logger.error("no active policy: records left for retry")
-            failed.update(mid for mid, _ in envelopes)
-            return [], dropped
+            retry.update(mid for mid, _ in envelopes)
+            tally.retried["no_active_policy"] += len(envelopes)
+            return []
         deliveries: list[Delivery] = []
+        ldu = policy.limited_data_use(self.settings.destination)
         for message_id, env in envelopes:
             events: list[tuple[list[str], dict[str, Any]]] = []
             for routed in env.events:
                 minimal, decisions = evaluate(routed.event, frozenset(routed.purposes), env.destination, policy)
                 if minimal is None:
-                    dropped[next(d.reason.split(":")[0] for d in decisions if d.action == "skipped")] += 1
+                    tally.dropped[next(d.reason.split(":")[0] for d in decisions if d.action == "skipped")] += 1
                 else:
                     events.append((routed.purposes, minimal))
             if events:
-                deliveries.append(Delivery(message_id, env.source_id, policy.version, events))
-        return deliveries, dropped
+                deliveries.append(Delivery(message_id, env.source_id, policy.version, events, ldu))
+        return deliveries
+
+    def _unsettled(self, deliveries: list[Delivery], retry: set[str], tally: _Tally) -> list[Delivery]:
+        """Leave out the events the ledger says were already sent or stored as failed."""
+        if self.ledger is None or not deliveries:
+            return deliveries
+        keys = [self.ledger.key(d.source_id, event_id(e)) for d in deliveries for _, e in d.events]
+        try:
+            settled = self.ledger.settled(keys)
+        except LedgerUnavailable as exc:
+            logger.error("delivery ledger unreadable: records left for retry", extra={"error_type": str(exc)})
+            retry.update(d.message_id for d in deliveries)
+            tally.retried["ledger_unavailable"] += len(deliveries)
+            return []
+        seen = set(settled)
+        kept: list[Delivery] = []
+        for d in deliveries:
+            events = []
+            for purposes, e in d.events:
+                k = self.ledger.key(d.source_id, event_id(e))
+                if k not in seen:  # settled before, or a second copy inside this batch
+                    seen.add(k)
+                    events.append((purposes, e))
+            tally.duplicates += len(d.events) - len(events)
+            if events:
+                kept.append(Delivery(d.message_id, d.source_id, d.policy_version, events, d.limited_data_use))
+        return kept
+
+    def _settle(self, deliveries: list[Delivery], report: DeliveryReport, retry: set[str], tally: _Tally) -> None:
+        by_ref = {(d.message_id, event_id(e)): (d, p, e) for d in deliveries for p, e in d.events}
+        outcomes: list[tuple[str, Outcome]] = []
+
+        def key(ref: EventRef) -> str | None:
+            found = by_ref.get((ref.message_id, ref.event_id))
+            return self.ledger.key(found[0].source_id, ref.event_id) if self.ledger and found else None
+
+        for ref in report.sent:
+            if (k := key(ref)) is not None:
+                outcomes.append((k, "sent"))
+        for failure in report.failed:
+            try:
+                self._keep_failed(failure, by_ref)
+            except Exception as exc:  # noqa: BLE001 - the failure cannot be kept: retry, never lose it
+                logger.error(
+                    "failed-events store unwritable: records left for retry", extra={"error_type": type(exc).__name__}
+                )
+                retry.update(ref.message_id for ref in failure.events)
+                tally.retried["failed_store_unavailable"] += len(failure.events)
+                continue
+            tally.failed[failure.reason] += len(failure.events)
+            outcomes.extend((k, "failed") for ref in failure.events if (k := key(ref)) is not None)
+        if self.ledger is not None and outcomes:
+            tally.ledger_lost += self.ledger.record(outcomes)
+        retry |= report.retry
+        tally.sent += len(report.sent)
+        tally.retried.update(report.retry_reasons)
+        tally.dropped.update(reason for _, reason in report.dropped)
+        tally.adjustments.update(report.adjustments)
+
+    def _keep_failed(self, failure: Failure, by_ref: dict[tuple[str, str], _Found]) -> None:
+        if self.failed_store is None:
+            raise RuntimeError("FAILED_BUCKET is not configured")
+        grouped: dict[str, tuple[Delivery, list[RoutedEvent]]] = {}
+        for ref in failure.events:
+            found = by_ref.get((ref.message_id, ref.event_id))
+            if found is None:
+                continue
+            delivery, purposes, event = found
+            routed = RoutedEvent(purposes=purposes, event=event)
+            grouped.setdefault(delivery.message_id, (delivery, []))[1].append(routed)
+        envelopes = [
+            (
+                mid,
+                Envelope(
+                    destination=self.settings.destination,
+                    source_id=d.source_id,
+                    policy_version=d.policy_version,
+                    events=events,
+                ),
+            )
+            for mid, (d, events) in grouped.items()
+        ]
+        self.failed_store.put(envelopes, failure.reason, failure.status, failure.answer)
+
+
+_Found = tuple[Delivery, list[str], dict[str, Any]]
+
+
+def event_id(event: dict[str, Any]) -> str:
+    """The event's dedup id (``messageId``, a necessary attribute every destination may have)."""
+    return str(event.get("messageId") or "")
+
+
+class _Tally:
+    """What one batch came to, for one log line and the destination's EMF metrics (counts and
+    reasons only: no ids, no values)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.duplicates = 0
+        self.ledger_lost = 0
+        self.dropped: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+        self.retried: Counter[str] = Counter()
+        self.adjustments: Counter[str] = Counter()
+
+    def emit(self, destination: str, records: int, retry: set[str]) -> None:
+        metrics.add_dimension(name="destination", value=destination)
+        metrics.add_metric(name="EventsDelivered", unit="Count", value=self.sent)
+        metrics.add_metric(name="EventsDuplicateSkipped", unit="Count", value=self.duplicates)
+        metrics.add_metric(name="RecordsRetried", unit="Count", value=len(retry))
+        for name, counts in (("EventsDropped", self.dropped), ("EventsFailed", self.failed)):
+            for reason, count in counts.items():
+                with single_metric(
+                    name=name,
+                    unit=MetricUnit.Count,
+                    value=count,
+                    namespace=metrics.namespace,
+                    default_dimensions={**metrics.default_dimensions, "destination": destination},
+                ) as metric:
+                    metric.add_dimension(name="reason", value=reason)
+        logger.info(
+            "batch forwarded",
+            extra={
+                "destination": destination,
+                "records": records,
+                "events_delivered": self.sent,
+                "duplicates_skipped": self.duplicates,
+                "dropped": dict(self.dropped),
+                "failed": dict(self.failed),
+                "retried": dict(self.retried),
+                "adjustments": dict(self.adjustments),
+                "records_failed": len(retry),
+            },
+        )
+
+
+def _ledger(settings: ForwarderSettings) -> Ledger | None:
+    return Ledger(settings.delivery_table, settings.destination) if settings.delivery_table else None
+
+
+def _failed_store(settings: ForwarderSettings) -> FailedStore | None:
+    return FailedStore(settings.failed_bucket, settings.destination) if settings.failed_bucket else None

@@ -100,6 +100,11 @@ class Requirement(_Strict):
 class DestinationPolicy(_Strict):
     requires: Requirement
     attributes: list[str]
+    limited_data_use: bool | list[str] = Field(
+        default=False,
+        description="Meta only: flag events for Limited Data Use (US state privacy laws): true for every "
+        "event, or a list of country codes and region groups; an event whose country is unknown is flagged",
+    )
 
 
 COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -177,6 +182,16 @@ class Policy(_Strict):
         """Resolved consent per distinct set of signals (see fairtrack.consent.resolve)."""
         return {}
 
+    def limited_data_use(self, destination: str) -> bool | frozenset[str]:
+        """True (every event), False (none), or the countries whose events are flagged."""
+        dest = self.destinations.get(destination)  # type: ignore[call-overload]
+        if dest is None or isinstance(dest.limited_data_use, bool):
+            return bool(dest and dest.limited_data_use)
+        countries: set[str] = set()
+        for region in dest.limited_data_use:
+            countries.update(self.defaults.region_groups.get(region, [region]))
+        return frozenset(countries)
+
     @model_validator(mode="after")
     def _references_resolve(self) -> Policy:
         """Every purpose and attribute a part names exists; all problems are reported at once."""
@@ -201,6 +216,12 @@ class Policy(_Strict):
                 for path in dest.attributes
                 if path not in self.attributes
             )
+            if isinstance(dest.limited_data_use, list):
+                problems.extend(
+                    f"destinations.{name}.limited_data_use: '{region}' is neither a country code nor a region group"
+                    for region in dest.limited_data_use
+                    if not COUNTRY.match(region) and region not in self.defaults.region_groups
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return self

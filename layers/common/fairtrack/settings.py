@@ -59,14 +59,19 @@ class ForwarderSettings(CommonSettings):
     ga4_measurement_id: str = ""
     ga4_api_secret_arn: str = ""
     ga4_endpoint: str = "https://www.google-analytics.com"
+    ga4_debug: bool = False
     meta_pixel_id: str = ""
     meta_access_token_arn: str = ""
     meta_graph_url: str = "https://graph.facebook.com/v21.0"
+    meta_test_event_code: str = ""
+    destination_timeout_seconds: float = Field(default=5.0, gt=0, le=25)
     webhook_url: str = ""
     webhook_secret_arn: str = ""
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=25)
     lake_bucket: str = ""
     lake_prefix: str = "lake"
+    delivery_table: str = ""
+    failed_bucket: str = ""
 
 
 @cache

@@ -1,9 +1,10 @@
 """Destinations: map minimised events to a wire format and deliver them.
 
 Each destination takes the batch of :class:`Delivery` items a forwarder invocation holds and
-returns the SQS message ids that must be retried. A destination not built yet (GA4 and Meta in the
-spine) delivers nothing and fails every item, so SQS retries them and the DLQ keeps them: nothing
-pretends to deliver, and nothing is lost.
+returns a :class:`DeliveryReport` that accounts for every event. HTTP destinations map the batch
+to wire requests first (a :class:`Mapping`, pure and golden-tested) and send them with
+:mod:`fairtrack.destinations.transport`. A destination that is not configured fails every item, so
+SQS retries them and the DLQ keeps them: nothing pretends to deliver, and nothing is lost.
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ class Delivery:
     source_id: str
     policy_version: int
     events: list[tuple[list[str], dict[str, Any]]]  # (purposes, minimal event)
+    # the policy's Limited Data Use rule for this destination: every event, none, or by country
+    limited_data_use: bool | frozenset[str] = False
+
+    def ldu_applies(self, event: dict[str, Any]) -> bool:
+        """Whether ``event`` must be flagged for Limited Data Use; an unknown country is flagged."""
+        if isinstance(self.limited_data_use, bool):
+            return self.limited_data_use
+        country = ((event.get("context") or {}).get("location") or {}).get("country")
+        return not isinstance(country, str) or country in self.limited_data_use
 
 
 @dataclass(frozen=True)
@@ -61,24 +71,57 @@ class Mapping:
     adjustments: Counter[str] = field(default_factory=Counter)
 
 
+@dataclass(frozen=True)
+class Failure:
+    """Events a destination refused for good (a permanent error): kept in the failed-events store
+    with the destination's answer, never retried by SQS, sent again only by ``fairtrack replay``."""
+
+    events: tuple[EventRef, ...]
+    reason: str  # value-free: ``http_400``, ``meta_code_100``, ``ga4_validation``
+    status: int | None
+    answer: str  # the destination's answer (first 2 KB); stored, never logged
+
+
+@dataclass
+class DeliveryReport:
+    """The outcome of one forwarder batch at a destination; every event ends in exactly one of:
+
+    ``sent``, ``dropped`` (by the destination's own rules, with a reason), ``failed`` (permanent),
+    or inside a message listed in ``retry`` (SQS redelivers the whole message; the events of it
+    that were sent or failed are settled in the ledger, so they are not sent twice).
+    """
+
+    sent: list[EventRef] = field(default_factory=list)
+    retry: set[str] = field(default_factory=set)
+    failed: list[Failure] = field(default_factory=list)
+    dropped: list[tuple[EventRef, str]] = field(default_factory=list)
+    adjustments: Counter[str] = field(default_factory=Counter)
+    retry_reasons: Counter[str] = field(default_factory=Counter)
+
+    def retry_all(self, items: list[Delivery], reason: str) -> DeliveryReport:
+        self.retry.update(item.message_id for item in items)
+        self.retry_reasons[reason] += len(items)
+        return self
+
+
 class DestinationClient(Protocol):
-    def deliver(self, items: list[Delivery]) -> set[str]:
-        """Deliver ``items``; return the message ids that failed and must be retried."""
+    def deliver(self, items: list[Delivery]) -> DeliveryReport:
+        """Deliver ``items`` and say what became of every event."""
         ...
 
 
 class UnavailableDestination:
-    """A destination that cannot deliver (not built yet, or not configured): every item fails."""
+    """A destination that cannot deliver (not configured): every item is left for retry and the DLQ."""
 
     def __init__(self, name: str, reason: str) -> None:
         self.name = name
         self.reason = reason
 
-    def deliver(self, items: list[Delivery]) -> set[str]:
+    def deliver(self, items: list[Delivery]) -> DeliveryReport:
         from fairtrack.observability import logger
 
         logger.error(
             "destination unavailable: records left for retry and the DLQ",
             extra={"destination": self.name, "reason": self.reason, "records": len(items)},
         )
-        return {item.message_id for item in items}
+        return DeliveryReport().retry_all(items, "unavailable")

@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from fairtrack.destinations import Delivery
+from fairtrack.destinations import Delivery, DeliveryReport, EventRef
 from fairtrack.observability import logger
 
 
@@ -42,11 +42,11 @@ class LakeDestination:
             self._s3 = boto3.client("s3")
         return self._s3
 
-    def deliver(self, items: list[Delivery]) -> set[str]:
-        groups: dict[tuple[str, str], tuple[list[str], set[str]]] = {}
+    def deliver(self, items: list[Delivery]) -> DeliveryReport:
+        groups: dict[tuple[str, str], tuple[list[str], list[EventRef]]] = {}
         for item in items:
             for purposes, event in item.events:
-                lines, ids = groups.setdefault((partition_date(event), item.source_id), ([], set()))
+                lines, refs = groups.setdefault((partition_date(event), item.source_id), ([], []))
                 lines.append(
                     json.dumps(
                         {
@@ -58,10 +58,10 @@ class LakeDestination:
                         separators=(",", ":"),
                     )
                 )
-                ids.add(item.message_id)
-        failed: set[str] = set()
+                refs.append(EventRef(item.message_id, str(event.get("messageId") or "")))
+        report = DeliveryReport()
         now = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        for (day, source), (lines, ids) in groups.items():
+        for (day, source), (lines, refs) in groups.items():
             key = f"{self.prefix}/dt={day}/source={source}/{now}-{uuid.uuid4().hex}.ndjson.gz"
             try:
                 self.s3.put_object(
@@ -73,5 +73,8 @@ class LakeDestination:
                 )
             except Exception as exc:  # noqa: BLE001 - any failure means retry these records
                 logger.warning("lake write failed", extra={"error_type": type(exc).__name__, "events": len(lines)})
-                failed |= ids
-        return failed
+                report.retry.update(ref.message_id for ref in refs)
+                report.retry_reasons[type(exc).__name__] += 1
+                continue
+            report.sent.extend(refs)
+        return report

@@ -4,7 +4,9 @@ Body: ``{"source", "policyVersion", "sentAt", "batch": [event, ...]}``. Header
 ``Fairtrack-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`` when a secret
 is configured. To verify: recompute the HMAC over the timestamp, a dot and the raw body with the
 shared secret, compare in constant time, and reject timestamps older than five minutes.
-Redirects are never followed; connection pool kept per container; timeouts bounded.
+Redirects are never followed; connection pool kept per container; timeouts bounded
+(:mod:`fairtrack.destinations.transport`). 408, 429, 5xx and no answer are retried through SQS;
+any other status is permanent and the message goes to the failed-events store with the answer.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from datetime import UTC, datetime
 
 import urllib3
 
-from fairtrack.destinations import Delivery
+from fairtrack.destinations import Delivery, DeliveryReport, EventRef, Mapping, WireRequest
+from fairtrack.destinations.transport import Answer, Transport, send_all
 from fairtrack.hit import iso
 from fairtrack.observability import logger
 
@@ -54,35 +57,40 @@ class WebhookDestination:
             raise ValueError("WEBHOOK_URL is not configured")
         self.url = url
         self.secret = secret
-        self.timeout = urllib3.Timeout(connect=min(2.0, timeout), read=timeout)
-        self.pool = pool or urllib3.PoolManager(num_pools=2, maxsize=4, retries=False)
+        self.transport = Transport(timeout, "fairtrack-webhook/1", pool)
 
-    def deliver(self, items: list[Delivery]) -> set[str]:
-        failed: set[str] = set()
-        secret = self.secret()
-        for item in items:
-            body = json.dumps(
-                {
-                    "source": item.source_id,
-                    "policyVersion": item.policy_version,
-                    "sentAt": iso(datetime.now(UTC)),
-                    "batch": [event for _, event in item.events],
-                },
-                separators=(",", ":"),
-            ).encode()
-            headers = {"Content-Type": "application/json", "User-Agent": "fairtrack-webhook/1"}
-            if secret:
-                headers[SIGNATURE_HEADER] = sign(secret, int(time.time()), body)
-            try:
-                resp = self.pool.request(
-                    "POST", self.url, body=body, headers=headers, timeout=self.timeout, redirect=False, retries=False
+    def mapping(self, items: list[Delivery]) -> Mapping:
+        """One request per queue message: the batch of its events, as the policy left them."""
+        sent_at = iso(datetime.now(UTC))
+        return Mapping(
+            requests=[
+                WireRequest(
+                    json.dumps(
+                        {
+                            "source": item.source_id,
+                            "policyVersion": item.policy_version,
+                            "sentAt": sent_at,
+                            "batch": [event for _, event in item.events],
+                        },
+                        separators=(",", ":"),
+                    ).encode(),
+                    tuple(EventRef(item.message_id, str(event.get("messageId") or "")) for _, event in item.events),
                 )
-                status = resp.status
-            except urllib3.exceptions.HTTPError as exc:
-                logger.warning("webhook delivery failed", extra={"error_type": type(exc).__name__})
-                failed.add(item.message_id)
-                continue
-            if not 200 <= status < 300:
-                logger.warning("webhook answered an error", extra={"status": status})
-                failed.add(item.message_id)
-        return failed
+                for item in items
+            ]
+        )
+
+    def deliver(self, items: list[Delivery]) -> DeliveryReport:
+        secret = self.secret()
+
+        def post(body: bytes) -> Answer:
+            headers = {SIGNATURE_HEADER: sign(secret, int(time.time()), body)} if secret else {}
+            return self.transport.post(self.url, body, headers)
+
+        report = send_all(self.mapping(items), post)
+        if report.retry or report.failed:
+            logger.warning(
+                "webhook delivery incomplete",
+                extra={"retried": dict(report.retry_reasons), "failed": [f.reason for f in report.failed]},
+            )
+        return report
