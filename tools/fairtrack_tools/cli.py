@@ -93,6 +93,58 @@ def cmd_source(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stack_outputs(args: argparse.Namespace) -> tuple[dict[str, str], Any]:
+    """A deployed stack's outputs (``--stack``) or the running local stack's (``--local``), and a
+    boto3 session that reaches the same AWS."""
+    import boto3
+
+    if args.stack:
+        session = boto3.Session()
+        stack = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}, (session, None)
+    with urllib.request.urlopen(args.local.rstrip("/") + "/_dev/aws", timeout=5) as resp:
+        env = json.loads(resp.read())
+    session = boto3.Session(
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
+        region_name=env["region"],
+    )
+    return env["outputs"], (session, env["endpoint_url"])
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from fairtrack.failed_store import FailedStore
+    from fairtrack.ledger import Ledger
+    from fairtrack_tools import replay
+
+    outputs, (session, endpoint) = _stack_outputs(args)
+    prefix = {"ga4": "Ga4", "meta": "Meta", "webhook": "Webhook", "lake": "Lake"}[args.destination]
+    where = replay.Resources(
+        queue_url=outputs[f"{prefix}QueueUrl"],
+        dlq_url=outputs[f"{prefix}DeadLetterQueueUrl"],
+        delivery_table=outputs["DeliveryTableName"],
+        failed_bucket=outputs["FailedEventsBucketName"],
+    )
+
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=endpoint) if endpoint else session.client(service)
+
+    sqs = client("sqs")
+    store = FailedStore(where.failed_bucket, args.destination, client("s3"))
+    before = set(store.list_keys())
+    progress = replay.progress_bar(f"replay {args.destination} from {args.source}", quiet=args.quiet)
+    if args.source == "dlq":
+        result = replay.from_dlq(sqs, where, args.destination, progress)
+    else:
+        ledger = Ledger(where.delivery_table, args.destination, client("dynamodb"))
+        result = replay.from_failed(sqs, store, ledger, where, destination=args.destination, progress=progress)
+        before = set()  # the replayed objects are gone; any object there now failed again
+    if args.wait and result.messages:
+        replay.wait_for_outcome(sqs, store, where, result, timeout=args.wait, before=before)
+    print(json.dumps(result.as_dict(), indent=2))
+    return 0 if not result.not_moved and not result.failed_again else 1
+
+
 def cmd_policy(args: argparse.Namespace) -> int:
     from fairtrack_tools import policy_cli
 
@@ -146,6 +198,20 @@ def main(argv: list[str] | None = None) -> int:
     src.set_defaults(func=cmd_source)
 
     policy_cli.add_parser(sub, where).set_defaults(func=cmd_policy)
+
+    rep = sub.add_parser("replay", help="send a destination's DLQ or failed events again after a fix")
+    rep.add_argument("destination", choices=["ga4", "meta", "webhook", "lake"])
+    rep.add_argument("--from", dest="source", choices=["dlq", "failed"], default="dlq", help="default: dlq")
+    stack_where = rep.add_mutually_exclusive_group()
+    stack_where.add_argument("--stack", help="name of a deployed stack (credentials from the environment)")
+    stack_where.add_argument(
+        "--local", default="http://127.0.0.1:3000", help="URL of a running local stack (default, when no --stack)"
+    )
+    rep.add_argument(
+        "--wait", type=float, default=0, metavar="SECONDS", help="watch the queue drain and report what failed again"
+    )
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    rep.set_defaults(func=cmd_replay)
 
     args = parser.parse_args(argv)
     result: int = args.func(args)

@@ -63,6 +63,7 @@ class DevStack:
                 "endpoint_url": self.cloud.endpoint,
                 "region": REGION,
                 "policy_table": self.cloud.physical_id("PolicyTable"),
+                "outputs": self.cloud.outputs(),
             }
         return 404, {"message": "Not Found"}
 
