@@ -3,6 +3,12 @@
 One loopback HTTP server; the first path segment names the destination (``/ga4/...``,
 ``/meta/...``, ``/webhook``). Bodies are decoded (gzip, JSON, form) before they are stored. A
 destination can be told to fail (``fail(name, status)``) so retries and the DLQ can be exercised.
+
+GA4 and Meta answer the way the real services do, judged by :mod:`fairtrack_tools.validators`:
+``/ga4/mp/collect`` answers 204 whatever it gets (as GA4 does), ``/ga4/debug/mp/collect`` answers
+200 with ``validationMessages``, and Meta answers 400 with a Graph API error (code 100) when any
+event of a request is invalid, else 200 with ``events_received``. Every recorded request says
+whether its payload was valid (``request["valid"]``, ``request["problems"]``).
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from fairtrack_tools.validators import validate_ga4, validate_meta
 
 CAPTURED = ("ga4", "meta", "webhook")
 
@@ -69,6 +77,23 @@ def decode(body: bytes, headers: Any) -> Any:
     return text
 
 
+def judge(name: str, path: str, body: Any) -> tuple[int, bytes, list[Any]]:
+    """Status, answer and problems, the way the destination itself would answer."""
+    if name == "ga4":
+        messages = validate_ga4(body)
+        if "/debug/" in path:
+            return 200, json.dumps({"validationMessages": messages}).encode(), messages
+        return 204, b"", messages
+    if name == "meta":
+        error = validate_meta(body)
+        if error is not None:
+            return 400, json.dumps(error).encode(), [error["error"]]
+        events = body.get("data") if isinstance(body, dict) else None
+        received = len(events) if isinstance(events, list) else 0
+        return 200, json.dumps({"events_received": received, "messages": [], "fbtrace_id": "local"}).encode(), []
+    return 200, b'{"ok":true}', []
+
+
 class CaptureServer:
     def __init__(self, store: CaptureStore, host: str = "127.0.0.1", port: int = 0) -> None:
         self.store = store
@@ -92,16 +117,25 @@ class CaptureServer:
                 if status is not None:
                     self._answer(status, b'{"error":"failing on purpose"}')
                     return
+                body = decode(raw, self.headers)
+                status, answer, problems = judge(name, parts.path, body)
                 outer.store.record(
                     name,
-                    decode(raw, self.headers),
-                    {"path": parts.path, "query": parts.query, "headers": dict(self.headers.items())},
+                    body,
+                    {
+                        "path": parts.path,
+                        "query": parts.query,
+                        "headers": dict(self.headers.items()),
+                        "valid": not problems,
+                        "problems": problems,
+                    },
                 )
-                self._answer(200, b'{"ok":true}')
+                self._answer(status, answer)
 
             def _answer(self, status: int, body: bytes) -> None:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                if status != 204:
+                    self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
