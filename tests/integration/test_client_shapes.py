@@ -162,9 +162,10 @@ def test_analytics_next_single_event_routes(
     sent = request["body"]
     # When the ingest function handles it
     response = ingest(api_event(request))
-    # Then it answers 200 {"success": true} and queues the event for the webhook and the lake only
+    # Then it answers 200 {"success": true} and queues the event for GA4, the webhook and the lake
+    # (analytics consent; Meta needs advertising)
     ok(response)
-    assert depths(cloud) == only(cloud, "WebhookQueue", "LakeQueue")
+    assert depths(cloud) == only(cloud, "Ga4Queue", "WebhookQueue", "LakeQueue")
     q = Queues(cloud)
     (event,) = q.events("LakeQueue")
     assert q.source_ids("LakeQueue") == q.source_ids("WebhookQueue") == {"shop"}
@@ -245,7 +246,7 @@ def test_analytics_next_batch_routes_per_event_consent_with_batch_sent_at(ingest
     response = ingest(api_event(request))
     ok(response)
     # Then one message per receiving destination holds exactly the two consented events, in order
-    assert depths(cloud) == only(cloud, "WebhookQueue", "LakeQueue")
+    assert depths(cloud) == only(cloud, "Ga4Queue", "WebhookQueue", "LakeQueue")
     q = Queues(cloud)
     for queue in ("WebhookQueue", "LakeQueue"):
         events = q.events(queue)
@@ -305,7 +306,7 @@ def test_rudderstack_v3_batch_routes_with_clock_correction(ingest: Any, cloud: L
     sent = request["body"]["batch"]
     ok(ingest(api_event(request)))
     # Then identify, page and track all reach the lake, in order, with their ids and names
-    assert depths(cloud) == only(cloud, "WebhookQueue", "LakeQueue")
+    assert depths(cloud) == only(cloud, "Ga4Queue", "WebhookQueue", "LakeQueue")
     q = Queues(cloud)
     assert q.source_ids("LakeQueue") == {"shop"}
     lake = q.events("LakeQueue")
@@ -354,7 +355,7 @@ def test_rudderstack_v3_beacon_uses_query_write_key_and_fails_closed_per_event(i
     ok(ingest(api_event(request)))
     # Then only the consented page is queued with its data, once per receiving destination; the
     # unconsented track leaves a necessary-only record in the lake and nothing in the webhook
-    assert depths(cloud) == only(cloud, "WebhookQueue", "LakeQueue")
+    assert depths(cloud) == only(cloud, "Ga4Queue", "WebhookQueue", "LakeQueue")
     q = Queues(cloud)
     for queue in ("WebhookQueue", "LakeQueue"):
         (event,) = q.events(queue)

@@ -149,9 +149,7 @@ def test_retryable_faults_are_redelivered_and_then_sent_once(
     assert flaky.delivered_ids() == event_ids(event)
 
 
-def test_permanent_error_is_kept_with_the_answer_and_not_retried(
-    forward: Any, flaky: Flaky, cloud: LocalCloud
-) -> None:
+def test_permanent_error_is_kept_with_the_answer_and_not_retried(forward: Any, flaky: Flaky, cloud: LocalCloud) -> None:
     event = sample()
     flaky.script = [400]
     assert forward(event) == []  # not retried: a 400 cannot succeed by repetition
@@ -182,9 +180,7 @@ def test_one_bad_message_does_not_hold_back_the_others(forward: Any, flaky: Flak
     assert sorted(flaky.delivered_ids()) == sorted(event_ids(event))
 
 
-def test_replay_from_the_failed_store_delivers_once_fixed(
-    forward: Any, flaky: Flaky, cloud: LocalCloud
-) -> None:
+def test_replay_from_the_failed_store_delivers_once_fixed(forward: Any, flaky: Flaky, cloud: LocalCloud) -> None:
     # Given an event refused for good, then the cause fixed
     event = sample()
     flaky.script = [422]
@@ -243,9 +239,7 @@ def test_replay_from_the_dlq_moves_messages_back_with_their_attributes(cloud: Lo
     assert {m["MessageAttributes"]["correlation_id"]["StringValue"] for m in moved} == {"req-1"}
 
 
-def test_failed_object_is_gzip_json_under_the_destination_prefix(
-    forward: Any, flaky: Flaky, cloud: LocalCloud
-) -> None:
+def test_failed_object_is_gzip_json_under_the_destination_prefix(forward: Any, flaky: Flaky, cloud: LocalCloud) -> None:
     flaky.script = [400]
     forward(sample())
     s3, bucket = cloud.client("s3"), cloud.physical_id("FailedEventsBucket")

@@ -167,15 +167,6 @@ def test_consent_withdrawn_destination_gets_nothing(forward: Any, cloud: LocalCl
     assert cloud.captures.snapshot()["webhook"] == []
 
 
-@pytest.mark.parametrize("destination", ["ga4", "meta"])
-def test_ga4_and_meta_are_not_in_the_default_policy(forward: Any, cloud: LocalCloud, destination: str) -> None:
-    # Their forwarders arrive with the destinations issue; the default policy lists neither, so a
-    # record for them is dropped by policy and nothing pretends to deliver.
-    logical = "Ga4ForwarderFunction" if destination == "ga4" else "MetaForwarderFunction"
-    assert forward(logical, sample(destination)) == {"batchItemFailures": []}
-    assert cloud.captures.snapshot()[destination] == []
-
-
 def test_misrouted_record_is_failed_not_delivered(forward: Any, cloud: LocalCloud) -> None:
     event = sample("lake")  # a lake envelope on the webhook queue
     result = forward("WebhookForwarderFunction", event)

@@ -246,7 +246,7 @@ def test_activation_changes_what_a_fresh_ingest_function_routes(
     # And after a rollback to v1 the same track reaches the webhook and the lake again
     assert json.loads(policy("rollback")[1]) == {"active": 1, "rolled_back_from": 2}
     assert load_handler("IngestFunction").handler(track_event(), context)["statusCode"] == 200
-    assert queued(cloud) == {"WebhookQueue": 1, "LakeQueue": 1}
+    assert queued(cloud) == {"Ga4Queue": 1, "WebhookQueue": 1, "LakeQueue": 1}
 
 
 def test_diff_and_explain_read_stored_versions(policy: Any, tmp_path: Path) -> None:

@@ -55,8 +55,10 @@ def test_bots_are_marked_by_default(bots: str | None) -> None:
     result, sender = ingest(bots, GOOGLEBOT)
 
     assert result.bots_dropped == 0
-    events = [e.event for _, body in sender.last for e in Envelope.model_validate_json(body).events]
-    assert events and all(e["context"]["agent"]["bot"] is True for e in events)
+    envelopes = [Envelope.model_validate_json(body) for _, body in sender.last]
+    # every destination whose catalogue entry lists context.agent gets the mark
+    events = [e.event for env in envelopes if env.destination in ("webhook", "lake") for e in env.events]
+    assert len(events) == 2 and all(e["context"]["agent"]["bot"] is True for e in events)
 
 
 def test_bots_can_be_dropped_with_a_reason() -> None:

@@ -95,7 +95,7 @@ def test_the_default_policy_is_valid(capsys: pytest.CaptureFixture[str]) -> None
 
     out = capsys.readouterr().out
     assert code == 0
-    assert "valid policy" in out and "destinations: webhook, lake" in out
+    assert "valid policy" in out and "destinations: webhook, ga4, meta, lake" in out
 
 
 def test_every_field_error_is_printed_with_its_path_and_line(

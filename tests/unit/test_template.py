@@ -32,11 +32,12 @@ TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 DESTINATIONS = {"ga4": "Ga4", "meta": "Meta", "webhook": "Webhook", "lake": "Lake"}
 
 # destination -> environment variables its forwarder needs besides DESTINATION
+DELIVERY_ENV = {"DELIVERY_TABLE", "FAILED_BUCKET"}  # the ledger and the failed-events store, for every forwarder
 DESTINATION_ENV = {
-    "ga4": {"GA4_MEASUREMENT_ID", "GA4_API_SECRET_ARN", "GA4_ENDPOINT"},
-    "meta": {"META_PIXEL_ID", "META_ACCESS_TOKEN_ARN", "META_GRAPH_URL"},
-    "webhook": {"WEBHOOK_URL", "WEBHOOK_SECRET_ARN"},
-    "lake": {"LAKE_BUCKET"},
+    "ga4": {"GA4_MEASUREMENT_ID", "GA4_API_SECRET_ARN", "GA4_ENDPOINT", "GA4_DEBUG"} | DELIVERY_ENV,
+    "meta": {"META_PIXEL_ID", "META_ACCESS_TOKEN_ARN", "META_GRAPH_URL", "META_TEST_EVENT_CODE"} | DELIVERY_ENV,
+    "webhook": {"WEBHOOK_URL", "WEBHOOK_SECRET_ARN"} | DELIVERY_ENV,
+    "lake": {"LAKE_BUCKET"} | DELIVERY_ENV,
 }
 
 # function -> condition that must guard its Secrets Manager access (None: no secret at all)
@@ -50,6 +51,7 @@ SECRET_CONDITIONS = {
 
 FUNCTIONS = list(SECRET_CONDITIONS)
 FORWARDERS = [f"{prefix}ForwarderFunction" for prefix in DESTINATIONS.values()]
+FORWARDER_DESTINATION = {f"{prefix}ForwarderFunction": name for name, prefix in DESTINATIONS.items()}
 ALL_QUEUES = [f"{p}{kind}" for p in DESTINATIONS.values() for kind in ("Queue", "DeadLetterQueue")]
 
 # The local stack resolves the template itself and understands only these.
@@ -587,9 +589,10 @@ def test_secrets_are_readable_only_when_configured(cfn_template: dict[str, Any],
     assert "*" not in _as_list(statement["Resource"])
 
 
-def test_only_the_lake_forwarder_touches_s3_and_only_to_put_under_lake(cfn_template: dict[str, Any]) -> None:
-    """Given every role, then no function but the lake forwarder has any S3 permission, and the lake
-    forwarder may only put objects under lake/ in the lake bucket (no read, list or delete)."""
+def test_only_forwarders_touch_s3_and_only_to_put_their_own_objects(cfn_template: dict[str, Any]) -> None:
+    """Given every role, then ingest has no S3 permission; each forwarder may only put objects under
+    its own failed/<destination>/ prefix of the failed-events store, and the lake forwarder also
+    under lake/ in the lake bucket (no read, list or delete anywhere)."""
     for function in FUNCTIONS:
         s3_statements = [
             statement
@@ -597,13 +600,52 @@ def test_only_the_lake_forwarder_touches_s3_and_only_to_put_under_lake(cfn_templ
             for statement in _statements(document)
             if any(str(a).startswith("s3:") for a in _as_list(statement["Action"]))
         ]
-        if function != "LakeForwarderFunction":
+        destination = FORWARDER_DESTINATION.get(function)
+        if destination is None:
             assert s3_statements == [], f"{function} has S3 access"
             continue
-        assert len(s3_statements) == 1
-        statement = s3_statements[0]
-        assert _as_list(statement["Action"]) == ["s3:PutObject"]
-        assert statement["Resource"] == {"Fn::Sub": "${LakeBucket.Arn}/lake/*"}
+        assert all(_as_list(st["Action"]) == ["s3:PutObject"] for st in s3_statements)
+        expected = [{"Fn::Sub": f"${{FailedEventsBucket.Arn}}/failed/{destination}/*"}]
+        if destination == "lake":
+            expected.append({"Fn::Sub": "${LakeBucket.Arn}/lake/*"})
+        assert sorted(json.dumps(st["Resource"]) for st in s3_statements) == sorted(json.dumps(r) for r in expected)
+
+
+@pytest.mark.parametrize("function", FORWARDERS)
+def test_each_forwarder_uses_only_its_own_ledger_entries(cfn_template: dict[str, Any], function: str) -> None:
+    """Given a forwarder's role, then it may batch-read and batch-write the delivery ledger, and only
+    items whose key starts with its own destination (a LeadingKeys condition); nothing else may."""
+    destination = FORWARDER_DESTINATION[function]
+    ledger = [
+        statement
+        for _, document in _role_policy_entries(cfn_template, function)
+        for statement in _statements(document)
+        if "DeliveryTable" in json.dumps(statement["Resource"])
+    ]
+    assert len(ledger) == 1
+    assert sorted(_as_list(ledger[0]["Action"])) == ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"]
+    assert ledger[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{destination}#*"]}}
+
+
+def test_ingest_cannot_touch_the_ledger(cfn_template: dict[str, Any]) -> None:
+    statements = [
+        statement
+        for _, document in _role_policy_entries(cfn_template, "IngestFunction")
+        for statement in _statements(document)
+    ]
+    assert not any("DeliveryTable" in json.dumps(st["Resource"]) for st in statements)
+
+
+def test_ledger_items_expire_and_failed_events_expire_with_the_retention(cfn_template: dict[str, Any]) -> None:
+    resources = cfn_template["Resources"]
+    table = resources["DeliveryTable"]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+    bucket = resources["FailedEventsBucket"]["Properties"]
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == {"Ref": "FailedEventsRetentionDays"} and rule["Prefix"] == "failed/"
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert "VersioningConfiguration" not in bucket  # a replayed or expired failure is really gone
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

@@ -100,14 +100,24 @@ class LocalCloud:
             "WebhookUrl": f"{base}/webhook",
             "Ga4Endpoint": f"{base}/ga4",
             "MetaGraphUrl": f"{base}/meta/v21.0",
+            # GA4 and Meta are enabled locally against the capture server; GA4 in its debug mode,
+            # so the capture server's validation messages come back the way Google's would
+            "Ga4MeasurementId": "G-LOCAL",
+            "Ga4DebugMode": "true",
+            "MetaPixelId": "1234567890",
             # a policy or source pushed to the local stack takes effect within 2 s (deployed: 30 s)
             "PolicyCacheSeconds": "2",
         }
         params.update(self.overrides)
-        if "WebhookSecretArn" not in params:
-            params["WebhookSecretArn"] = self.client("secretsmanager").create_secret(
-                Name="fairtrack-local-webhook", SecretString=secrets.token_hex(32)
-            )["ARN"]
+        for param, name in (
+            ("WebhookSecretArn", "webhook"),
+            ("Ga4ApiSecretArn", "ga4-api-secret"),
+            ("MetaAccessTokenArn", "meta-access-token"),
+        ):
+            if param not in params:
+                params[param] = self.client("secretsmanager").create_secret(
+                    Name=f"fairtrack-local-{name}", SecretString=secrets.token_hex(32)
+                )["ARN"]
         self.resolver = Resolver(self.template, params)
         self._create_resources()
         self.seed()
@@ -209,6 +219,16 @@ class LocalCloud:
             source_id=DEV_SOURCE_ID, name="Local development", origins=origins, measurement_ids=[DEV_MEASUREMENT_ID]
         )
         sources.add_source(ddb, table, dev, DEV_WRITE_KEY)
+
+    def outputs(self) -> dict[str, str]:
+        """The template's Outputs resolved against the local resources: the same names a deployed
+        stack's outputs have, so operator commands find resources the same way in both."""
+        assert self.resolver is not None
+        return {
+            name: str(self.resolver.resolve(spec["Value"]))
+            for name, spec in self.template.get("Outputs", {}).items()
+            if "ApiUrl" not in name
+        }
 
     def physical_id(self, logical: str) -> str:
         assert self.resolver is not None

@@ -19,10 +19,10 @@ from typing import Any
 
 from pydantic_core import from_json, to_json
 
-from fairtrack import consent, cors, pii, urls, useragent
+from fairtrack import consent, cors, geo, pii, urls, useragent
 from fairtrack.anonymise import client_ip, truncate_ip
 from fairtrack.errors import ClientError, FieldError, status_for
-from fairtrack.hit import EventType, Hit
+from fairtrack.hit import EventType, Hit, UserData
 from fairtrack.observability import logger, metrics
 from fairtrack.policy import Decision, Policy, evaluate, plan_for
 from fairtrack.protocols import gtag as gtag_protocol
@@ -41,6 +41,19 @@ _MAYBE_PII = re.compile(rb"@|%40|%25|\d[\d\s().+/-]{5,}\d|:[0-9A-Fa-f]{0,4}:")
 _PAGE_KEYS = frozenset({"url", "search", "referrer", "path"})
 IDENTIFIERS = ("anonymousId", "userId", "groupId", "previousId")  # pseudonymised before anything is queued
 ANALYTICS = "analytics"  # without it, a hit gets a cookieless daily visitor id instead of its ids
+
+
+def user_data_for_destinations(data: UserData) -> dict[str, Any]:
+    """User-provided data normalised and hashed per destination spec (``userData.ga4``,
+    ``userData.meta``); the raw values are never part of a payload."""
+    from fairtrack import userdata  # loaded on the first hit that carries user data
+
+    out: dict[str, Any] = {}
+    if ga4 := userdata.ga4_user_data(data):
+        out["ga4"] = ga4
+    if meta := userdata.meta_user_data(data):
+        out["meta"] = meta
+    return out
 
 
 @dataclass(frozen=True)
@@ -175,6 +188,7 @@ class Ingestor:
         self._ddb: Any = None
         self._configured = [d for d in DESTINATIONS if settings.queue_url(d)]  # the others get nothing
         self._routes: dict[tuple[int, frozenset[str]], Route] = {}
+        self._user_data_routes: dict[tuple[int, frozenset[str]], bool] = {}
         self._agents: dict[tuple[str | None, bytes | None], dict[str, Any]] = {}
         self._pseudonyms: dict[tuple[str, str], str] = {}
         self._urls: dict[str, urls.CleanUrl | None] = {}
@@ -204,7 +218,7 @@ class Ingestor:
         and user agent, used only inside the cookieless daily id."""
         full_ip = client_ip(request.source_ip, request.headers.get("x-forwarded-for"), self.settings.trusted_proxy)
         return Visitor(
-            country=self._country(request),
+            country=self._country(request, full_ip),
             ip=truncate_ip(full_ip, self.settings.ip_v4_prefix_length, self.settings.ip_v6_prefix_length),
             full_ip=full_ip,
             user_agent=request.headers.get("user-agent"),
@@ -329,14 +343,17 @@ class Ingestor:
         result.rejected = sorted(rejected, key=lambda r: int(r["index"]))
         return result
 
-    def _country(self, request: IngestRequest) -> str | None:
-        """The visitor's country from CloudFront's viewer header, trusted only behind the
-        deployment's own proxy (anyone can send the header to the API directly). Used for the
-        policy's region defaults; coarse geo for destinations comes with the anonymisation stage."""
-        if not self.settings.trusted_proxy:
-            return None
-        country = request.headers.get("cloudfront-viewer-country", "").strip().upper()
-        return country if len(country) == 2 and country.isalpha() and country.isascii() else None
+    def _country(self, request: IngestRequest, full_ip: str | None) -> str | None:
+        """The visitor's country, worked out before the address is truncated: CloudFront's viewer
+        header when the deployment's own proxy sits in front (anyone can send the header to the
+        API directly, so it is trusted only then), else the registries' allocation data shipped
+        with the layer (:mod:`fairtrack.geo`). Used for the policy's region defaults and, as
+        ``context.location.country``, the only geo a destination may get (never below country)."""
+        if self.settings.trusted_proxy:
+            country = request.headers.get("cloudfront-viewer-country", "").strip().upper()
+            if len(country) == 2 and country.isalpha() and country.isascii():
+                return country
+        return geo.country_of(full_ip) if full_ip else None
 
     def route(
         self, source: Source, hits: list[Hit], correlation_id: str, visitor: Visitor | None = None
@@ -408,6 +425,13 @@ class Ingestor:
                 )
                 return
         self._minimise(payload, result)
+        if visitor is not None and visitor.country is not None:
+            # the gateway's own coarse geo replaces whatever location a client sent
+            payload.setdefault("context", {})["location"] = {"country": visitor.country}
+        if hit.userData is not None and self._hashes_user_data(policy, granted.granted):
+            hashed = user_data_for_destinations(hit.userData)
+            if hashed:
+                payload["userData"] = hashed
         if ANALYTICS not in granted.granted and visitor is not None:
             visitor_id = self._daily_id(source_id, visitor, hit.context.get("userAgent"))
             if visitor_id is not None:
@@ -417,6 +441,17 @@ class Ingestor:
             result.decisions.extend(decisions)
             if minimal is not None:
                 per_destination.setdefault(dest, []).append((purposes, minimal))
+
+    def _hashes_user_data(self, policy: Policy, granted: frozenset[str]) -> bool:
+        """Whether any destination could get hashed user data under these purposes (the catalogue's
+        ``userData.*`` entries): only then is it normalised and hashed; otherwise it stays behind."""
+        key = (policy.version, granted)
+        wanted = self._user_data_routes.get(key)
+        if wanted is None:
+            wanted = self._user_data_routes[key] = any(
+                path.startswith("userData") and attr.purpose in granted for path, attr in policy.attributes.items()
+            )
+        return wanted
 
     def _agent(self, user_agent: str | None, hints: Any) -> dict[str, Any] | None:
         """The reduced user agent, memoised on the agent and its client hints (the hits of one page
@@ -542,6 +577,7 @@ class Ingestor:
         may receive something, the skip decisions of the others, and the purposes to record."""
         if len(self._routes) > 256:
             self._routes.clear()
+            self._user_data_routes.clear()
         receiving: list[Destination] = []
         skipped: list[Decision] = []
         for dest in self._configured:
