@@ -12,17 +12,13 @@ from __future__ import annotations
 import copy
 import gzip
 import json
-import socket
-import struct
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities import parameters
+from loopback import Flaky
 from moto import mock_aws
 
 from fairtrack.failed_store import FailedStore
@@ -33,60 +29,9 @@ from fairtrack_tools.localcloud import LocalCloud
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Flaky:
-    """A loopback server that plays a script of answers, then answers 200."""
-
-    def __init__(self) -> None:
-        self.script: list[int | str] = []
-        self.received: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with outer.lock:
-                    action = outer.script.pop(0) if outer.script else 200
-                if action == "timeout":
-                    time.sleep(1.5)  # longer than the forwarder's read timeout (0.5 s in these tests)
-                    return
-                if action == "reset":  # RST instead of an answer
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    self.connection.close()
-                    self.close_connection = True
-                    return
-                assert isinstance(action, int)
-                if action == 200:
-                    with outer.lock:
-                        outer.received.append(json.loads(body))
-                answer = b'{"ok":true}' if action == 200 else b'{"error":"bad field: batch[0].event"}'
-                self.send_response(action)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-
-    def delivered_ids(self) -> list[str]:
-        with self.lock:
-            return [e["messageId"] for body in self.received for e in body["batch"]]
-
-
 @pytest.fixture
 def flaky() -> Iterator[Flaky]:
-    server = Flaky()
+    server = Flaky("/hook")
     yield server
     server.httpd.shutdown()
     server.httpd.server_close()
