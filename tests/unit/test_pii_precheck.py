@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pydantic_core import to_json
 
 from fairtrack import pii
-from fairtrack.ingest import _MAYBE_PII
+from fairtrack.ingest import _MAYBE_PII, _may_hold_pii
 
 planted = st.one_of(
     st.emails(),
@@ -25,3 +25,33 @@ def test_precheck_is_a_superset_of_the_scan(value: str, prefix: str) -> None:
     _, findings = pii.scan(props, "redact", path="properties")
     if findings:
         assert _MAYBE_PII.search(to_json(props)), props
+
+
+def _spelled(name: str, style: int) -> str:
+    """A known field name as sites spell it: camelCase, snake_case, kebab-case, upper case."""
+    if style == 0:
+        return name
+    words = [w for w in name.replace("-", "_").split("_") if w]
+    if style == 1:
+        return "_".join(w.lower() for w in words)
+    if style == 2:
+        return "-".join(w.lower() for w in words)
+    return name.upper()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    name=st.sampled_from(sorted(pii.KNOWN_PII_FIELDS)),
+    style=st.integers(0, 3),
+    prefix=st.sampled_from(["", "billing", "customer_", "shipping-"]),
+    value=st.one_of(st.text(min_size=1, max_size=20), st.integers(), st.booleans()),
+    nested=st.booleans(),
+)
+def test_precheck_catches_every_field_named_as_personal(
+    name: str, style: int, prefix: str, value: object, nested: bool
+) -> None:
+    key = prefix + _spelled(name, style)
+    props: dict[str, object] = {"order": {key: value}} if nested else {key: value}
+    _, findings = pii.scan(props, "redact", path="properties", by_name=pii.is_personal_property)
+    if findings:
+        assert _may_hold_pii(props), props

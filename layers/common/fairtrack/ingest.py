@@ -43,6 +43,22 @@ IDENTIFIERS = ("anonymousId", "userId", "groupId", "previousId")  # pseudonymise
 ANALYTICS = "analytics"  # without it, a hit gets a cookieless daily visitor id instead of its ids
 
 
+_JSON_KEY = re.compile(rb'"([^"\\]{1,128})":')
+
+
+def _may_hold_pii(properties: Any) -> bool:
+    """Whether the scan could find anything in ``properties``: a value that may be personal data
+    (``_MAYBE_PII``), a key named as personal data (``pii.is_personal_property``), or a key the
+    quick look cannot read (escaped or very long)."""
+    raw = to_json(properties)
+    if _MAYBE_PII.search(raw) or b"\\" in raw:
+        return True
+    keys = _JSON_KEY.findall(raw)
+    if raw.count(b'":') != len(keys):
+        return True
+    return any(pii.is_personal_property(key.decode()) for key in keys)
+
+
 def user_data_for_destinations(data: UserData) -> dict[str, Any]:
     """User-provided data normalised and hashed per destination spec (``userData.ga4``,
     ``userData.meta``); the raw values are never part of a payload."""
@@ -92,6 +108,7 @@ class IngestResult:
     headers: dict[str, str] = field(default_factory=dict)
     pii_findings: int = 0  # values redacted or fields dropped as personal data
     bots_dropped: int = 0  # hits the policy's `defaults.bots: drop` kept from every destination
+    quarantined: int = 0  # hits holding personal data under `defaults.pii: quarantine`
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"success": True}
@@ -424,7 +441,12 @@ class Ingestor:
                     Decision(dest, "skipped", "bot_traffic", policy_version=policy.version) for dest in receiving
                 )
                 return
-        self._minimise(payload, result)
+        if self._minimise(payload, result, policy.defaults.pii):
+            result.quarantined += 1
+            result.decisions.extend(
+                Decision(dest, "skipped", "pii_quarantined", policy_version=policy.version) for dest in receiving
+            )
+            return
         if visitor is not None and visitor.country is not None:
             # the gateway's own coarse geo replaces whatever location a client sent
             payload.setdefault("context", {})["location"] = {"country": visitor.country}
@@ -465,11 +487,13 @@ class Ingestor:
             agent = self._agents[key] = dict(reduced) if reduced is not None else {}
         return agent or None
 
-    def _minimise(self, payload: dict[str, Any], result: IngestResult) -> None:
+    def _minimise(self, payload: dict[str, Any], result: IngestResult, action: pii.Action = "redact") -> bool:
         """URLs cleaned (query allowlist, PII and tokens redacted, click ids set apart for the
         advertising purpose, referrers cut to their origin) and free text scanned: personal data in
-        properties and traits redacted, and traits named as personal data (email, phone...) redacted
-        whole.
+        properties and traits, and fields named as personal data (traits ``email``, ``name``...;
+        properties ``email``, ``firstName``..., not a product's ``name``), redacted or dropped as
+        the policy says (``defaults.pii``). Returns True when the policy quarantines the hit
+        instead (nothing found is changed then; the hit goes nowhere).
         Everything here happens before anything is queued."""
         context = payload.get("context")
         page = context.get("page") if context else None
@@ -487,18 +511,30 @@ class Ingestor:
             value = payload.get(key)
             if not value:
                 continue
-            if key == "properties" and not _MAYBE_PII.search(to_json(value)):
-                continue  # nothing that could be an e-mail, phone, card, IBAN or address: skip the scan
+            if key == "properties" and not _may_hold_pii(value):
+                continue  # nothing that could be an e-mail, phone, card, IBAN, address or personal field
             # a trait named email or name is a person's; a property named name is a page's or product's
-            cleaned, findings = pii.scan(value, "redact", path=key, by_name=key == "traits")
+            named = True if key == "traits" else pii.is_personal_property
+            cleaned, findings = pii.scan(value, action, path=key, by_name=named)
             if findings:
+                if action == "quarantine":
+                    return True
                 result.pii_findings += len(findings)
-                payload[key] = cleaned
+                if cleaned is None:
+                    del payload[key]
+                else:
+                    payload[key] = cleaned
         traits = context.get("traits") if context else None
         if traits:
-            cleaned, findings = pii.scan(traits, "redact", path="context.traits", by_name=True)
+            cleaned, findings = pii.scan(traits, action, path="context.traits", by_name=True)
+            if findings and action == "quarantine":
+                return True
             result.pii_findings += len(findings)
-            context["traits"] = cleaned  # type: ignore[index]
+            if cleaned is None:
+                del context["traits"]  # type: ignore[union-attr]
+            else:
+                context["traits"] = cleaned  # type: ignore[index]
+        return False
 
     def _clean_page(self, page: dict[str, Any]) -> dict[str, str]:
         """Clean ``url``/``search``/``referrer`` in a page object in place; return the click ids."""
@@ -596,6 +632,8 @@ class Ingestor:
             metrics.add_metric(name="HitsDroppedBot", unit="Count", value=result.bots_dropped)
         if result.pii_findings:
             metrics.add_metric(name="PiiRedactions", unit="Count", value=result.pii_findings)
+        if result.quarantined:
+            metrics.add_metric(name="HitsQuarantinedPii", unit="Count", value=result.quarantined)
         for dest, count in result.queued.items():
             metrics.add_metric(name=f"HitsQueued_{dest}", unit="Count", value=count)
         logger.info(

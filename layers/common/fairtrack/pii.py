@@ -71,6 +71,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
+from functools import lru_cache
 from itertools import islice
 from typing import Any, Final, Literal, NamedTuple
 
@@ -397,6 +399,21 @@ _KNOWN_SUFFIXES: Final = (
 )  # fmt: skip
 
 
+# Names on the list above that mean something else in event properties: a product's ``name``, a
+# ``mobile`` flag, a garment's ``gender``, a ``zip`` archive. Traits are a person's; properties
+# describe an action, so these are judged by their values there, not by their names.
+AMBIGUOUS_IN_PROPERTIES: Final = frozenset({"name", "mobile", "cell", "mail", "gender", "zip", "tel", "fax"})
+
+
+@lru_cache(maxsize=4096)
+def is_personal_property(key: str) -> bool:
+    """``is_known_pii_field`` for event properties: the same names except the ambiguous ones
+    (memoised: the same few property names come again and again)."""
+    if not isinstance(key, str):
+        return False
+    return is_known_pii_field(key) and key.lower().translate(_SEPARATORS) not in AMBIGUOUS_IN_PROPERTIES
+
+
 def is_known_pii_field(key: str) -> bool:
     """Whether a field called ``key`` holds personal data by its name: ``KNOWN_PII_FIELDS``
     compared case-insensitively with ``_ - .`` and spaces removed (``First-Name`` is
@@ -443,7 +460,7 @@ def _kinds(spans: list[Span]) -> list[str]:
 class _Walker:
     __slots__ = ("action", "by_name", "findings", "max_depth")
 
-    def __init__(self, action: Action, max_depth: int, by_name: bool) -> None:
+    def __init__(self, action: Action, max_depth: int, by_name: Callable[[str], bool] | None) -> None:
         self.action = action
         self.max_depth = max_depth
         self.by_name = by_name
@@ -483,7 +500,7 @@ class _Walker:
                     new_key = self._found(key, child, sorted(set(_kinds(key_spans))), _apply(key, key_spans))
                     if new_key is not key and new_key is not _DROP and (new_key in value or (out and new_key in out)):
                         new_key = _DROP  # the redacted key would collide with another
-                named = by_name and item is not None and item != "" and is_known_pii_field(key)
+                named = by_name is not None and item is not None and item != "" and by_name(key)
             else:
                 named = False
             if named:
@@ -530,7 +547,7 @@ def scan(
     *,
     path: str = "",
     max_depth: int = 16,
-    by_name: bool = False,
+    by_name: bool | Callable[[str], bool] = False,
 ) -> tuple[Any, list[Finding]]:
     """Walk ``obj`` (nested dicts and lists, as parsed from JSON) and act on every string value
     holding personal data (and every int that is a card number). Returns the result and the
@@ -545,14 +562,16 @@ def scan(
     (or its entry dropped when the redacted key would collide) or dropped. Paths name a key only
     when it matches ``[A-Za-z_][A-Za-z0-9_-]{0,63}`` and holds nothing found, else ``<key>``; list
     elements are ``[i]``; ``path`` is the prefix (e.g. ``"properties"``). With ``by_name``, any
-    non-empty value under a known personal-data field name (see ``is_known_pii_field``) is a
-    ``field`` finding, redacted to ``[redacted]`` (a whole subtree) or dropped.
+    non-empty value under a known personal-data field name (see ``is_known_pii_field``, or the
+    predicate given, e.g. ``is_personal_property``) is a ``field`` finding, redacted to
+    ``[redacted]`` (a whole subtree) or dropped.
 
     Containers nested more than ``max_depth`` levels below ``obj`` are not inspected: a ``depth``
     finding, and under redact or drop they are removed (what cannot be checked is not sent). A
     top-level value that is dropped comes back as None. The input is never modified; unchanged
     containers are returned as they are (no copy).
     """
-    walker = _Walker(action, max_depth, by_name)
+    named = is_known_pii_field if by_name is True else (by_name or None)
+    walker = _Walker(action, max_depth, named)
     out = walker.walk(obj, path, 0)
     return (None if out is _DROP else out), walker.findings

@@ -119,6 +119,13 @@ class Defaults(_Strict):
         "them with context.agent.bot true (destinations that list context.agent see it), 'drop' sends "
         "them nowhere (each counted, with the reason)",
     )
+    pii: Literal["redact", "drop", "quarantine"] = Field(
+        default="redact",
+        description="personal data found in properties and traits (e-mails, phone numbers, IBANs, card "
+        "numbers, IP addresses, known personal fields such as email or firstName): 'redact' replaces the "
+        "value with a marker, 'drop' removes the field, 'quarantine' sends the hit nowhere (counted, with "
+        "the reason pii_quarantined)",
+    )
     region_groups: dict[str, list[str]] = Field(
         default_factory=dict, description="a name for a list of ISO 3166 country codes, e.g. EEA"
     )

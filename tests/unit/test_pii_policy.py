@@ -1,0 +1,112 @@
+"""The policy's personal-data rule (``defaults.pii``) at ingest: redact (default), drop the field,
+or quarantine the hit; and fields named as personal data in properties (``firstName``), not a
+product's ``name``."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `bench`
+
+from bench.fakes import DiscardingSender, MemoryPolicyStore, all_destinations_settings, load_policy_doc, memory_ingestor
+from fairtrack import pii
+from fairtrack.envelope import Envelope
+from fairtrack.ingest import IngestRequest
+
+KEY = "pii-key"
+
+
+def request(properties: dict[str, Any]) -> IngestRequest:
+    body = {
+        "type": "track",
+        "event": "Signed Up",
+        "anonymousId": "a-1",
+        "properties": properties,
+        "context": {"consent": {"categoryPreferences": {"analytics": True}}},
+    }
+    return IngestRequest(
+        body=json.dumps(body),
+        is_base64=False,
+        headers={"authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()},
+        query={},
+        source_ip="198.51.100.7",
+        received_at=datetime(2026, 11, 25, tzinfo=UTC),
+        request_id="pii",
+    )
+
+
+def ingest(rule: str | None, properties: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+    doc = load_policy_doc()
+    if rule is not None:
+        doc["defaults"]["pii"] = rule
+    sender = DiscardingSender()
+    ingestor = memory_ingestor(all_destinations_settings(), MemoryPolicyStore(KEY, "web", policy_doc=doc), sender)
+    result = ingestor.segment(request(properties), "track")
+    lake = [
+        e.event
+        for _, body in sender.last
+        if (env := Envelope.model_validate_json(body)).destination == "lake"
+        for e in env.events
+    ]
+    return result, lake
+
+
+PERSONAL = {"plan": "pro", "note": "call me on +49 170 1234567", "firstName": "Jane", "name": "Pro plan"}
+
+
+def test_redact_is_the_default() -> None:
+    result, (event,) = ingest(None, PERSONAL)
+    assert event["properties"] == {
+        "plan": "pro",
+        "note": "call me on [phone]",
+        "firstName": "[redacted]",
+        "name": "Pro plan",  # a product's or plan's name is not a person's
+    }
+    assert result.pii_findings == 2 and result.quarantined == 0
+
+
+def test_drop_removes_the_fields() -> None:
+    result, (event,) = ingest("drop", PERSONAL)
+    assert event["properties"] == {"plan": "pro", "name": "Pro plan"}
+    assert result.pii_findings == 2
+
+
+def test_quarantine_sends_the_hit_nowhere_with_a_reason() -> None:
+    result, lake = ingest("quarantine", PERSONAL)
+    assert result.accepted == 1 and result.quarantined == 1
+    assert lake == []
+    skipped = {(d.destination, d.reason) for d in result.decisions if d.action == "skipped"}
+    assert {("lake", "pii_quarantined"), ("webhook", "pii_quarantined"), ("ga4", "pii_quarantined")} <= skipped
+
+
+def test_quarantine_lets_clean_hits_through() -> None:
+    result, (event,) = ingest("quarantine", {"plan": "pro", "name": "Pro plan", "count": 3})
+    assert result.quarantined == 0
+    assert event["properties"] == {"plan": "pro", "name": "Pro plan", "count": 3}
+
+
+@pytest.mark.parametrize(
+    ("key", "personal"),
+    [
+        ("firstName", True),
+        ("e-mail", True),
+        ("billingEmail", True),
+        ("shipping_zip_code", True),
+        ("Date-Of-Birth", True),
+        ("name", False),
+        ("mobile", False),
+        ("gender", False),
+        ("zip", False),
+        ("plan", False),
+    ],
+)
+def test_personal_property_names(key: str, personal: bool) -> None:
+    assert pii.is_personal_property(key) is personal
+    assert pii.is_known_pii_field(key) is (personal or key not in ("plan",))
