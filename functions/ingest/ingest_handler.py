@@ -14,10 +14,12 @@ from fairtrack.hit import EventType
 from fairtrack.http import empty_response, error_response, json_response, to_request
 from fairtrack.ingest import Ingestor
 from fairtrack.observability import logger, metrics
+from fairtrack.receipts import ConsentReceipts
 from fairtrack.settings import ingest_settings
 
 app = APIGatewayHttpResolver()
 ingestor = Ingestor(ingest_settings())
+receipts = ConsentReceipts(ingestor)
 
 
 # Segment / RudderStack tracking API: long paths and analytics.js's short ones.
@@ -36,6 +38,13 @@ TYPED_ROUTES: dict[str, EventType] = {
     "a": "alias",
 }
 BATCH_ROUTES = ("batch", "b")
+
+
+# Consent receipts (a static route: Powertools matches static routes before /v1/<kind>).
+@app.post("/v1/consent")
+def consent_receipt() -> Response[Any]:
+    result = receipts.record(to_request(app.current_event))
+    return json_response(201, result.body(), result.headers)
 
 
 @app.post("/v1/<kind>")

@@ -45,6 +45,11 @@ def webhook_needs_advertising(clean: Stack, tmp_path: Path) -> Iterator[Stack]:
 def send(stack: Stack, message_id: str, preferences: dict[str, bool] | None) -> None:
     body: dict[str, Any] = json.loads(json.dumps(EXAMPLE))
     body["messageId"] = message_id
+    # a page URL and a browser: what Meta requires of a website event
+    body["context"]["page"]["url"] = "https://shop.example/checkout/thanks"
+    body["context"]["userAgent"] = (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+    )
     if preferences is None:
         del body["context"]["consent"]
     else:
@@ -64,7 +69,15 @@ def test_one_hit_three_consent_states_three_outcomes(webhook_needs_advertising: 
     send(stack, "state-analytics", {"analytics": True, "advertising": False})
     send(stack, "state-both", {"analytics": True, "advertising": True})
 
-    got = stack.wait_for(lambda c: len(c["lake"]) >= 3 and len(c["webhook"]) >= 1, timeout=10)
+    got = stack.wait_for(
+        lambda c: (
+            len(c["lake"]) >= 3
+            and len(c["webhook"]) >= 1
+            and sum(len(b["events"]) for b in c["ga4"]) >= 2
+            and len(c["meta"]) >= 1
+        ),
+        timeout=10,
+    )
     lake = {r["event"]["messageId"]: r for r in got["lake"]}
     webhook = {e["messageId"]: e for post in got["webhook"] for e in post["batch"]}
 
@@ -87,7 +100,13 @@ def test_one_hit_three_consent_states_three_outcomes(webhook_needs_advertising: 
     assert set(webhook) == {"state-both"}
     assert webhook["state-both"]["event"] == EXAMPLE["event"]
     assert "userId" not in webhook["state-both"]
-    assert got["ga4"] == [] and got["meta"] == []
+    # GA4 needs analytics: the two hits that granted it, consent for ads only on the second
+    consents = sorted(json.dumps(b["consent"], sort_keys=True) for b in got["ga4"] for _ in b["events"])
+    assert consents == sorted(
+        json.dumps({"ad_personalization": s, "ad_user_data": s}, sort_keys=True) for s in ("DENIED", "GRANTED")
+    )
+    # Meta needs advertising: only the third
+    assert [e["event_id"] for b in got["meta"] for e in b["data"]] == ["state-both"]
 
 
 def test_a_bad_policy_is_refused_and_the_active_one_stays(clean: Stack, tmp_path: Path) -> None:

@@ -13,8 +13,9 @@ from conftest import Stack
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = (ROOT / "events" / "examples" / "track.json").read_bytes()
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"dev-write-key:").decode(), "Content-Type": "application/json"}
-# What the gateway adds to an event: its receive time and the truncated address.
-SERVER_FIELDS = {"receivedAt"}
+# What the gateway adds to an event: its receive time (and the event time, which the example leaves
+# to the gateway so that it never goes stale) and the truncated address.
+SERVER_FIELDS = {"receivedAt", "timestamp"}
 SERVER_CONTEXT_FIELDS = {"ip", "agent"}  # the truncated address, the reduced user agent
 
 
@@ -32,8 +33,8 @@ def test_readme_example_reaches_webhook_and_lake_within_5_seconds(clean: Stack) 
     # Given the README's example, sent as the README's curl command sends it
     status, body = clean.request("POST", "/v1/track", EXAMPLE, AUTH)
     assert (status, body) == (200, {"success": True})
-    # Then within 5 seconds the webhook and the lake have it
-    got = clean.wait_for(lambda c: c["webhook"] and c["lake"], timeout=5.0)
+    # Then within 5 seconds the webhook, the lake and GA4 (analytics consent) have it
+    got = clean.wait_for(lambda c: c["webhook"] and c["lake"] and c["ga4"], timeout=5.0)
     assert len(got["webhook"]) == 1 and len(got["lake"]) == 1
     sent = json.loads(EXAMPLE)
     webhook_event = got["webhook"][0]["batch"][0]
@@ -50,7 +51,10 @@ def test_readme_example_reaches_webhook_and_lake_within_5_seconds(clean: Stack) 
     assert "consent" not in webhook_event["context"]
     assert "consent" not in lake_event["context"]
     assert got["lake"][0]["purposes"] == ["analytics", "necessary"]
-    assert got["ga4"] == [] and got["meta"] == []
+    # GA4 gets it as a purchase with ads consent denied; Meta (advertising not granted) nothing
+    ((ga4_event,),) = [b["events"] for b in got["ga4"]]
+    assert ga4_event["name"] == "purchase" and got["ga4"][0]["consent"]["ad_user_data"] == "DENIED"
+    assert got["meta"] == []
 
 
 def test_malformed_body_is_4xx_with_path_and_nothing_is_queued(clean: Stack) -> None:

@@ -132,6 +132,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     sqs = client("sqs")
     store = FailedStore(where.failed_bucket, args.destination, client("s3"))
     before = set(store.list_keys())
+    dlq_before = 0 if args.source == "dlq" else replay.depth(sqs, where.dlq_url)
     progress = replay.progress_bar(f"replay {args.destination} from {args.source}", quiet=args.quiet)
     if args.source == "dlq":
         result = replay.from_dlq(sqs, where, args.destination, progress)
@@ -140,9 +141,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         result = replay.from_failed(sqs, store, ledger, where, destination=args.destination, progress=progress)
         before = set()  # the replayed objects are gone; any object there now failed again
     if args.wait and result.messages:
-        replay.wait_for_outcome(sqs, store, where, result, timeout=args.wait, before=before)
+        replay.wait_for_outcome(sqs, store, where, result, timeout=args.wait, before=before, dlq_before=dlq_before)
     print(json.dumps(result.as_dict(), indent=2))
-    return 0 if not result.not_moved and not result.failed_again else 1
+    return 0 if result.succeeded else 1
 
 
 def cmd_policy(args: argparse.Namespace) -> int:

@@ -30,7 +30,6 @@ from fairtrack_tools.template import ACCOUNT, REGION, Resolver, load, resources_
 DEV_WRITE_KEY = "dev-write-key"
 DEV_MEASUREMENT_ID = "G-DEV"
 DEV_SOURCE_ID = "dev"
-DEV_MEASUREMENT_ID = "G-DEV"
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,12 @@ class ReplayResult:
     drained: bool | None = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def succeeded(self) -> bool:
+        """Everything was queued again and, when watched, nothing came back failed or dead-lettered
+        and the queue drained."""
+        return not self.not_moved and not self.failed_again and not self.back_in_dlq and self.drained is not False
+
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None and v != []}
 
@@ -153,7 +159,14 @@ def depth(sqs: Any, url: str) -> int:
 
 
 def wait_for_outcome(
-    sqs: Any, store: FailedStore, where: Resources, result: ReplayResult, *, timeout: float, before: set[str]
+    sqs: Any,
+    store: FailedStore,
+    where: Resources,
+    result: ReplayResult,
+    *,
+    timeout: float,
+    before: set[str],
+    dlq_before: int = 0,
 ) -> ReplayResult:
     """Watch the queue drain, then count what failed again (new failed objects, DLQ depth)."""
     deadline = time.monotonic() + timeout
@@ -166,7 +179,8 @@ def wait_for_outcome(
         if key not in before
         for entry in store.read(key).get("envelopes", [])
     )
-    result.back_in_dlq = depth(sqs, where.dlq_url)
+    # messages already in the DLQ before this replay (from --from failed) are not this replay's
+    result.back_in_dlq = max(0, depth(sqs, where.dlq_url) - dlq_before)
     if not result.drained:
         result.notes.append("the queue had not drained when --wait ran out: retries may still be in flight")
     return result

@@ -109,6 +109,7 @@ class IngestResult:
     pii_findings: int = 0  # values redacted or fields dropped as personal data
     bots_dropped: int = 0  # hits the policy's `defaults.bots: drop` kept from every destination
     quarantined: int = 0  # hits holding personal data under `defaults.pii: quarantine`
+    suppressed: int = 0  # hits of data subjects erased on request
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"success": True}
@@ -382,9 +383,16 @@ class Ingestor:
             raise ClientError(503, "no_active_policy", "the gateway has no active consent policy") from None
         result = IngestResult(accepted=len(hits))
         per_destination: dict[Destination, list[Routed]] = {}
+        suppressed = self.store.suppressed()
         for hit in hits:
             self._route_hit(
-                hit, policy, per_destination=per_destination, result=result, visitor=visitor, source_id=source.source_id
+                hit,
+                policy,
+                per_destination=per_destination,
+                result=result,
+                visitor=visitor,
+                source_id=source.source_id,
+                suppressed=suppressed,
             )
         messages: list[tuple[Destination, str]] = []
         for dest, events in per_destination.items():
@@ -417,6 +425,7 @@ class Ingestor:
         result: IngestResult,
         visitor: Visitor | None,
         source_id: str,
+        suppressed: frozenset[str] = frozenset(),
     ) -> None:
         granted = consent.resolve(hit.consent, policy, visitor.country if visitor else None)
         route = self._routes.get((policy.version, granted.granted))
@@ -428,6 +437,12 @@ class Ingestor:
             return
         payload = hit.to_payload()
         self._pseudonymise(payload)
+        if suppressed and (payload.get("anonymousId") in suppressed or payload.get("userId") in suppressed):
+            result.suppressed += 1
+            result.decisions.extend(
+                Decision(dest, "skipped", "subject_suppressed", policy_version=policy.version) for dest in receiving
+            )
+            return
         context = payload.get("context")
         user_agent = (context or {}).get("userAgent") or (visitor.user_agent if visitor else None)
         agent = self._agent(user_agent, (context or {}).get("userAgentData"))
@@ -530,6 +545,9 @@ class Ingestor:
             if findings and action == "quarantine":
                 return True
             result.pii_findings += len(findings)
+            if isinstance(cleaned, dict) and findings:
+                # user properties are labels: one named as personal data goes, not a placeholder
+                cleaned = {k: v for k, v in cleaned.items() if v != pii.FIELD_MARKER}
             if cleaned is None:
                 del context["traits"]  # type: ignore[union-attr]
             else:
@@ -632,6 +650,8 @@ class Ingestor:
             metrics.add_metric(name="HitsDroppedBot", unit="Count", value=result.bots_dropped)
         if result.pii_findings:
             metrics.add_metric(name="PiiRedactions", unit="Count", value=result.pii_findings)
+        if result.suppressed:
+            metrics.add_metric(name="HitsSuppressedSubject", unit="Count", value=result.suppressed)
         if result.quarantined:
             metrics.add_metric(name="HitsQuarantinedPii", unit="Count", value=result.quarantined)
         for dest, count in result.queued.items():

@@ -11,6 +11,12 @@ Layout of the table (one key, ``id``; JSON in ``value``; ``expires_at`` is the T
 - ``measurement#<G-...>``    -> the source a GA4 measurement id (gtag ``tid``) belongs to
 - ``origin#<origin>``        -> ``{"source_ids": [...]}``: which sources allow a browser origin, for
   CORS preflights, which carry no write key (analytics.js sends it in ``Authorization``)
+- ``suppressed``             -> ``{"subjects": [pseudonym, ...]}``: data subjects erased on request
+  (``fairtrack subject erase``); ingest drops their later hits with the reason ``subject_suppressed``.
+  One item, read through the same cache as the policy: erasures are rare, and a DynamoDB item holds
+  about 8,000 pseudonyms (shard the item beyond that)
+- ``erasure#<time>#<id>``    -> the record of an erasure: who, when, what was removed (counts), never
+  the erased data
 
 Reads go through Powertools' ``DynamoDBProvider`` with a ``max_age`` of ``POLICY_CACHE_SECONDS``,
 so a warm function reads the table at most once per item per interval, never per hit. Write keys
@@ -32,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from fairtrack.policy import Policy
 
 ACTIVE_POLICY_ID = "policy#active"
+SUPPRESSED_ID = "suppressed"
 
 
 def policy_version_id(version: int) -> str:
@@ -113,6 +120,7 @@ class PolicyStore:
         self._policies: dict[int, Policy] = {}  # versions are immutable: parse each once
         self._unknown_keys: dict[str, float] = {}  # negative cache so bad keys cannot force reads
         self._sources: dict[str, tuple[Any, Source]] = {}
+        self._suppressed: tuple[Any, frozenset[str]] = (None, frozenset())
 
     @property
     def provider(self) -> DynamoDBProvider:
@@ -139,6 +147,16 @@ class PolicyStore:
             policy = Policy.model_validate({**doc, "version": version})
             self._policies[version] = policy
         return policy
+
+    def suppressed(self) -> frozenset[str]:
+        """Pseudonyms of the data subjects whose hits must be dropped (erased on request)."""
+        doc = self._get_json(SUPPRESSED_ID, self.cache_seconds)
+        if doc is self._suppressed[0]:  # the provider's cached object: already read
+            return self._suppressed[1]
+        subjects = doc.get("subjects") if isinstance(doc, dict) else None
+        found = frozenset(s for s in subjects if isinstance(s, str)) if isinstance(subjects, list) else frozenset()
+        self._suppressed = (doc, found)
+        return found
 
     def source_for_write_key(self, write_key: str) -> Source | None:
         return self._source(write_key_id(write_key))
@@ -191,3 +209,4 @@ class PolicyStore:
         self._policies.clear()
         self._unknown_keys.clear()
         self._sources.clear()
+        self._suppressed = (None, frozenset())
