@@ -146,10 +146,92 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0 if result.succeeded else 1
 
 
+def cmd_subject(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from fairtrack_tools import subjects
+
+    outputs, (session, endpoint) = _stack_outputs(args)
+
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=endpoint) if endpoint else session.client(service)
+
+    where = subjects.Where(
+        policy_table=outputs["PolicyTableName"],
+        consent_table=outputs["ConsentTableName"],
+        lake_bucket=outputs["LakeBucketName"],
+        failed_bucket=outputs["FailedEventsBucketName"],
+        pseudonym_secret_arn=outputs["PseudonymSecretArn"],
+    )
+    kind, value = ("user_id", args.user_id) if args.user_id else ("anonymous_id", args.anonymous_id)
+    start, end = subjects.default_range()
+    start = date.fromisoformat(args.start) if args.start else start
+    end = date.fromisoformat(args.end) if args.end else end
+    clients = {name: client(name) for name in ("dynamodb", "s3")}
+    pseudonym = subjects.pseudonym_for(client("secretsmanager"), where, kind, value)
+    found = subjects.find(clients, where, pseudonym, start, end)
+    if args.action == "export":
+        print(json.dumps(subjects.export(found, kind), indent=2))
+        return 0
+    if not args.yes:
+        print(
+            f"would erase {len(found.receipts)} consent receipts, {len(found.lake_records)} lake records in "
+            f"{len(found.lake_objects)} objects and {len(found.failed_events)} failed events, and suppress the "
+            "subject's later hits; run again with --yes",
+            file=sys.stderr,
+        )
+        return 2
+    who = "local" if endpoint else session.client("sts").get_caller_identity()["Arn"]
+    print(json.dumps(subjects.erase(clients, where, found, who), indent=2))
+    return 0
+
+
 def cmd_policy(args: argparse.Namespace) -> int:
     from fairtrack_tools import policy_cli
 
     return policy_cli.run(args, _policy_table)
+
+
+def _stack_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_mutually_exclusive_group()
+    group.add_argument("--stack", help="name of a deployed stack (credentials from the environment)")
+    group.add_argument(
+        "--local", default="http://127.0.0.1:3000", help="URL of a running local stack (default, when no --stack)"
+    )
+    return parent
+
+
+def _add_replay(sub: Any) -> None:
+    rep = sub.add_parser(
+        "replay", parents=[_stack_parent()], help="send a destination's DLQ or failed events again after a fix"
+    )
+    rep.add_argument("destination", choices=["ga4", "meta", "webhook", "lake"])
+    rep.add_argument("--from", dest="source", choices=["dlq", "failed"], default="dlq", help="default: dlq")
+    rep.add_argument(
+        "--wait", type=float, default=0, metavar="SECONDS", help="watch the queue drain and report what failed again"
+    )
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    rep.set_defaults(func=cmd_replay)
+
+
+def _add_subject(sub: Any) -> None:
+    stack_parent = _stack_parent()
+    subj = sub.add_parser("subject", help="data-subject requests: export or erase what fairtrack holds on someone")
+    subj_actions = subj.add_subparsers(dest="action", required=True)
+    for name, text in (
+        ("export", "print everything held on the subject as JSON"),
+        ("erase", "delete it, suppress later hits, record the erasure"),
+    ):
+        action = subj_actions.add_parser(name, parents=[stack_parent], help=text)
+        who = action.add_mutually_exclusive_group(required=True)
+        who.add_argument("--anonymous-id", help="the visitor id the site's analytics client uses")
+        who.add_argument("--user-id", help="the site's own user id")
+        action.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="first lake day (default: 30 days ago)")
+        action.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last lake day (default: today)")
+        if name == "erase":
+            action.add_argument("--yes", action="store_true", help="really erase (otherwise: say what would go)")
+    subj.set_defaults(func=cmd_subject)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,19 +282,8 @@ def main(argv: list[str] | None = None) -> int:
 
     policy_cli.add_parser(sub, where).set_defaults(func=cmd_policy)
 
-    rep = sub.add_parser("replay", help="send a destination's DLQ or failed events again after a fix")
-    rep.add_argument("destination", choices=["ga4", "meta", "webhook", "lake"])
-    rep.add_argument("--from", dest="source", choices=["dlq", "failed"], default="dlq", help="default: dlq")
-    stack_where = rep.add_mutually_exclusive_group()
-    stack_where.add_argument("--stack", help="name of a deployed stack (credentials from the environment)")
-    stack_where.add_argument(
-        "--local", default="http://127.0.0.1:3000", help="URL of a running local stack (default, when no --stack)"
-    )
-    rep.add_argument(
-        "--wait", type=float, default=0, metavar="SECONDS", help="watch the queue drain and report what failed again"
-    )
-    rep.add_argument("--quiet", action="store_true", help="no progress bar")
-    rep.set_defaults(func=cmd_replay)
+    _add_replay(sub)
+    _add_subject(sub)
 
     args = parser.parse_args(argv)
     result: int = args.func(args)
