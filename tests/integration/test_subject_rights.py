@@ -1,0 +1,156 @@
+"""Data-subject rights end to end in-process (moto): what fairtrack holds on a subject is exported
+whole, erased everywhere (old lake object versions included), and later hits are dropped."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from awshelpers import pseudonym_of, queue_messages
+
+from fairtrack_tools import subjects
+from fairtrack_tools.localcloud import LocalCloud
+
+ROOT = Path(__file__).resolve().parents[2]
+SUBJECT, OTHER = "visitor-to-erase", "visitor-who-stays"
+
+
+def track(anonymous_id: str, message_id: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((ROOT / "events" / "ingest" / "track.json").read_text())
+    body = json.loads(event["body"])
+    body.update(anonymousId=anonymous_id, messageId=message_id)
+    out = copy.deepcopy(event)
+    out["body"] = json.dumps(body)
+    return out
+
+
+def where(cloud: LocalCloud) -> subjects.Where:
+    out = cloud.outputs()
+    return subjects.Where(
+        policy_table=out["PolicyTableName"],
+        consent_table=out["ConsentTableName"],
+        lake_bucket=out["LakeBucketName"],
+        failed_bucket=out["FailedEventsBucketName"],
+        pseudonym_secret_arn=out["PseudonymSecretArn"],
+    )
+
+
+def receipt(cloud: LocalCloud, pseudonym: str, receipt_id: str) -> None:
+    """A consent receipt in the consent table's layout (receipt item and the subject's pointer)."""
+    ddb, table = cloud.client("dynamodb"), cloud.outputs()["ConsentTableName"]
+    expires = {"N": str(int(time.time()) + 86400)}
+    ddb.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": f"receipt#{receipt_id}"},
+            "sk": {"S": "receipt"},
+            "subject": {"S": pseudonym},
+            "ip": {"S": "198.51.100.23"},
+            "granted": {"L": [{"S": "analytics"}]},
+            "expires_at": expires,
+        },
+    )
+    ddb.put_item(
+        TableName=table,
+        Item={"pk": {"S": f"subject#{pseudonym}"}, "sk": {"S": f"receipt#2026-11-25T10:00:00Z#{receipt_id}"}},
+    )
+
+
+@pytest.fixture
+def held(cloud: LocalCloud, load_handler: Any, context: Any) -> dict[str, Any]:
+    """Two visitors' hits in one lake object, a receipt of the subject: what fairtrack holds."""
+    ingest = load_handler("IngestFunction").handler
+    for anonymous_id, message_id in ((SUBJECT, "m-subject"), (OTHER, "m-other")):
+        assert ingest(track(anonymous_id, message_id), context)["statusCode"] == 200
+    records = [
+        {"messageId": m["MessageId"], "body": m["Body"], "messageAttributes": {}}
+        for m in queue_messages(cloud, "LakeQueue")
+    ]
+    assert load_handler("LakeForwarderFunction").handler({"Records": records}, context) == {"batchItemFailures": []}
+    pseudonym = pseudonym_of(cloud, "anonymousId", SUBJECT)
+    receipt(cloud, pseudonym, "r-1")
+    return {"pseudonym": pseudonym, "ingest": ingest}
+
+
+def lake_events(cloud: LocalCloud) -> list[dict[str, Any]]:
+    s3, bucket = cloud.client("s3"), cloud.outputs()["LakeBucketName"]
+    out = []
+    for version in s3.list_object_versions(Bucket=bucket).get("Versions", []):
+        body = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+        out.extend(json.loads(line)["event"] for line in gzip.decompress(body).splitlines() if line.strip())
+    return out
+
+
+def clients(cloud: LocalCloud) -> dict[str, Any]:
+    return {"dynamodb": cloud.client("dynamodb"), "s3": cloud.client("s3")}
+
+
+def test_export_holds_everything_and_only_the_subjects(cloud: LocalCloud, held: dict[str, Any]) -> None:
+    w = where(cloud)
+    pseudonym = subjects.pseudonym_for(cloud.client("secretsmanager"), w, "anonymous_id", SUBJECT)
+    assert pseudonym == held["pseudonym"]
+    start, end = subjects.default_range()
+    doc = subjects.export(subjects.find(clients(cloud), w, pseudonym, start, end), "anonymous_id")
+    assert doc["subject"] == {"kind": "anonymousId", "pseudonym": pseudonym}
+    assert [r["pk"] for r in doc["consent_receipts"]] == ["receipt#r-1"]
+    assert doc["consent_receipts"][0]["ip"] == "198.51.100.23"  # the evidence is the subject's own data
+    assert [r["event"]["messageId"] for r in doc["lake_records"]] == ["m-subject"]
+    assert doc["suppressed"] is False
+    assert OTHER not in json.dumps(doc) and pseudonym_of(cloud, "anonymousId", OTHER) not in json.dumps(doc)
+
+
+def test_erase_removes_everything_suppresses_and_records_without_the_data(
+    cloud: LocalCloud, held: dict[str, Any], context: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, pseudonym = where(cloud), held["pseudonym"]
+    start, end = subjects.default_range()
+    found = subjects.find(clients(cloud), w, pseudonym, start, end)
+    record = subjects.erase(clients(cloud), w, found, who="test-operator")
+
+    assert record["what"] == {
+        "consent_receipts_deleted": 1,
+        "lake_records_removed": 1,
+        "lake_objects_rewritten": 1,
+        "failed_events_removed": 0,
+        "suppressed": True,
+    }
+    # receipts gone (both items), the other visitor's records kept, no old version holds the subject
+    ddb = cloud.client("dynamodb")
+    assert ddb.scan(TableName=w.consent_table)["Items"] == []
+    assert [e["messageId"] for e in lake_events(cloud)] == ["m-other"]
+    # the erasure is recorded: who, when, what; not the pseudonym or anything erased
+    items = ddb.scan(TableName=w.policy_table)["Items"]
+    (erasure,) = [i for i in items if i["id"]["S"].startswith("erasure#")]
+    assert json.loads(erasure["value"]["S"])["who"] == "test-operator"
+    assert pseudonym not in json.dumps(erasure)
+    # a later hit of the subject is dropped with the reason recorded; the other visitor's is not
+    for message in queue_messages(cloud, "LakeQueue"):
+        cloud.client("sqs").delete_message(
+            QueueUrl=cloud.physical_id("LakeQueue"), ReceiptHandle=message["ReceiptHandle"]
+        )
+    time.sleep(2.1)  # the suppression list is read through the 2 s policy cache of the local stack
+    caplog.clear()
+    assert held["ingest"](track(SUBJECT, "m-subject-later"), context)["statusCode"] == 200
+    assert queue_messages(cloud, "LakeQueue") == []
+    routed = [r for r in caplog.records if r.getMessage() == "hits routed"]
+    assert routed and routed[-1].__dict__["skipped"].get("subject_suppressed") == 3  # ga4, webhook, lake
+    assert held["ingest"](track(OTHER, "m-other-later"), context)["statusCode"] == 200
+    assert len(queue_messages(cloud, "LakeQueue")) == 1
+    # and an export now finds nothing but the suppression
+    doc = subjects.export(subjects.find(clients(cloud), w, pseudonym, start, end), "anonymous_id")
+    assert (doc["consent_receipts"], doc["lake_records"], doc["suppressed"]) == ([], [], True)
+
+
+def test_erasing_two_subjects_keeps_both_suppressed(cloud: LocalCloud) -> None:
+    w = where(cloud)
+    ddb = cloud.client("dynamodb")
+    subjects.suppress(ddb, w.policy_table, "p-one")
+    subjects.suppress(ddb, w.policy_table, "p-two")
+    subjects.suppress(ddb, w.policy_table, "p-one")  # again: no duplicate
+    item = ddb.get_item(TableName=w.policy_table, Key={"id": {"S": "suppressed"}})["Item"]
+    assert json.loads(item["value"]["S"]) == {"subjects": ["p-one", "p-two"]}
