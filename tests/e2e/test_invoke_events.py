@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -70,11 +71,15 @@ def test_invoke_sample(sample: Path, tmp_path: Path) -> None:
             expected = 400
         elif sample.stem.startswith(("gtag", "preflight")):
             expected = 204  # as Google answers gtag hits; a preflight has no body
+        elif sample.stem == "consent":
+            expected = 201  # a consent receipt was stored
         else:
             expected = 200
         assert response["statusCode"] == expected
         if expected == 204:
             assert not response["body"]
+        elif expected == 201:
+            assert re.fullmatch(r"[0-9a-f]{32}", json.loads(response["body"])["receiptId"])
         else:
             assert json.loads(response["body"])["success"] is (expected == 200)
     else:
@@ -83,6 +88,8 @@ def test_invoke_sample(sample: Path, tmp_path: Path) -> None:
     if sample.name in ("track.json", "gtag-batch.json", "gtag-page-view.json"):  # all grant analytics
         assert effects["queues"]["WebhookQueue"]["visible"] == 1
         assert effects["queues"]["LakeQueue"]["visible"] == 1
+    if sample.name == "consent.json":  # a receipt goes to the consent table only, never to a queue
+        assert all(depth["visible"] == 0 for depth in effects["queues"].values())
     if sample.name == "preflight.json":
         assert response["headers"]["Access-Control-Allow-Origin"] == "http://127.0.0.1:3000"
     if sample.parent.name == "forwarder":

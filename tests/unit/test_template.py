@@ -673,12 +673,45 @@ def test_every_function_reads_the_policy_table_but_cannot_change_it(
 
 def test_ingest_may_only_append_consent_receipts(cfn_template: dict[str, Any]) -> None:
     """Given every role, then only the ingest function can touch the consent table (where full IP
-    addresses may live), and only to put receipts: no function can read, change or delete them."""
+    addresses may live), and only to put receipts and their subject pointers: one statement, PutItem
+    alone, on the table itself, for keys under ``receipt#`` and ``subject#`` only (a LeadingKeys
+    condition). No function can read, change or delete a receipt."""
     for function in FUNCTIONS:
-        consent_actions: set[str] = set()
-        for _, document in _role_policy_entries(cfn_template, function):
-            for statement in _statements(document):
-                if "ConsentTable" in json.dumps(statement["Resource"]):
-                    consent_actions |= {str(a) for a in _as_list(statement["Action"])}
-        expected = {"dynamodb:PutItem"} if function == "IngestFunction" else set()
-        assert consent_actions == expected, function
+        statements = [
+            statement
+            for _, document in _role_policy_entries(cfn_template, function)
+            for statement in _statements(document)
+            if "ConsentTable" in json.dumps(statement["Resource"])
+        ]
+        if function != "IngestFunction":
+            assert statements == [], function
+            continue
+        (statement,) = statements
+        assert statement["Effect"] == "Allow"
+        assert _as_list(statement["Action"]) == ["dynamodb:PutItem"]
+        assert _as_list(statement["Resource"]) == [{"Fn::GetAtt": ["ConsentTable", "Arn"]}]
+        assert statement["Condition"] == {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["receipt#*", "subject#*"]}
+        }
+
+
+def test_nothing_else_in_the_stack_grants_consent_table_access(cfn_template: dict[str, Any]) -> None:
+    """Given the whole transformed template, then the ingest role's one statement is the only IAM
+    grant anywhere that names the consent table (no other role, managed or inline policy, and no
+    resource policy), and only the ingest function is told the table's name."""
+    mentions: list[str] = []
+    for logical_id, resource in cfn_template["Resources"].items():
+        if logical_id == "ConsentTable" or "ConsentTable" not in json.dumps(resource):
+            continue
+        mentions.append(logical_id)
+        if resource["Type"] == "AWS::Lambda::Function":
+            variables = resource["Properties"]["Environment"]["Variables"]
+            assert [k for k, v in variables.items() if "ConsentTable" in json.dumps(v)] == ["CONSENT_TABLE"]
+    assert sorted(mentions) == ["IngestFunction", "IngestFunctionRole"]
+    granting = [
+        statement
+        for _, document in _role_policy_entries(cfn_template, "IngestFunction")
+        for statement in _statements(document)
+        if "ConsentTable" in json.dumps(statement)
+    ]
+    assert len(granting) == 1

@@ -34,7 +34,6 @@ hits carry them; fairtrack resolves it against the active policy (the same
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,30 +54,24 @@ from pydantic_core import PydanticSerializationError, to_json
 from fairtrack import consent
 from fairtrack.errors import ClientError, FieldError, field_errors
 from fairtrack.hit import ConsentSignals, iso
-from fairtrack.ingest import IngestRequest, Ingestor, Visitor, decode_body, parse_json
+from fairtrack.ingest import Ingestor, IngestRequest, Visitor, decode_body, parse_json
 from fairtrack.observability import logger, metrics
 from fairtrack.policy import Policy
 from fairtrack.pseudonym import Pseudonymiser
 from fairtrack.store import NoActivePolicy, Source
 
-CONSENT_TABLE_ENV = "CONSENT_TABLE"
 RECEIPT_PREFIX = "receipt#"
 SUBJECT_PREFIX = "subject#"
 RECEIPT_SK = "receipt"
 MAX_RECEIPT_BYTES = 32 * 1024
 RECEIPT_TOO_LARGE = f"consent receipt larger than {MAX_RECEIPT_BYTES // 1024} KB"
-SIGNAL_REQUIRED = "a consent signal is required: consent.categoryPreferences, consentManagement, gcs, gcd, npa or tcString"
+SIGNAL_REQUIRED = (
+    "a consent signal is required: consent.categoryPreferences, consentManagement, gcs, gcd, npa or tcString"
+)
 ANONYMOUS_ID_REQUIRED = "required: the visitor id the site's analytics uses"
 SUBJECT_KINDS = ("anonymousId", "userId")  # the identifiers a receipt is about, pseudonymised like ingest does
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-
-
-def consent_table() -> str:
-    """The consent table's name (``CONSENT_TABLE``, set by template.yaml); empty when not set.
-
-    Read here until :class:`fairtrack.settings.IngestSettings` carries it as ``consent_table``."""
-    return os.environ.get(CONSENT_TABLE_ENV, "")
 
 
 def receipt_key(receipt_id: str) -> dict[str, dict[str, str]]:
@@ -409,8 +402,9 @@ class ConsentReceipts:
 
     @property
     def store(self) -> ReceiptStore | None:
-        if self._store is None and consent_table():
-            self._store = ReceiptStore(consent_table(), self._dynamodb)
+        table = self.ingestor.settings.consent_table  # CONSENT_TABLE, set by template.yaml
+        if self._store is None and table:
+            self._store = ReceiptStore(table, self._dynamodb)
         return self._store
 
     def record(self, request: IngestRequest) -> ReceiptResult:

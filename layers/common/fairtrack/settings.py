@@ -34,6 +34,7 @@ class IngestSettings(CommonSettings):
     ip_v6_prefix_length: int = 48
     trusted_proxy: bool = False
     pseudonym_secret_arn: str = ""
+    consent_table: str = ""
 
     @field_validator("ip_v4_prefix_length")
     @classmethod

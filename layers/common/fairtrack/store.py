@@ -150,7 +150,7 @@ class PolicyStore:
 
     def suppressed(self) -> frozenset[str]:
         """Pseudonyms of the data subjects whose hits must be dropped (erased on request)."""
-        doc = self._get_json(SUPPRESSED_ID, self.cache_seconds)
+        doc = self._cached(SUPPRESSED_ID)  # no list yet: negatively cached like an unknown key
         if doc is self._suppressed[0]:  # the provider's cached object: already read
             return self._suppressed[1]
         subjects = doc.get("subjects") if isinstance(doc, dict) else None
