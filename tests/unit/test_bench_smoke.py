@@ -1,8 +1,8 @@
 """``python -m bench --quick`` runs in-process and prints a sane table (bench/).
 
 No timing is asserted: the CPU figures are only checked to be positive ratios. The structural
-figures (AWS calls per request, policy-store calls) are checked exactly, since they do not depend
-on the machine.
+figures (AWS calls per request, policy-store calls, forwarder requests per batch, the cost model's
+arithmetic) are checked exactly, since they do not depend on the machine.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 
 from bench.__main__ import main
 from bench.core import Row
+from bench.cost import COMPONENTS
 
 EXPECTED_KEYS = {
     "ingest.batch.cpu_per_hit",
@@ -33,6 +34,13 @@ EXPECTED_KEYS = {
     "useragent.first_parse",
     "useragent.cached_per_call",
     "useragent.uncached_per_call",
+    *(f"coldstart.{s}.{m}" for s in ("ingest", "forwarder_ga4", "forwarder_lake") for m in ("bytecode", "source")),
+    *(
+        f"forwarder.{d}.{f}"
+        for d in ("ga4", "meta", "webhook", "lake")
+        for f in ("cpu_per_record", "requests_per_batch")
+    ),
+    *(f"cost.{c}" for c in (*COMPONENTS, "total")),
 }
 
 
@@ -98,3 +106,71 @@ def test_policy_store_is_read_per_request_not_per_hit(quick_run: tuple[int, dict
     for key in ("store.table_reads_per_1000_hits.batch", "store.table_reads_per_1000_hits.single"):
         assert rows[key].value <= 3
         assert rows[key].passed is True
+
+
+def test_cold_imports_are_positive_ratios_against_boto3(quick_run: tuple[int, dict[str, Row], str]) -> None:
+    """Given the cold-start figures, then each handler's import has a positive CPU time, baseline
+    and ratio, with and without bytecode, and says that Lambda runs another Python."""
+    _, rows, _ = quick_run
+
+    for key in (k for k in rows if k.startswith("coldstart.")):
+        row = rows[key]
+        assert row.unit == "ms"
+        assert 0 < row.value < 60_000
+        assert 0 < row.baseline < 60_000
+        assert row.ratio is not None
+        assert row.ratio > 0
+        assert row.passed is not None
+        assert "3.13" in row.note
+
+
+def test_forwarder_batches_follow_each_destinations_request_rule(quick_run: tuple[int, dict[str, Row], str]) -> None:
+    """Given a batch of 25 records of 2-4 events for each destination, then the forwarder spends
+    positive CPU per record, delivers every record, and sends as many requests as the
+    destination's batching rule calls for: GA4 per 25 events of a client, Meta one per 1,000
+    events, the webhook one per record, the lake one object per (date, source)."""
+    _, rows, _ = quick_run
+
+    for destination in ("ga4", "meta", "webhook", "lake"):
+        cpu = rows[f"forwarder.{destination}.cpu_per_record"]
+        assert cpu.unit == "µs"
+        assert cpu.value > 0
+        assert cpu.baseline > 0
+        assert cpu.ratio is not None
+        assert cpu.ratio > 0
+        assert "0 records failed" in cpu.note
+        assert "74 sent" in cpu.note  # no event dropped by the mapping
+        requests = rows[f"forwarder.{destination}.requests_per_batch"]
+        assert requests.value == requests.baseline
+        assert requests.passed is True
+    assert rows["forwarder.ga4.requests_per_batch"].value >= 3  # 74 events: at least ceil(74 / 25)
+    assert rows["forwarder.meta.requests_per_batch"].value == 1
+    assert rows["forwarder.webhook.requests_per_batch"].value == 25
+    assert rows["forwarder.lake.requests_per_batch"].value == 1
+
+
+def test_cost_model_adds_up(quick_run: tuple[int, dict[str, Row], str]) -> None:
+    """Given the cost rows, then every component is a non-negative price per million hits, the
+    total is their sum for single hits and for 50-hit batches, per-request prices shrink 50-fold
+    with batching, per-event prices (the ledger) do not, and batching is cheaper overall."""
+    _, rows, _ = quick_run
+
+    parts = [rows[f"cost.{c}"] for c in COMPONENTS]
+    total = rows["cost.total"]
+    for row in (*parts, total):
+        assert row.unit == "$"
+        assert row.value >= 0
+        assert row.baseline >= 0
+        assert row.passed is None
+    assert total.value == pytest.approx(sum(r.value for r in parts))
+    assert total.baseline == pytest.approx(sum(r.baseline for r in parts))
+    assert rows["cost.api"].value == pytest.approx(1.00)  # 1M requests x $1.00/M
+    assert rows["cost.api"].baseline == pytest.approx(0.02)  # 20,000 requests
+    assert rows["cost.ingest_requests"].value == pytest.approx(0.20)
+    assert rows["cost.sqs_send"].value == pytest.approx(4 * 0.40)  # 4 destinations, 1 small message each
+    for key in ("cost.ledger_reads", "cost.ledger_writes"):
+        assert rows[key].value == pytest.approx(rows[key].baseline)  # per event, whatever the batching
+    assert rows["cost.ledger_writes"].value == pytest.approx(4 * 0.625)
+    assert rows["cost.ingest_duration"].value > 0
+    assert rows["cost.forwarder_duration"].value > 0
+    assert total.value > total.baseline

@@ -2,7 +2,9 @@
 
 moto as the embedded AWS (resources from template.yaml), the ingest API on 127.0.0.1:3000,
 one poller per destination queue invoking its forwarder, capture servers standing in for the
-destinations, and ``/_dev/captured`` to see what each destination received.
+destinations, ``/_dev/captured`` to see what each destination received, and the debug view
+(``/_dev/``, :mod:`fairtrack_tools.debugview`): recent hits, anonymised, with their consent and
+every field's decision per destination.
 """
 
 from __future__ import annotations
@@ -13,15 +15,21 @@ import threading
 from typing import Any
 
 from fairtrack_tools.apiserver import ApiServer
+from fairtrack_tools.debugview import DebugView, serve_page
 from fairtrack_tools.localcloud import DEV_MEASUREMENT_ID, DEV_WRITE_KEY, LocalCloud
 from fairtrack_tools.poller import SqsPoller
-from fairtrack_tools.runtime import FunctionPool
+from fairtrack_tools.runtime import FunctionError, FunctionPool
 from fairtrack_tools.template import REGION
 
 
 class DevStack:
     def __init__(
-        self, port: int = 3000, moto_port: int = 0, parameters: dict[str, str] | None = None, quiet: bool = False
+        self,
+        port: int = 3000,
+        moto_port: int = 0,
+        parameters: dict[str, str] | None = None,
+        quiet: bool = False,
+        debug_view: bool = True,
     ) -> None:
         self.port = port
         self.quiet = quiet
@@ -30,6 +38,8 @@ class DevStack:
         self.pollers: list[SqsPoller] = []
         self.stop_event = threading.Event()
         self.api: ApiServer | None = None
+        self.debug_view = debug_view
+        self.debug: DebugView | None = None
 
     def start(self) -> DevStack:
         self.cloud.start()
@@ -39,15 +49,35 @@ class DevStack:
             size = 1 if logical in sqs_functions else 2
             self.pools[logical] = FunctionPool(spec, self.cloud.aws_env, size=size, quiet=self.quiet)
         self.api = ApiServer(self.cloud.http_routes(), self._invoke, self._dev, port=self.port)
+        ingest = next((r.function for r in self.cloud.http_routes() if r.path.startswith("/v1/")), None)
+        if self.debug_view and ingest is not None:
+            try:
+                self.debug = DebugView.for_cloud(self.cloud, ingest, specs[ingest].environment).start()
+            except Exception as exc:  # noqa: BLE001 - a developer aid must not keep the stack from starting
+                print(f"debug view disabled: {type(exc).__name__}", file=sys.stderr, flush=True)
+            else:
+                serve_page(self.api, self.debug)
         sqs = self.cloud.client("sqs")
         for source in self.cloud.sqs_sources():
             self.pollers.append(SqsPoller(source, self.pools[source.function], sqs, self.stop_event).start())
         return self
 
     def _invoke(self, function: str, event: dict[str, Any]) -> Any:
-        return self.pools[function].invoke(event)
+        try:
+            result = self.pools[function].invoke(event)
+        except FunctionError:
+            if self.debug is not None and function == self.debug.function:
+                self.debug.observe(event, {"statusCode": 500})
+            raise
+        if self.debug is not None and function == self.debug.function:
+            self.debug.observe(event, result)  # previewed later, on the view's own thread
+        return result
 
     def _dev(self, method: str, request: dict[str, str]) -> tuple[int, Any]:
+        if self.debug is not None:
+            answer = self.debug.handle(method, request["path"], request.get("query", ""))
+            if answer is not None:
+                return answer
         if request["path"].rstrip("/") == "/_dev/captured":
             if method == "GET":
                 return 200, self.cloud.captured()
@@ -77,6 +107,12 @@ class DevStack:
             f"  try               curl -s {base}/v1/track -u {DEV_WRITE_KEY}: -H 'content-type: application/json' \\",
             "                      -d @events/examples/track.json",
             f"  captured          {base}/_dev/captured   (DELETE to clear); queue depths {base}/_dev/queues",
+        ]
+        if self.debug is not None:
+            lines.append(
+                f"  debug view        {base}/_dev/   (recent hits: anonymised, consent, each field's decision)"
+            )
+        lines += [
             f"  embedded AWS      {c.endpoint}  (moto; AWS_ENDPOINT_URL for boto3 and the aws CLI)",
             f"  policy table      {c.physical_id('PolicyTable')}  (policies/default.yaml active)",
             f"  lake bucket       {c.physical_id('LakeBucket')}",
@@ -109,6 +145,8 @@ class DevStack:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self.debug is not None:
+            self.debug.stop()
         if self.api is not None:
             self.api.httpd.server_close()
         for p in self.pollers:

@@ -1,0 +1,100 @@
+"""Browser tests: the local stack in-process, its debug view (``/_dev/``) in headless Chromium.
+
+Chromium is the system's (Debian: ``apt-get install chromium``), driven by Playwright
+(``pip install playwright``); ``playwright install``, which downloads its own browsers, is never
+needed. ``FAIRTRACK_CHROMIUM`` names another binary. Without a binary or without Playwright the
+browser tests are skipped with the reason, unless ``FAIRTRACK_REQUIRE_BROWSER=1`` (CI), which
+makes that a failure instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fairtrack_tools.stack import DevStack
+
+CANDIDATES = ("chromium", "chromium-browser", "chromium-headless-shell", "google-chrome", "google-chrome-stable")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: drives headless Chromium (skipped when none is installed)")
+
+
+def chromium_binary() -> str | None:
+    named = os.environ.get("FAIRTRACK_CHROMIUM")
+    if named:
+        return named if os.access(named, os.X_OK) else None
+    for name in CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("FAIRTRACK_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (FAIRTRACK_REQUIRE_BROWSER=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    binary = chromium_binary()
+    if binary is None:
+        _unavailable("no Chromium binary found (apt-get install chromium, or set FAIRTRACK_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (pip install playwright)")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=binary, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[DevStack]:
+    s = DevStack(port=0, quiet=True).start()
+    assert s.api is not None and s.debug is not None
+    thread = threading.Thread(target=s.api.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield s
+    finally:
+        s.api.httpd.shutdown()
+        s.stop()
+
+
+@pytest.fixture
+def clean(stack: DevStack) -> DevStack:
+    """The stack with nothing captured and an empty debug view."""
+    assert stack.debug is not None
+    stack.debug.flush()
+    for path in ("/_dev/hits", "/_dev/captured"):
+        req = urllib.request.Request(stack.api.base_url + path, method="DELETE")  # type: ignore[union-attr]
+        urllib.request.urlopen(req, timeout=10).close()
+    return stack
+
+
+@pytest.fixture
+def page(browser: Any, clean: DevStack) -> Iterator[Any]:
+    assert clean.api is not None
+    context = browser.new_context()
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    opened.goto(clean.api.base_url + "/_dev/")
+    try:
+        yield opened
+    finally:
+        context.close()
+    assert errors == [], errors
