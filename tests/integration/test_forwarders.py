@@ -116,7 +116,7 @@ def test_lake_writes_gzip_ndjson_under_a_date_partition(forward: Any, cloud: Loc
     assert forward("LakeForwarderFunction", event) == {"batchItemFailures": []}
     s3 = cloud.client("s3")
     bucket = cloud.physical_id("LakeBucket")
-    (obj,) = s3.list_objects_v2(Bucket=bucket)["Contents"]
+    (obj,) = s3.list_objects_v2(Bucket=bucket, Prefix="lake/")["Contents"]
     assert obj["Key"].startswith("lake/dt=2026-11-24/source=dev/")
     assert obj["Key"].endswith(".ndjson.gz")
     lines = gzip.decompress(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()).decode().splitlines()

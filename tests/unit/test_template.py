@@ -32,7 +32,8 @@ TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 DESTINATIONS = {"ga4": "Ga4", "meta": "Meta", "webhook": "Webhook", "lake": "Lake"}
 
 # destination -> environment variables its forwarder needs besides DESTINATION
-DELIVERY_ENV = {"DELIVERY_TABLE", "FAILED_BUCKET"}  # the ledger and the failed-events store, for every forwarder
+# the ledger, the failed-events store and the decision log, for every forwarder
+DELIVERY_ENV = {"DELIVERY_TABLE", "FAILED_BUCKET", "DECISION_LOG_BUCKET"}
 DESTINATION_ENV = {
     "ga4": {"GA4_MEASUREMENT_ID", "GA4_API_SECRET_ARN", "GA4_ENDPOINT", "GA4_DEBUG"} | DELIVERY_ENV,
     "meta": {"META_PIXEL_ID", "META_ACCESS_TOKEN_ARN", "META_GRAPH_URL", "META_TEST_EVENT_CODE"} | DELIVERY_ENV,
@@ -591,8 +592,8 @@ def test_secrets_are_readable_only_when_configured(cfn_template: dict[str, Any],
 
 def test_only_forwarders_touch_s3_and_only_to_put_their_own_objects(cfn_template: dict[str, Any]) -> None:
     """Given every role, then ingest has no S3 permission; each forwarder may only put objects under
-    its own failed/<destination>/ prefix of the failed-events store, and the lake forwarder also
-    under lake/ in the lake bucket (no read, list or delete anywhere)."""
+    its own failed/<destination>/ prefix of the failed-events store and its own decision-log prefix,
+    and the lake forwarder also under lake/ in the lake bucket (no read, list or delete anywhere)."""
     for function in FUNCTIONS:
         s3_statements = [
             statement
@@ -605,7 +606,10 @@ def test_only_forwarders_touch_s3_and_only_to_put_their_own_objects(cfn_template
             assert s3_statements == [], f"{function} has S3 access"
             continue
         assert all(_as_list(st["Action"]) == ["s3:PutObject"] for st in s3_statements)
-        expected = [{"Fn::Sub": f"${{FailedEventsBucket.Arn}}/failed/{destination}/*"}]
+        expected = [
+            {"Fn::Sub": f"${{FailedEventsBucket.Arn}}/failed/{destination}/*"},
+            {"Fn::Sub": f"${{LakeBucket.Arn}}/decisions/dt=*/destination={destination}/*"},
+        ]
         if destination == "lake":
             expected.append({"Fn::Sub": "${LakeBucket.Arn}/lake/*"})
         assert sorted(json.dumps(st["Resource"]) for st in s3_statements) == sorted(json.dumps(r) for r in expected)

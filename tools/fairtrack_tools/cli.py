@@ -235,7 +235,7 @@ def _add_subject(sub: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fairtrack_tools import policy_cli, receipts_cli
+    from fairtrack_tools import audit, policy_cli, receipts_cli
 
     parser = argparse.ArgumentParser(prog="fairtrack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -282,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
 
     policy_cli.add_parser(sub, where).set_defaults(func=cmd_policy)
     receipts_cli.add_parser(sub, receipts_cli.stack_where()).set_defaults(func=receipts_cli.run)
+    audit.add_parser(sub)  # `fairtrack audit`; sets func=audit.run
 
     _add_replay(sub)
     _add_subject(sub)

@@ -302,7 +302,7 @@ class LocalCloud:
     def lake_records(self) -> list[Any]:
         s3, bucket = self.client("s3"), self.physical_id("LakeBucket")
         objects = []
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="lake/"):
             objects.extend(page.get("Contents", []))
         records: list[Any] = []
         for obj in sorted(objects, key=lambda o: (o["LastModified"], o["Key"])):

@@ -5,6 +5,10 @@ API-sized batches (one lake object per batch, GA4 25 events, Meta 1,000), so thi
 same contract (``{"batchItemFailures": [{"itemIdentifier": id}]}``) over a whole-batch call.
 Records that cannot be read are reported as failures too, so SQS redelivers them and after
 ``maxReceiveCount`` the queue's DLQ keeps them: nothing is dropped silently.
+
+After delivery each batch writes its decisions, counted per day, source, field and reason (never
+per visitor), to the decision log (:mod:`fairtrack.decision_log`) when ``DECISION_LOG_BUCKET`` is
+set; a failure to write it is logged and counted, and never fails or retries the delivery.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import ValidationError
 
+from fairtrack.decision_log import BatchDecisions, DecisionLog, day_of, decision_log_bucket
 from fairtrack.destinations import (
     Delivery,
     DeliveryReport,
@@ -92,12 +97,15 @@ class Forwarder:
         store: PolicyStore | None = None,
         ledger: Ledger | None = None,
         failed_store: FailedStore | None = None,
+        *,
+        decision_log: DecisionLog | None = None,
     ):
         self.settings = settings
         self.destination = destination
         self.store = store or PolicyStore(settings.policy_table, settings.policy_cache_seconds)
         self.ledger = ledger if ledger is not None else _ledger(settings)
         self.failed_store = failed_store if failed_store is not None else _failed_store(settings)
+        self.decision_log = decision_log if decision_log is not None else _decision_log(settings)
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         records = event.get("Records") or []
@@ -122,16 +130,21 @@ class Forwarder:
             logger.set_correlation_id(cid)
 
         tally = _Tally()
-        deliveries = self._recheck(envelopes, retry, tally)
+        decided = BatchDecisions(self.settings.destination)
+        deliveries = self._recheck(envelopes, retry, tally, decided)
         deliveries = self._unsettled(deliveries, retry, tally)
         if deliveries:
             report = self.destination.deliver(deliveries)
-            self._settle(deliveries, report, retry, tally)
+            self._settle(deliveries, report, retry, tally, decided)
+        self._log_decisions(decided, retry, tally)
         tally.emit(self.settings.destination, len(records), retry)
         return {"batchItemFailures": [{"itemIdentifier": mid} for mid in sorted(retry)]}
 
-    def _recheck(self, envelopes: list[tuple[str, Envelope]], retry: set[str], tally: _Tally) -> list[Delivery]:
-        """Apply the active policy again: it may have changed since ingest."""
+    def _recheck(
+        self, envelopes: list[tuple[str, Envelope]], retry: set[str], tally: _Tally, decided: BatchDecisions
+    ) -> list[Delivery]:
+        """Apply the active policy again: it may have changed since ingest. Every field decision
+        is recorded, for the decision log."""
         if not envelopes:
             return []
         try:
@@ -146,11 +159,19 @@ class Forwarder:
         for message_id, env in envelopes:
             events: list[tuple[list[str], dict[str, Any]]] = []
             for routed in env.events:
-                minimal, decisions = evaluate(routed.event, frozenset(routed.purposes), env.destination, policy)
+                minimal, decisions = evaluate(
+                    routed.event, frozenset(routed.purposes), env.destination, policy, record=True
+                )
+                day = day_of(routed.event)  # the minimal event may lack receivedAt; the queued one has it
                 if minimal is None:
-                    tally.dropped[next(d.reason.split(":")[0] for d in decisions if d.action == "skipped")] += 1
+                    skip = next(d for d in decisions if d.action == "skipped")
+                    tally.dropped[skip.reason.split(":")[0]] += 1
+                    decided.skipped(message_id, day, env.source_id, skip, policy)
                 else:
                     events.append((routed.purposes, minimal))
+                    decided.evaluated(
+                        message_id, event_id(minimal), day, env.source_id, version=policy.version, decisions=decisions
+                    )
             if events:
                 deliveries.append(Delivery(message_id, env.source_id, policy.version, events, ldu))
         return deliveries
@@ -181,7 +202,14 @@ class Forwarder:
                 kept.append(Delivery(d.message_id, d.source_id, d.policy_version, events, d.limited_data_use))
         return kept
 
-    def _settle(self, deliveries: list[Delivery], report: DeliveryReport, retry: set[str], tally: _Tally) -> None:
+    def _settle(
+        self,
+        deliveries: list[Delivery],
+        report: DeliveryReport,
+        retry: set[str],
+        tally: _Tally,
+        decided: BatchDecisions,
+    ) -> None:
         by_ref = {(d.message_id, event_id(e)): (d, p, e) for d in deliveries for p, e in d.events}
         outcomes: list[tuple[str, Outcome]] = []
 
@@ -203,14 +231,40 @@ class Forwarder:
                 tally.retried["failed_store_unavailable"] += len(failure.events)
                 continue
             tally.failed[failure.reason] += len(failure.events)
+            decided.failed(failure.events, failure.reason)
             outcomes.extend((k, "failed") for ref in failure.events if (k := key(ref)) is not None)
         if self.ledger is not None and outcomes:
             tally.ledger_lost += self.ledger.record(outcomes)
         retry |= report.retry
+        decided.sent(report.sent)
+        decided.dropped(report.dropped)
         tally.sent += len(report.sent)
         tally.retried.update(report.retry_reasons)
         tally.dropped.update(reason for _, reason in report.dropped)
         tally.adjustments.update(report.adjustments)
+
+    def _log_decisions(self, decided: BatchDecisions, retry: set[str], tally: _Tally) -> None:
+        """Write the batch's settled decisions: one object (a second when the batch spans two days).
+        Never raises: the events were delivered whatever happens to their audit trail."""
+        try:
+            counts = decided.finish(retry)
+            if not counts:
+                tally.decision_log = "nothing_settled"
+                return
+            if self.decision_log is None:
+                tally.decision_log = "not_configured"
+                return
+            written = self.decision_log.write(counts)
+        except Exception as exc:  # noqa: BLE001 - the delivery stands; the gap is logged and counted
+            tally.decision_log = "write_failed"
+            logger.warning(
+                "decision log not written: the batch was delivered, its decisions are not in the log",
+                extra={"error_type": type(exc).__name__},
+            )
+            metrics.add_metric(name="DecisionLogWriteFailed", unit="Count", value=1)
+            return
+        tally.decision_log = "written"
+        tally.decision_log_objects = len(written)
 
     def _keep_failed(self, failure: Failure, by_ref: dict[tuple[str, str], _Found]) -> None:
         if self.failed_store is None:
@@ -258,6 +312,8 @@ class _Tally:
         self.failed: Counter[str] = Counter()
         self.retried: Counter[str] = Counter()
         self.adjustments: Counter[str] = Counter()
+        self.decision_log = "nothing_settled"
+        self.decision_log_objects = 0
 
     def emit(self, destination: str, records: int, retry: set[str]) -> None:
         metrics.add_dimension(name="destination", value=destination)
@@ -286,6 +342,8 @@ class _Tally:
                 "retried": dict(self.retried),
                 "adjustments": dict(self.adjustments),
                 "records_failed": len(retry),
+                "decision_log": self.decision_log,
+                "decision_log_objects": self.decision_log_objects,
             },
         )
 
@@ -296,3 +354,8 @@ def _ledger(settings: ForwarderSettings) -> Ledger | None:
 
 def _failed_store(settings: ForwarderSettings) -> FailedStore | None:
     return FailedStore(settings.failed_bucket, settings.destination) if settings.failed_bucket else None
+
+
+def _decision_log(settings: ForwarderSettings) -> DecisionLog | None:
+    bucket = decision_log_bucket(settings)
+    return DecisionLog(bucket, settings.destination) if bucket else None

@@ -73,6 +73,7 @@ class ForwarderSettings(CommonSettings):
     lake_prefix: str = "lake"
     delivery_table: str = ""
     failed_bucket: str = ""
+    decision_log_bucket: str = ""  # empty: no decision log (fairtrack.decision_log)
 
 
 @cache
