@@ -80,7 +80,7 @@ def held(cloud: LocalCloud, load_handler: Any, context: Any) -> dict[str, Any]:
 def lake_events(cloud: LocalCloud) -> list[dict[str, Any]]:
     s3, bucket = cloud.client("s3"), cloud.outputs()["LakeBucketName"]
     out = []
-    for version in s3.list_object_versions(Bucket=bucket).get("Versions", []):
+    for version in s3.list_object_versions(Bucket=bucket, Prefix="lake/").get("Versions", []):
         body = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
         out.extend(json.loads(line)["event"] for line in gzip.decompress(body).splitlines() if line.strip())
     return out
@@ -136,7 +136,20 @@ def test_erase_removes_everything_suppresses_and_records_without_the_data(
     time.sleep(2.1)  # the suppression list is read through the 2 s policy cache of the local stack
     caplog.clear()
     assert held["ingest"](track(SUBJECT, "m-subject-later"), context)["statusCode"] == 200
-    assert queue_messages(cloud, "LakeQueue") == []
+    # no event is queued anywhere; the lake message carries only the counted reason for the audit
+    (carried,) = [json.loads(m["Body"]) for m in queue_messages(cloud, "LakeQueue")]
+    assert carried["events"] == []
+    assert {(r["destination"], r["reason"], r["count"]) for r in carried["decisions"]} == {
+        ("ga4", "subject_suppressed", 1),
+        ("webhook", "subject_suppressed", 1),
+        ("lake", "subject_suppressed", 1),
+        ("meta", "purpose_not_granted", 1),
+    }
+    assert pseudonym not in json.dumps(carried)
+    for message in queue_messages(cloud, "LakeQueue"):
+        cloud.client("sqs").delete_message(
+            QueueUrl=cloud.physical_id("LakeQueue"), ReceiptHandle=message["ReceiptHandle"]
+        )
     routed = [r for r in caplog.records if r.getMessage() == "hits routed"]
     assert routed and routed[-1].__dict__["skipped"].get("subject_suppressed") == 3  # ga4, webhook, lake
     assert held["ingest"](track(OTHER, "m-other-later"), context)["statusCode"] == 200
@@ -154,3 +167,19 @@ def test_erasing_two_subjects_keeps_both_suppressed(cloud: LocalCloud) -> None:
     subjects.suppress(ddb, w.policy_table, "p-one")  # again: no duplicate
     item = ddb.get_item(TableName=w.policy_table, Key={"id": {"S": "suppressed"}})["Item"]
     assert json.loads(item["value"]["S"]) == {"subjects": ["p-one", "p-two"]}
+
+
+def test_a_message_queued_before_the_erasure_is_not_delivered_after_it(
+    cloud: LocalCloud, held: dict[str, Any], load_handler: Any, context: Any
+) -> None:
+    # Given the subject's hit still waits in the webhook queue (or comes back from a DLQ by replay)
+    (waiting,) = [m for m in queue_messages(cloud, "WebhookQueue") if held["pseudonym"] in m["Body"]]
+    start, end = subjects.default_range()
+    w = where(cloud)
+    subjects.erase(clients(cloud), w, subjects.find(clients(cloud), w, held["pseudonym"], start, end), who="t")
+    time.sleep(2.1)  # the forwarder reads the suppression list through the 2 s local policy cache
+    # When the webhook forwarder gets it, it goes nowhere and is not retried
+    record = {"messageId": waiting["MessageId"], "body": waiting["Body"], "messageAttributes": {}}
+    result = load_handler("WebhookForwarderFunction").handler({"Records": [record]}, context)
+    assert result == {"batchItemFailures": []}
+    assert cloud.captures.snapshot()["webhook"] == []

@@ -65,7 +65,13 @@ def test_bots_can_be_dropped_with_a_reason() -> None:
     result, sender = ingest("drop", GOOGLEBOT)
 
     assert result.accepted == 1 and result.bots_dropped == 1
-    assert sender.last == []
+    # no event goes anywhere; the lake only gets the counts for the decision log
+    (envelope,) = [Envelope.model_validate_json(body) for _, body in sender.last]
+    assert envelope.destination == "lake" and envelope.events == []
+    assert {(r["destination"], r["reason"], r["count"]) for r in envelope.decisions} >= {
+        ("webhook", "bot_traffic", 1),
+        ("lake", "bot_traffic", 1),
+    }
     assert {d.reason for d in result.decisions if d.action == "skipped"} >= {"bot_traffic"}
 
 

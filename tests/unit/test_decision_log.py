@@ -316,6 +316,9 @@ class FakeStore:
     def active_policy(self) -> Policy:
         return self.policy
 
+    def suppressed(self) -> frozenset[str]:
+        return frozenset()
+
 
 class Scripted:
     """A destination that sends every event except the ones named for another outcome."""

@@ -168,6 +168,15 @@ def _missing_purposes(decision: Decision, policy: Policy) -> tuple[str, str | No
     return reason, purpose, ",".join(bases) or None
 
 
+def skip_row(
+    day: str, source: str, destination: str, reason: str, *, version: int, count: int, policy: Policy
+) -> dict[str, Any]:
+    """A row for ``count`` hits kept from ``destination`` (ingest's skips), purpose and legal basis
+    worked out from the reason (``purpose_not_granted:advertising``)."""
+    bare, purpose, basis = _missing_purposes(Decision(destination, "skipped", reason, policy_version=version), policy)
+    return _row((day, source, destination, None, "skipped", bare, purpose, basis, version), count)
+
+
 class BatchDecisions:
     """The decisions of one forwarder batch, counted as its events settle.
 
@@ -202,6 +211,18 @@ class BatchDecisions:
         reason, purpose, basis = explained
         key = (day, source, self.destination, None, "skipped", reason, purpose, basis, decision.policy_version)
         self._pending.setdefault(message_id, Counter())[key] += 1
+
+    def carried(self, message_id: str, rows: Iterable[dict[str, Any]]) -> int:
+        """Rows ingest carried in a queue message (its skips), counted once the message settles;
+        returns how many were not rows (ignored)."""
+        bad = 0
+        for row in rows:
+            if not _valid_row(row):
+                bad += 1
+                continue
+            key: RowKey = tuple(row[k] for k in ROW_KEYS)
+            self._pending.setdefault(message_id, Counter())[key] += int(row["count"])
+        return bad
 
     def sent(self, refs: Iterable[EventRef]) -> None:
         counts = self.counts

@@ -24,3 +24,6 @@ class Envelope(BaseModel):
     source_id: str
     policy_version: int
     events: list[RoutedEvent]
+    # decision-log rows ingest carries to the lake forwarder: counts of the destinations it skipped
+    # for this request's hits (purpose not granted, bot, quarantine, suppression), no ids, no values
+    decisions: list[dict[str, Any]] = []

@@ -33,7 +33,7 @@ from fairtrack.envelope import Envelope, RoutedEvent
 from fairtrack.failed_store import FailedStore
 from fairtrack.ledger import Ledger, LedgerUnavailable, Outcome
 from fairtrack.observability import CORRELATION_ATTRIBUTE, logger, metrics
-from fairtrack.policy import evaluate
+from fairtrack.policy import Decision, evaluate
 from fairtrack.queue import envelope_from_body
 from fairtrack.settings import ForwarderSettings
 from fairtrack.store import NoActivePolicy, PolicyStore
@@ -156,9 +156,20 @@ class Forwarder:
             return []
         deliveries: list[Delivery] = []
         ldu = policy.limited_data_use(self.settings.destination)
+        suppressed = self.store.suppressed()
         for message_id, env in envelopes:
+            if env.decisions and (bad := decided.carried(message_id, env.decisions)):
+                logger.warning("carried decision rows ignored", extra={"rows": bad})
             events: list[tuple[list[str], dict[str, Any]]] = []
             for routed in env.events:
+                if suppressed and (
+                    routed.event.get("anonymousId") in suppressed or routed.event.get("userId") in suppressed
+                ):
+                    # erased after ingest queued it (or replayed from a DLQ): it goes nowhere
+                    tally.dropped["subject_suppressed"] += 1
+                    skip = Decision(env.destination, "skipped", "subject_suppressed", policy_version=policy.version)
+                    decided.skipped(message_id, day_of(routed.event), env.source_id, skip, policy)
+                    continue
                 minimal, decisions = evaluate(
                     routed.event, frozenset(routed.purposes), env.destination, policy, record=True
                 )

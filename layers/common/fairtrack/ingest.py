@@ -14,7 +14,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import from_json, to_json
@@ -395,8 +395,12 @@ class Ingestor:
                 suppressed=suppressed,
             )
         messages: list[tuple[Destination, str]] = []
+        skips = self._skip_rows(result.decisions, policy, source.source_id, hits[0].receivedAt if hits else None)
+        if skips and self.settings.lake_queue_url:
+            per_destination.setdefault("lake", [])  # the lake forwarder writes them to the decision log
         for dest, events in per_destination.items():
-            for body in chunk_envelopes(dest, source.source_id, policy.version, events):
+            rows = skips if dest == "lake" else ()
+            for body in chunk_envelopes(dest, source.source_id, policy.version, events, rows):
                 messages.append((dest, body))
         errors = self.sender.send_all(
             [(self.settings.queue_url(dest), body) for dest, body in messages], correlation_id
@@ -412,7 +416,8 @@ class Ingestor:
             )
             raise ClientError(503, "queue_unavailable", "events could not be queued; retry later")
         for dest, events in per_destination.items():
-            result.queued[dest] = len(events)
+            if events:
+                result.queued[dest] = len(events)
         self._record(result, source)
         return result
 
@@ -478,6 +483,24 @@ class Ingestor:
             result.decisions.extend(decisions)
             if minimal is not None:
                 per_destination.setdefault(dest, []).append((purposes, minimal))
+
+    def _skip_rows(
+        self, decisions: list[Decision], policy: Policy, source_id: str, received: datetime | None
+    ) -> list[dict[str, Any]]:
+        """Decision-log rows for the destinations this request's hits were kept from, counted:
+        the audit must show what was withheld and why, and only ingest sees most of it."""
+        counts: Counter[tuple[str, str, int]] = Counter(
+            (d.destination, d.reason, d.policy_version) for d in decisions if d.action == "skipped"
+        )
+        if not counts:
+            return []
+        from fairtrack.decision_log import skip_row  # only requests that skipped something load it
+
+        day = received.strftime("%Y-%m-%d") if received else datetime.now(UTC).strftime("%Y-%m-%d")
+        return [
+            skip_row(day, source_id, dest, reason, version=version, count=n, policy=policy)
+            for (dest, reason, version), n in counts.items()
+        ]
 
     def _hashes_user_data(self, policy: Policy, granted: frozenset[str]) -> bool:
         """Whether any destination could get hashed user data under these purposes (the catalogue's

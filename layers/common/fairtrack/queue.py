@@ -24,25 +24,36 @@ Routed = tuple[list[str], dict[str, Any]]  # (purposes, policy-filtered event): 
 
 
 def chunk_envelopes(
-    destination: Destination, source_id: str, policy_version: int, events: Sequence[Routed]
+    destination: Destination,
+    source_id: str,
+    policy_version: int,
+    events: Sequence[Routed],
+    decisions: Sequence[dict[str, Any]] = (),
 ) -> list[str]:
     """Serialise ``events`` into as few message bodies (:class:`~fairtrack.envelope.Envelope` JSON)
-    as fit under the size limit. Encoded by pydantic-core (Rust), non-finite numbers as null."""
+    as fit under the size limit. Encoded by pydantic-core (Rust), non-finite numbers as null.
+    ``decisions`` (decision-log rows) go into the first body, which exists even without events."""
     bodies: list[str] = []
-    head = {"v": 1, "destination": destination, "source_id": source_id, "policy_version": policy_version}
-    prefix = to_json(head)[:-1] + b',"events":['
+    head: dict[str, Any] = {
+        "v": 1,
+        "destination": destination,
+        "source_id": source_id,
+        "policy_version": policy_version,
+    }
+    plain = to_json(head)[:-1] + b',"events":['
+    prefix = to_json({**head, "decisions": list(decisions)})[:-1] + b',"events":[' if decisions else plain
     current: list[bytes] = []
-    empty = len(prefix) + 2
-    size = empty
+    size = len(prefix) + 2
     for purposes, event in events:
         encoded = to_json({"purposes": purposes, "event": event}, inf_nan_mode="null")
         length = len(encoded)  # UTF-8 bytes, what SQS counts
         if current and size + length + 1 > MAX_MESSAGE_BYTES:
             bodies.append((prefix + b",".join(current) + b"]}").decode())
-            current, size = [], empty
+            current, prefix = [], plain
+            size = len(prefix) + 2
         current.append(encoded)
         size += length + 1
-    if current:
+    if current or (decisions and not bodies):
         bodies.append((prefix + b",".join(current) + b"]}").decode())
     return bodies
 
