@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV   := .venv
 SAMVENV := .venv-sam
+CKVENV := .venv-checkov
 BIN    := $(VENV)/bin
 SAM    := $(SAMVENV)/bin/sam
 PORT   ?= 3000
@@ -35,8 +36,49 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy layers/common/fairtrack functions tools/fairtrack_tools bench
 
-validate: $(SAMVENV)/.installed
+# checkov's own venv (its pins fight the project's boto3 and packaging); it ignores itself in git.
+$(CKVENV)/.installed: requirements-checkov.txt
+	test -x $(CKVENV)/bin/python || $(PYTHON) -m venv $(CKVENV)
+	echo '*' > $(CKVENV)/.gitignore
+	$(CKVENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+# template.yaml as the plain CloudFormation SAM deploys (function roles and their inline policies,
+# event source mappings, the API stage, permissions), translated offline with samtranslator like
+# tests/unit/test_template.py does, so that checkov also checks the resources SAM generates.
+define SAM_TRANSLATE
+import json, sys
+from cfnlint.decode import cfn_yaml
+from samtranslator.translator.transform import transform
+
+class NoManagedPolicyNames:  # the template names no managed policy: nothing to look up in IAM
+    def load(self):
+        return {}
+
+template = json.loads(json.dumps(cfn_yaml.load(sys.argv[1])))
+for resource in template["Resources"].values():
+    properties = resource.get("Properties", {})
+    for key in ("CodeUri", "ContentUri"):
+        if key in properties:
+            properties[key] = "s3://fairtrack-artifacts/code.zip"
+with open(sys.argv[2], "w") as out:
+    json.dump(transform(template, {}, NoManagedPolicyNames()), out, indent=1)
+endef
+export SAM_TRANSLATE
+
+.aws-sam/iac/template.json: template.yaml $(BIN)/.installed
+	mkdir -p $(@D)
+	AWS_DEFAULT_REGION=eu-west-1 $(BIN)/python -c "$$SAM_TRANSLATE" template.yaml $@
+
+# sam validate --lint (cfn-lint's own rules), cfn-lint again with the serverless rules
+# (awslabs/serverless-rules), and checkov offline on the SAM template and its CloudFormation.
+# Every finding fails the build; a deliberate exception is a skip in the template's Metadata next to
+# the resource (checkov: skip with a comment, cfn-lint: ignore_checks with a # reason).
+validate: $(SAMVENV)/.installed $(BIN)/.installed $(CKVENV)/.installed .aws-sam/iac/template.json
 	$(SAM) validate --lint
+	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+	$(CKVENV)/bin/checkov --file template.yaml --file .aws-sam/iac/template.json --framework cloudformation \
+		--skip-download --quiet --compact
 
 build: $(SAMVENV)/.installed
 	scripts/sam-build $(SAM)
@@ -50,4 +92,4 @@ unit: $(BIN)/.installed tools/tcf/node_modules/.installed
 	$(BIN)/pytest
 
 clean:
-	rm -rf .aws-sam $(VENV) $(SAMVENV)
+	rm -rf .aws-sam $(VENV) $(SAMVENV) $(CKVENV)
