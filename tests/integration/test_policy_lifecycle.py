@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from awshelpers import queue_messages
 
 from fairtrack.store import policy_version_id
 from fairtrack_tools import admin, cli
@@ -68,6 +69,12 @@ def track_event() -> dict[str, Any]:
     """The sample Segment track: analytics granted, advertising denied."""
     event: dict[str, Any] = json.loads((ROOT / "events" / "ingest" / "track.json").read_text(encoding="utf-8"))
     return event
+
+
+def clear_queues(cloud: LocalCloud) -> None:
+    sqs = cloud.client("sqs")
+    for name in cloud.queue_depths():
+        sqs.purge_queue(QueueUrl=cloud.physical_id(name))
 
 
 def queued(cloud: LocalCloud) -> dict[str, int]:
@@ -239,9 +246,14 @@ def test_activation_changes_what_a_fresh_ingest_function_routes(
     # When an analytics-only track reaches a freshly loaded ingest function
     response = load_handler("IngestFunction").handler(track_event(), context)
 
-    # Then it is accepted and goes nowhere
+    # Then it is accepted and goes nowhere: the lake gets only the counts of what was withheld
     assert response["statusCode"] == 200
-    assert queued(cloud) == {}
+    assert queued(cloud) == {"LakeQueue": 1}
+    (carried,) = [json.loads(m["Body"]) for m in queue_messages(cloud, "LakeQueue")]
+    assert carried["events"] == [] and carried["policy_version"] == 2
+    assert {r["destination"] for r in carried["decisions"]} == {"ga4", "meta", "webhook", "lake"}
+    assert {r["reason"] for r in carried["decisions"]} == {"purpose_not_granted"}
+    clear_queues(cloud)
 
     # And after a rollback to v1 the same track reaches the webhook and the lake again
     assert json.loads(policy("rollback")[1]) == {"active": 1, "rolled_back_from": 2}
