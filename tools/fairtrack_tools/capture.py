@@ -101,6 +101,7 @@ class CaptureServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # answers go out in two sends: no 40 ms wait on kept-alive connections
 
             def log_message(self, format: str, *args: Any) -> None:
                 return

@@ -46,6 +46,43 @@ ANALYTICS = "analytics"  # without it, a hit gets a cookieless daily visitor id 
 _JSON_KEY = re.compile(rb'"([^"\\]{1,128})":')
 
 
+MIN_ECHOED_ID = 6  # shorter ids ("42") would match ordinary text: left to the other checks
+
+
+def _replace_in(value: Any, ids: tuple[str, ...], marker: str = "[id]") -> Any:
+    """``value`` with each id replaced by ``marker`` (``:id`` inside URLs, as urls.py marks them)."""
+    if isinstance(value, str):
+        for raw in ids:
+            if raw in value:
+                value = value.replace(raw, marker)
+        return value
+    if isinstance(value, dict):
+        return {
+            k: _replace_in(v, ids, ":id" if k in _PAGE_KEYS and isinstance(v, str) else marker)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_replace_in(v, ids, marker) for v in value]
+    return value
+
+
+def _strip_own_ids(payload: dict[str, Any], hit: Hit) -> None:
+    """A hit's own raw ids, echoed in its URL, title or properties (``/users/<userId>/orders``),
+    become ``[id]``: they leave ingest only as pseudonyms. One search of the encoded payload;
+    parts are rewritten only when an id is in them."""
+    ids = tuple(v for v in (hit.anonymousId, hit.userId, hit.groupId, hit.previousId) if v and len(v) >= MIN_ECHOED_ID)
+    if not ids:
+        return
+    encoded = [to_json(raw)[1:-1] for raw in ids]  # as the id appears inside a JSON string
+    for key in ("context", "properties", "traits", "name", "event"):
+        part = payload.get(key)
+        if part is None:
+            continue
+        blob = to_json(part)
+        if any(raw in blob for raw in encoded):
+            payload[key] = _replace_in(part, ids)
+
+
 def _may_hold_pii(properties: Any) -> bool:
     """Whether the scan could find anything in ``properties``: a value that may be personal data
     (``_MAYBE_PII``), a key named as personal data (``pii.is_personal_property``), or a key the
@@ -323,9 +360,7 @@ class Ingestor:
         if not hits:
             problems = [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50]
             raise ClientError(status_for(problems), "invalid_batch", "no event in the batch is valid", problems)
-        result = self.route(source, hits, request.request_id, visitor)
-        result.rejected = rejected
-        return result
+        return self.route(source, hits, request.request_id, visitor, rejected=rejected)
 
     def gtag(self, request: IngestRequest) -> IngestResult:
         """GA4 gtag hits (``GET|POST /g/collect``): the measurement id (``tid``) names the source;
@@ -357,9 +392,8 @@ class Ingestor:
         if not hits:
             errors = [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50]
             raise ClientError(status_for(errors), "invalid_events", "no event in the request is valid", errors)
-        result = self.route(source, hits, request.request_id, visitor)
-        result.rejected = sorted(rejected, key=lambda r: int(r["index"]))
-        return result
+        rejected.sort(key=lambda r: int(r["index"]))
+        return self.route(source, hits, request.request_id, visitor, rejected=rejected)
 
     def _country(self, request: IngestRequest, full_ip: str | None) -> str | None:
         """The visitor's country, worked out before the address is truncated: CloudFront's viewer
@@ -374,14 +408,20 @@ class Ingestor:
         return geo.country_of(full_ip) if full_ip else None
 
     def route(
-        self, source: Source, hits: list[Hit], correlation_id: str, visitor: Visitor | None = None
+        self,
+        source: Source,
+        hits: list[Hit],
+        correlation_id: str,
+        visitor: Visitor | None = None,
+        *,
+        rejected: list[dict[str, Any]] | None = None,
     ) -> IngestResult:
         try:
             policy = self.store.active_policy()
         except NoActivePolicy:
             logger.error("no active policy: nothing is forwarded", extra={"source_id": source.source_id})
             raise ClientError(503, "no_active_policy", "the gateway has no active consent policy") from None
-        result = IngestResult(accepted=len(hits))
+        result = IngestResult(accepted=len(hits), rejected=rejected or [])
         per_destination: dict[Destination, list[Routed]] = {}
         suppressed = self.store.suppressed()
         for hit in hits:
@@ -467,6 +507,7 @@ class Ingestor:
                 Decision(dest, "skipped", "pii_quarantined", policy_version=policy.version) for dest in receiving
             )
             return
+        _strip_own_ids(payload, hit)
         if visitor is not None and visitor.country is not None:
             # the gateway's own coarse geo replaces whatever location a client sent
             payload.setdefault("context", {})["location"] = {"country": visitor.country}
@@ -540,6 +581,8 @@ class Ingestor:
             click_ids = self._clean_page(page)
             if click_ids:
                 context["clickIds"] = click_ids  # type: ignore[index]
+        if context:
+            self._clean_text_fields(context, result)
         props = payload.get("properties")
         if props and payload.get("type") == "page" and not _PAGE_KEYS.isdisjoint(props):
             # page calls copy the page's url, search and referrer into their properties
@@ -576,6 +619,27 @@ class Ingestor:
             else:
                 context["traits"] = cleaned  # type: ignore[index]
         return False
+
+    @staticmethod
+    def _clean_text_fields(context: dict[str, Any], result: IngestResult) -> None:
+        """Free text that is not a URL but comes from one or from the page: the campaign (utm_*
+        values, gtag ``cn cs cm ck cc``) and the page title. Personal data in them is redacted
+        whatever ``defaults.pii`` says: these fields are labels, and a label with an e-mail in it
+        is still a useful label without it."""
+        campaign = context.get("campaign")
+        if isinstance(campaign, dict) and campaign:
+            cleaned = {k: pii.redact(v) if isinstance(v, str) else v for k, v in campaign.items()}
+            changed = sum(1 for k, v in campaign.items() if cleaned[k] is not v)
+            if changed:
+                result.pii_findings += changed
+                context["campaign"] = cleaned
+        page = context.get("page")
+        title = page.get("title") if isinstance(page, dict) else None
+        if isinstance(title, str) and title:
+            redacted = pii.redact(title)
+            if redacted != title:
+                result.pii_findings += 1
+                context["page"] = {**page, "title": redacted}  # type: ignore[dict-item]
 
     def _clean_page(self, page: dict[str, Any]) -> dict[str, str]:
         """Clean ``url``/``search``/``referrer`` in a page object in place; return the click ids."""

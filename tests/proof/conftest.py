@@ -1,0 +1,41 @@
+"""Proof runs against the whole local stack (issue 9), in their short forms.
+
+Each module starts one in-process local stack (:class:`fairtrack_tools.proof.ProofStack`: the
+``fairtrack dev`` stack with a fault-injecting proxy in front of the capture server, the workers'
+logs kept, visibility timeouts cut to 2 s) and shares the run's report between its tests. The long
+forms are ``python -m fairtrack_tools.proof load|canaries --hits 100000``; ``PROOF_LOAD_HITS`` and
+``PROOF_CANARY_HITS`` change the sizes here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fairtrack_tools.proof import CanaryReport, LoadReport, run_canaries, run_load
+
+LOAD_HITS = int(os.environ.get("PROOF_LOAD_HITS", "2500"))
+CANARY_HITS = int(os.environ.get("PROOF_CANARY_HITS", "1500"))
+
+
+def _keep(report_text: str, path: Path) -> None:
+    path.write_text(report_text + "\n")
+    print(f"\n{report_text}\n(report: {path})")
+
+
+@pytest.fixture(scope="session")
+def load_report(tmp_path_factory: pytest.TempPathFactory) -> LoadReport:
+    logs = tmp_path_factory.mktemp("proof-load")
+    report = run_load(LOAD_HITS, drain_timeout=90, log_dir=logs / "workers")
+    _keep(report.render(), logs / "report.txt")
+    return report
+
+
+@pytest.fixture(scope="session")
+def canary_report(tmp_path_factory: pytest.TempPathFactory) -> CanaryReport:
+    logs = tmp_path_factory.mktemp("proof-canaries")
+    report = run_canaries(CANARY_HITS, drain_timeout=90, log_dir=logs / "workers")
+    _keep(report.render(), logs / "report.txt")
+    return report

@@ -1,0 +1,91 @@
+"""Personal data that comes in through side doors: utm values copied into the campaign, page
+titles, and a hit's own raw ids echoed in its URL or properties (found by the privacy canaries)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `bench`
+
+from bench.fakes import DiscardingSender, MemoryPolicyStore, all_destinations_settings, memory_ingestor
+from fairtrack.envelope import Envelope
+from fairtrack.ingest import IngestRequest
+
+KEY = "echo-key"
+CONSENT = {"categoryPreferences": {"analytics": True}}
+
+
+def send(body: Any, kind: str = "page") -> tuple[Any, dict[str, Any] | None]:
+    request = IngestRequest(
+        body=json.dumps(body),
+        is_base64=False,
+        headers={"authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()},
+        query={},
+        source_ip="198.51.100.7",
+        received_at=datetime.now(UTC),
+        request_id="echo",
+    )
+    sender = DiscardingSender()
+    ingestor = memory_ingestor(all_destinations_settings(), MemoryPolicyStore(KEY, "web"), sender)
+    result = ingestor.segment_batch(request) if kind == "batch" else ingestor.segment(request, kind)
+    lake = [
+        e.event
+        for _, raw in sender.last
+        if (env := Envelope.model_validate_json(raw)).destination == "lake"
+        for e in env.events
+    ]
+    return result, (lake[0] if lake else None)
+
+
+def test_utm_values_in_the_campaign_and_page_titles_are_redacted() -> None:
+    _, event = send(
+        {
+            "anonymousId": "a-1",
+            "context": {
+                "consent": CONSENT,
+                "page": {"url": "https://shop.example/orders", "title": "Orders of jane.doe@example.com"},
+                "campaign": {"term": "jane.doe@example.com", "source": "newsletter", "medium": "+49 170 1234567"},
+            },
+        }
+    )
+    assert event is not None
+    assert event["context"]["campaign"] == {"term": "[email]", "source": "newsletter", "medium": "[phone]"}
+    assert event["context"]["page"]["title"] == "Orders of [email]"
+
+
+def test_a_hits_own_raw_ids_become_placeholders_wherever_they_are_echoed() -> None:
+    _, event = send(
+        {
+            "anonymousId": "visitor-4711",
+            "userId": "customer-0042",
+            "context": {"consent": CONSENT, "page": {"url": "https://shop.example/customers/customer-0042/orders"}},
+            "properties": {"note": "seen as visitor-4711", "nested": {"ids": ["customer-0042"]}},
+        }
+    )
+    assert event is not None
+    raw = json.dumps(event)
+    assert "visitor-4711" not in raw and "customer-0042" not in raw
+    assert event["context"]["page"]["url"] == "https://shop.example/customers/:id/orders"
+    assert event["properties"] == {"note": "seen as [id]", "nested": {"ids": ["[id]"]}}
+
+
+def test_short_ids_are_not_hunted_in_ordinary_text() -> None:
+    _, event = send({"anonymousId": "42", "context": {"consent": CONSENT}, "properties": {"count": "42 items"}})
+    assert event is not None and event["properties"] == {"count": "42 items"}
+
+
+def test_the_log_line_counts_rejected_events(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    batch = {"batch": [{"type": "track", "event": "x", "anonymousId": "a"}, {"type": "track", "anonymousId": "a"}]}
+    result, _ = send(batch, "batch")
+    assert [r["index"] for r in result.rejected] == [1]
+    (line,) = [r for r in caplog.records if r.getMessage() == "hits routed"]
+    assert line.__dict__["rejected"] == 1
