@@ -508,10 +508,10 @@ def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
 def test_translated_template_has_one_function_per_role_on_python313_arm64(
     cfn_template: dict[str, Any],
 ) -> None:
-    """Given the template transformed to CloudFormation, then exactly the five functions exist, each
-    on python3.13/arm64 with the common layer and its own role."""
+    """Given the template transformed to CloudFormation, then exactly the six functions exist (ingest,
+    four forwarders, admin), each on python3.13/arm64 with the common layer and its own role."""
     functions = {lid: r for lid, r in cfn_template["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
-    assert set(functions) == set(FUNCTIONS)
+    assert set(functions) == {*FUNCTIONS, "AdminFunction"}
     layer_ids = {lid for lid, r in cfn_template["Resources"].items() if r["Type"] == "AWS::Lambda::LayerVersion"}
     assert len(layer_ids) == 1
     for logical_id, function in functions.items():
@@ -676,10 +676,11 @@ def test_every_function_reads_the_policy_table_but_cannot_change_it(
 
 
 def test_ingest_may_only_append_consent_receipts(cfn_template: dict[str, Any]) -> None:
-    """Given every role, then only the ingest function can touch the consent table (where full IP
-    addresses may live), and only to put receipts and their subject pointers: one statement, PutItem
-    alone, on the table itself, for keys under ``receipt#`` and ``subject#`` only (a LeadingKeys
-    condition). No function can read, change or delete a receipt."""
+    """Given every role but the admin function's (data-subject rights, IAM-authorised), then only the
+    ingest function can touch the consent table (where full IP addresses may live), and only to put
+    receipts and their subject pointers: one statement, PutItem alone, on the table itself, for keys
+    under ``receipt#`` and ``subject#`` only (a LeadingKeys condition). No other function can read,
+    change or delete a receipt."""
     for function in FUNCTIONS:
         statements = [
             statement
@@ -700,9 +701,10 @@ def test_ingest_may_only_append_consent_receipts(cfn_template: dict[str, Any]) -
 
 
 def test_nothing_else_in_the_stack_grants_consent_table_access(cfn_template: dict[str, Any]) -> None:
-    """Given the whole transformed template, then the ingest role's one statement is the only IAM
-    grant anywhere that names the consent table (no other role, managed or inline policy, and no
-    resource policy), and only the ingest function is told the table's name."""
+    """Given the whole transformed template, then the ingest role's one statement and the admin
+    role's (data-subject rights, tested in test_admin_role_is_least_privilege) are the only IAM
+    grants anywhere that name the consent table (no other role, managed or inline policy, and no
+    resource policy), and only those two functions are told the table's name."""
     mentions: list[str] = []
     for logical_id, resource in cfn_template["Resources"].items():
         if logical_id == "ConsentTable" or "ConsentTable" not in json.dumps(resource):
@@ -711,7 +713,7 @@ def test_nothing_else_in_the_stack_grants_consent_table_access(cfn_template: dic
         if resource["Type"] == "AWS::Lambda::Function":
             variables = resource["Properties"]["Environment"]["Variables"]
             assert [k for k, v in variables.items() if "ConsentTable" in json.dumps(v)] == ["CONSENT_TABLE"]
-    assert sorted(mentions) == ["IngestFunction", "IngestFunctionRole"]
+    assert sorted(mentions) == ["AdminFunction", "AdminFunctionRole", "IngestFunction", "IngestFunctionRole"]
     granting = [
         statement
         for _, document in _role_policy_entries(cfn_template, "IngestFunction")
@@ -719,3 +721,122 @@ def test_nothing_else_in_the_stack_grants_consent_table_access(cfn_template: dic
         if "ConsentTable" in json.dumps(statement)
     ]
     assert len(granting) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Admin function: data-subject rights over IAM-authorised routes only
+# --------------------------------------------------------------------------------------------------
+
+ADMIN_ROUTES = {("GET", "/admin/subjects/{kind}/{id}"), ("DELETE", "/admin/subjects/{kind}/{id}")}
+
+
+def _http_events(resources: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (logical_id, event["Properties"])
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event in resource["Properties"].get("Events", {}).values()
+        if event["Type"] == "HttpApi"
+    ]
+
+
+def test_admin_routes_are_iam_authorised_and_nothing_else_is_admin(resources: dict[str, Any]) -> None:
+    """Given every HTTP event, then the admin function serves exactly the two subject routes, each
+    with the AWS_IAM authorizer (SigV4: never public), and no other function has an /admin route."""
+    admin = _props(resources, "AdminFunction")
+    assert admin["CodeUri"] == "functions/admin/"
+    assert admin["Handler"] == "admin_handler.handler"
+    assert admin["LoggingConfig"]["LogGroup"] == {"Ref": "AdminFunctionLogGroup"}
+    assert _props(resources, "AdminFunctionLogGroup")["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    routes = set()
+    for function, properties in _http_events(resources):
+        route = (properties["Method"].upper(), properties["Path"])
+        if function == "AdminFunction":
+            assert properties["ApiId"] == {"Ref": "HttpApi"}
+            assert properties["Auth"] == {"Authorizer": "AWS_IAM"}
+            routes.add(route)
+        else:
+            assert not properties["Path"].startswith("/admin"), function
+            assert properties["Path"] not in ("/{proxy+}", "$default"), f"{function} would catch /admin/..."
+    assert routes == ADMIN_ROUTES
+
+
+def test_admin_routes_translate_to_iam_authorization(cfn_template: dict[str, Any]) -> None:
+    """Given the transformed template, then the API's definition marks both admin operations with
+    SigV4 security and leaves no /admin path without it."""
+    (api,) = [r for r in cfn_template["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+    paths = api["Properties"]["Body"]["paths"]
+    admin_paths = {path: ops for path, ops in paths.items() if path.startswith("/admin")}
+    assert set(admin_paths) == {"/admin/subjects/{kind}/{id}"}
+    operations = admin_paths["/admin/subjects/{kind}/{id}"]
+    assert set(operations) >= {"get", "delete"}
+    for method in ("get", "delete"):
+        assert operations[method]["security"] == [{"AWS_IAM": []}]
+    # enabling the IAM authorizer on the API leaves the tracking routes as they were (no default)
+    assert "security" not in api["Properties"]["Body"]
+    for path, ops in paths.items():
+        if not path.startswith("/admin"):
+            assert all("security" not in op for op in ops.values() if isinstance(op, dict)), path
+
+
+def test_admin_function_knows_where_subject_data_lives(resources: dict[str, Any]) -> None:
+    variables = _props(resources, "AdminFunction")["Environment"]["Variables"]
+    assert variables["CONSENT_TABLE"] == {"Ref": "ConsentTable"}
+    assert variables["LAKE_BUCKET"] == {"Ref": "LakeBucket"}
+    assert variables["FAILED_BUCKET"] == {"Ref": "FailedEventsBucket"}
+    assert (
+        variables["PSEUDONYM_SECRET_ARN"]
+        == _props(resources, "IngestFunction")["Environment"]["Variables"]["PSEUDONYM_SECRET_ARN"]
+    )
+
+
+def test_admin_role_is_least_privilege(cfn_template: dict[str, Any]) -> None:
+    """Given the admin function's role, then it may only: read the pseudonym secret; query, read and
+    delete consent receipts and subject pointers; read and put the policy table's suppression list
+    and erasure records; list, read, rewrite and delete lake objects (and their versions) under lake/
+    and failed events under failed/. Nothing on every resource, no wildcard actions, no other table."""
+    role = cfn_template["Resources"]["AdminFunctionRole"]["Properties"]
+    assert set(role.get("ManagedPolicyArns", [])) <= ALLOWED_MANAGED_POLICIES
+    grants: dict[str, tuple[list[str], Any]] = {}
+    for condition, document in _role_policy_entries(cfn_template, "AdminFunction"):
+        assert condition is None
+        for statement in _statements(document):
+            assert statement["Effect"] == "Allow"
+            assert "NotAction" not in statement and "NotResource" not in statement
+            resource = json.dumps(statement["Resource"], sort_keys=True)
+            assert "*" not in _as_list(statement["Resource"])
+            actions = sorted(str(a) for a in _as_list(statement["Action"]))
+            assert all(a != "*" and not a.endswith(":*") for a in actions)
+            assert resource not in grants, f"two statements on {resource}"
+            grants[resource] = (actions, statement.get("Condition"))
+
+    def grant(resource: Any) -> tuple[list[str], Any]:
+        return grants.pop(json.dumps(resource, sort_keys=True))
+
+    secret = [r for r in list(grants) if "PseudonymSecret" in r]
+    assert len(secret) == 1 and grants.pop(secret[0])[0] == ["secretsmanager:GetSecretValue"]
+    assert grant({"Fn::GetAtt": ["ConsentTable", "Arn"]}) == (
+        ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query"],
+        {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["receipt#*", "subject#*"]}},
+    )
+    assert grant({"Fn::GetAtt": ["PolicyTable", "Arn"]}) == (
+        ["dynamodb:GetItem", "dynamodb:PutItem"],
+        {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["suppressed", "erasure#*"]}},
+    )
+    assert grant({"Fn::GetAtt": ["LakeBucket", "Arn"]}) == (
+        ["s3:ListBucket", "s3:ListBucketVersions"],
+        {"StringLike": {"s3:prefix": ["lake/*"]}},
+    )
+    assert grant({"Fn::Sub": "${LakeBucket.Arn}/lake/*"}) == (
+        ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"],
+        None,
+    )
+    assert grant({"Fn::GetAtt": ["FailedEventsBucket", "Arn"]}) == (
+        ["s3:ListBucket"],
+        {"StringLike": {"s3:prefix": ["failed/*"]}},
+    )
+    assert grant({"Fn::Sub": "${FailedEventsBucket.Arn}/failed/*"}) == (
+        ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+        None,
+    )
+    assert grants == {}, f"unexpected grants: {sorted(grants)}"

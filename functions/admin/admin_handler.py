@@ -1,0 +1,147 @@
+"""Admin Lambda: data-subject rights over the HTTP API, for IAM-signed (SigV4) callers only.
+
+- ``GET /admin/subjects/{kind}/{id}``: everything fairtrack holds on the subject, as JSON;
+- ``DELETE /admin/subjects/{kind}/{id}``: erase it, suppress the subject's later hits and record
+  the erasure with the caller's IAM ARN as ``who``.
+
+``kind`` is ``anonymousId`` or ``userId``; optional ``from``/``to`` query parameters (ISO dates)
+bound the lake scan (default: the last 30 days). API Gateway authorises the routes with
+``AWS_IAM``; the handler also refuses (403) a request that carries no IAM caller, so a
+misconfigured route can never become public. The id in the path is personal data: it is never
+logged, and no answer echoes it.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from functools import cache
+from typing import Any
+from urllib.parse import unquote
+
+import boto3
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from fairtrack import subjects
+from fairtrack.errors import ClientError
+from fairtrack.http import error_response, json_response
+from fairtrack.observability import logger, metrics
+
+app = APIGatewayHttpResolver()
+
+KIND_OF = {"anonymousId": "anonymous_id", "userId": "user_id"}
+MAX_ID_LENGTH = 512
+MAX_RANGE_DAYS = 400
+
+
+@cache
+def where() -> subjects.Where:
+    return subjects.Where(
+        policy_table=os.environ["POLICY_TABLE"],
+        consent_table=os.environ["CONSENT_TABLE"],
+        lake_bucket=os.environ["LAKE_BUCKET"],
+        failed_bucket=os.environ["FAILED_BUCKET"],
+        pseudonym_secret_arn=os.environ["PSEUDONYM_SECRET_ARN"],
+    )
+
+
+@cache
+def client(service: str) -> Any:
+    return boto3.client(service)  # type: ignore[call-overload]
+
+
+def caller_arn() -> str:
+    """The IAM ARN API Gateway authenticated (payload 2.0); refuse the request when there is none."""
+    context = app.current_event.raw_event.get("requestContext") or {}
+    iam = (context.get("authorizer") or {}).get("iam") or {}
+    arn = iam.get("userArn") if isinstance(iam, dict) else None
+    if not isinstance(arn, str) or not arn.startswith("arn:"):
+        raise ClientError(403, "forbidden", "this route takes IAM-signed requests only")
+    return arn
+
+
+def subject(kind: str, subject_id: str) -> tuple[str, str]:
+    if kind not in KIND_OF:
+        raise ClientError(404, "not_found", "the subject kind is anonymousId or userId")
+    value = unquote(subject_id)
+    if not value or len(value) > MAX_ID_LENGTH:
+        raise ClientError(400, "invalid_subject", f"the subject id must hold 1 to {MAX_ID_LENGTH} characters")
+    return KIND_OF[kind], value
+
+
+def date_range() -> tuple[date, date]:
+    start, end = subjects.default_range()
+    query = app.current_event.query_string_parameters or {}
+    try:
+        start = date.fromisoformat(query["from"]) if query.get("from") else start
+        end = date.fromisoformat(query["to"]) if query.get("to") else end
+    except ValueError:
+        raise ClientError(400, "invalid_range", "from and to are ISO dates (YYYY-MM-DD)") from None
+    if start > end or (end - start).days > MAX_RANGE_DAYS:
+        raise ClientError(
+            400, "invalid_range", f"from must not be after to, nor more than {MAX_RANGE_DAYS} days before"
+        )
+    return start, end
+
+
+def found_for(kind: str, value: str) -> subjects.Found:
+    start, end = date_range()
+    pseudonym = subjects.pseudonym_for(client("secretsmanager"), where(), kind, value)
+    clients = {"dynamodb": client("dynamodb"), "s3": client("s3")}
+    return subjects.find(clients, where(), pseudonym, start, end)
+
+
+@app.get("/admin/subjects/<kind>/<subject_id>")
+def export_subject(kind: str, subject_id: str) -> Response[Any]:
+    caller_arn()
+    internal_kind, value = subject(kind, subject_id)
+    found = found_for(internal_kind, value)
+    logger.info(
+        "subject exported",
+        extra={
+            "kind": kind,
+            "consent_receipts": len(found.receipts),
+            "lake_records": len(found.lake_records),
+            "failed_events": len(found.failed_events),
+        },
+    )
+    return json_response(200, subjects.export(found, internal_kind))
+
+
+@app.delete("/admin/subjects/<kind>/<subject_id>")
+def erase_subject(kind: str, subject_id: str) -> Response[Any]:
+    who = caller_arn()
+    internal_kind, value = subject(kind, subject_id)
+    found = found_for(internal_kind, value)
+    clients = {"dynamodb": client("dynamodb"), "s3": client("s3")}
+    record = subjects.erase(clients, where(), found, who)
+    metrics.add_metric(name="SubjectsErased", unit="Count", value=1)
+    logger.info("subject erased", extra={"kind": kind, "who": who, "what": record["what"]})
+    return json_response(200, record)
+
+
+@app.exception_handler(ClientError)  # type: ignore[untyped-decorator]
+def client_error(exc: ClientError) -> Response[Any]:
+    metrics.add_metric(name="AdminRequestsRefused", unit="Count", value=1)
+    logger.info("admin request refused", extra={"status": exc.status, "code": exc.code})
+    return error_response(exc)
+
+
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+def unexpected_error(exc: Exception) -> Response[Any]:
+    # Only the exception type is logged: messages can carry the subject's id or pseudonym.
+    logger.error("unexpected error", extra={"error_type": type(exc).__name__})
+    return error_response(ClientError(500, "internal_error", "the request failed; nothing is reported about why"))
+
+
+@app.not_found
+def not_found(_exc: Exception) -> Response[Any]:
+    return error_response(ClientError(404, "not_found", "no such route"))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,154 @@
+"""The admin function's data-subject routes in-process (moto): export and erase by an IAM caller,
+and a refusal for any request API Gateway did not authenticate with IAM."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from awshelpers import pseudonym_of, queue_messages
+
+from fairtrack.observability import logger
+from fairtrack_tools.localcloud import LocalCloud
+
+ROOT = Path(__file__).resolve().parents[2]
+SUBJECT, OTHER = "visitor-to-erase", "visitor-who-stays"
+OPERATOR = "arn:aws:sts::123456789012:assumed-role/fairtrack-operator/alice"
+
+
+def track(anonymous_id: str, message_id: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((ROOT / "events" / "ingest" / "track.json").read_text())
+    body = json.loads(event["body"])
+    body.update(anonymousId=anonymous_id, messageId=message_id)
+    out = copy.deepcopy(event)
+    out["body"] = json.dumps(body)
+    return out
+
+
+def admin_request(method: str, kind: str, subject_id: str, *, caller: str | None = OPERATOR) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((ROOT / "events" / "admin" / "export.json").read_text())
+    path = f"/admin/subjects/{kind}/{subject_id}"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} /admin/subjects/{{kind}}/{{id}}"
+    event["pathParameters"] = {"kind": kind, "id": subject_id}
+    if caller is None:
+        del event["requestContext"]["authorizer"]
+    else:
+        event["requestContext"]["authorizer"]["iam"]["userArn"] = caller
+    return event
+
+
+@pytest.fixture
+def logs() -> Iterator[io.StringIO]:
+    """Every line the functions' logger writes meanwhile, at every level."""
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    out = io.StringIO()
+    previous, level = handler.setStream(out), logger.log_level
+    logger.setLevel("DEBUG")
+    try:
+        yield out
+    finally:
+        handler.setStream(previous)
+        logger.setLevel(level)
+
+
+@pytest.fixture
+def held(cloud: LocalCloud, load_handler: Any, context: Any) -> str:
+    """Two visitors' hits in one lake object and a consent receipt of the subject."""
+    ingest = load_handler("IngestFunction").handler
+    for anonymous_id, message_id in ((SUBJECT, "m-subject"), (OTHER, "m-other")):
+        assert ingest(track(anonymous_id, message_id), context)["statusCode"] == 200
+    records = [
+        {"messageId": m["MessageId"], "body": m["Body"], "messageAttributes": {}}
+        for m in queue_messages(cloud, "LakeQueue")
+    ]
+    assert load_handler("LakeForwarderFunction").handler({"Records": records}, context) == {"batchItemFailures": []}
+    pseudonym = pseudonym_of(cloud, "anonymousId", SUBJECT)
+    ddb, table = cloud.client("dynamodb"), cloud.outputs()["ConsentTableName"]
+    ddb.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": "receipt#r-1"},
+            "sk": {"S": "receipt"},
+            "subject": {"S": pseudonym},
+            "ip": {"S": "198.51.100.23"},
+            "expires_at": {"N": str(int(time.time()) + 86400)},
+        },
+    )
+    ddb.put_item(
+        TableName=table,
+        Item={"pk": {"S": f"subject#{pseudonym}"}, "sk": {"S": "receipt#2026-11-25T10:00:00Z#r-1"}},
+    )
+    return pseudonym
+
+
+def test_export_returns_the_subjects_records_only(
+    held: str, load_handler: Any, context: Any, logs: io.StringIO
+) -> None:
+    admin = load_handler("AdminFunction").handler
+    response = admin(admin_request("GET", "anonymousId", SUBJECT), context)
+    assert response["statusCode"] == 200, response
+    assert response["headers"]["Cache-Control"] == "no-store"
+    doc = json.loads(response["body"])
+    assert doc["subject"] == {"kind": "anonymousId", "pseudonym": held}
+    assert [r["pk"] for r in doc["consent_receipts"]] == ["receipt#r-1"]
+    assert [r["event"]["messageId"] for r in doc["lake_records"]] == ["m-subject"]
+    assert doc["suppressed"] is False
+    assert OTHER not in response["body"]
+    text = logs.getvalue()
+    assert "subject exported" in text
+    assert SUBJECT not in text and held not in text  # never logged
+
+
+def test_erase_records_the_iam_caller_as_who(cloud: LocalCloud, held: str, load_handler: Any, context: Any) -> None:
+    admin = load_handler("AdminFunction").handler
+    response = admin(admin_request("DELETE", "anonymousId", SUBJECT), context)
+    assert response["statusCode"] == 200, response
+    record = json.loads(response["body"])
+    assert record["who"] == OPERATOR
+    assert record["what"]["consent_receipts_deleted"] == 1
+    assert record["what"]["lake_records_removed"] == 1
+    assert SUBJECT not in response["body"] and held not in response["body"]
+
+    items = cloud.client("dynamodb").scan(TableName=cloud.outputs()["PolicyTableName"])["Items"]
+    erasures = [json.loads(i["value"]["S"]) for i in items if i["id"]["S"].startswith("erasure#")]
+    assert [e["who"] for e in erasures] == [OPERATOR]
+    suppressed = next(json.loads(i["value"]["S"]) for i in items if i["id"]["S"] == "suppressed")
+    assert held in suppressed["subjects"]
+
+    again = json.loads(admin(admin_request("GET", "anonymousId", SUBJECT), context)["body"])
+    assert again["consent_receipts"] == [] and again["lake_records"] == [] and again["suppressed"] is True
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_a_request_without_an_iam_caller_is_refused(
+    cloud: LocalCloud, held: str, load_handler: Any, context: Any, method: str
+) -> None:
+    admin = load_handler("AdminFunction").handler
+    response = admin(admin_request(method, "anonymousId", SUBJECT, caller=None), context)
+    assert response["statusCode"] == 403
+    assert SUBJECT not in response["body"]
+    items = cloud.client("dynamodb").scan(TableName=cloud.outputs()["PolicyTableName"])["Items"]
+    assert not any(i["id"]["S"].startswith("erasure#") or i["id"]["S"] == "suppressed" for i in items)
+
+
+def test_errors_never_echo_the_id(held: str, load_handler: Any, context: Any, logs: io.StringIO) -> None:
+    admin = load_handler("AdminFunction").handler
+    unknown = admin(admin_request("GET", "email", SUBJECT), context)
+    assert unknown["statusCode"] == 404 and SUBJECT not in unknown["body"]
+    bad_range = admin_request("GET", "userId", SUBJECT)
+    bad_range["rawQueryString"] = "from=2026-12-01&to=2026-11-01"
+    bad_range["queryStringParameters"] = {"from": "2026-12-01", "to": "2026-11-01"}
+    refused = admin(bad_range, context)
+    assert refused["statusCode"] == 400 and SUBJECT not in refused["body"]
+    text = logs.getvalue()
+    assert "admin request refused" in text and SUBJECT not in text
