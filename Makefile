@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 SAM    := $(SAMVENV)/bin/sam
 PORT   ?= 3000
 
-.PHONY: dev test lint typecheck validate build unit clean
+.PHONY: dev test lint typecheck validate build unit clean fuzz proof
 
 $(BIN)/.installed: pyproject.toml layers/common/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -90,6 +90,16 @@ tools/tcf/node_modules/.installed: tools/tcf/package.json tools/tcf/package-lock
 
 unit: $(BIN)/.installed tools/tcf/node_modules/.installed
 	$(BIN)/pytest
+
+## the long forms of the proofs (the short forms run in make test)
+FUZZ_SECONDS ?= 600
+PROOF_HITS ?= 100000
+fuzz: $(BIN)/.installed
+	$(BIN)/python -m fairtrack_tools.fuzz --seconds $(FUZZ_SECONDS)
+
+proof: $(BIN)/.installed
+	$(BIN)/python -m fairtrack_tools.proof load --hits $(PROOF_HITS)
+	$(BIN)/python -m fairtrack_tools.proof canaries --hits $(PROOF_HITS)
 
 clean:
 	rm -rf .aws-sam $(VENV) $(SAMVENV) $(CKVENV)

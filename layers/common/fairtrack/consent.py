@@ -126,6 +126,11 @@ def _resolve(signals: ConsentSignals, policy: Policy, country: str | None) -> Co
     return Consent(frozenset((granted - denied) | {NECESSARY}), tuple(sources))
 
 
+def _ids(value: Any) -> list[Any]:
+    """A CMP's list of category ids; anything else (a number, a string, an object) is no list."""
+    return value if isinstance(value, list) else []
+
+
 def rudder_purposes(managed: dict[str, Any], policy: Policy) -> dict[str, bool]:
     """RudderStack ``context.consentManagement`` to purposes through the policy's CMP categories.
 
@@ -133,8 +138,8 @@ def rudder_purposes(managed: dict[str, Any], policy: Policy) -> dict[str, bool]:
     the stricter): when every mapped category that this CMP speaks of (allowed or denied in the
     hit) is allowed. Categories of other CMPs the policy also maps do not count against it.
     """
-    allowed = {str(i) for i in managed.get("allowedConsentIds") or [] if isinstance(i, (str, int))}
-    denied = {str(i) for i in managed.get("deniedConsentIds") or [] if isinstance(i, (str, int))}
+    allowed = {str(i) for i in _ids(managed.get("allowedConsentIds")) if isinstance(i, (str, int))}
+    denied = {str(i) for i in _ids(managed.get("deniedConsentIds")) if isinstance(i, (str, int))}
     strategy = managed.get("resolutionStrategy")
     either = isinstance(strategy, str) and strategy.lower() == "or"
     by_purpose: dict[str, set[str]] = {}

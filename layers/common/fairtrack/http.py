@@ -14,19 +14,24 @@ from fairtrack.ingest import IngestRequest
 
 
 def to_request(event: APIGatewayProxyEventV2) -> IngestRequest:
-    ctx = event.request_context
-    epoch_ms = ctx.time_epoch or 0
-    received = datetime.fromtimestamp(epoch_ms / 1000, UTC) if epoch_ms else datetime.now(UTC)
+    # read with .get: a direct invoke may leave out what API Gateway always sends
+    raw: dict[str, Any] = event.raw_event
+    ctx: dict[str, Any] = raw.get("requestContext") or {}
+    http: dict[str, Any] = ctx.get("http") or {}
+    epoch_ms = ctx.get("timeEpoch") or 0
+    received = (
+        datetime.fromtimestamp(epoch_ms / 1000, UTC) if isinstance(epoch_ms, int) and epoch_ms else datetime.now(UTC)
+    )
     return IngestRequest(
         body=event.body,
         is_base64=bool(event.is_base64_encoded),
         headers={k.lower(): v for k, v in (event.headers or {}).items()},
         query=dict(event.query_string_parameters or {}),
-        source_ip=ctx.http.source_ip,
+        source_ip=str(http.get("sourceIp") or ""),
         received_at=received,
-        request_id=ctx.request_id or "",
-        method=(ctx.http.method or "POST").upper(),
-        raw_query=event.raw_query_string or "",
+        request_id=str(ctx.get("requestId") or ""),
+        method=str(http.get("method") or "POST").upper(),
+        raw_query=str(raw.get("rawQueryString") or ""),
     )
 
 

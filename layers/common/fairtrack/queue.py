@@ -23,6 +23,18 @@ MAX_MESSAGE_BYTES = 240 * 1024  # under the classic 256 KiB SQS limit, with room
 Routed = tuple[list[str], dict[str, Any]]  # (purposes, policy-filtered event): one RoutedEvent
 
 
+# U+FFFE and U+FFFF are valid JSON but outside the characters SQS accepts; written as escapes they
+# mean the same to any JSON reader (they can only occur inside strings: JSON's own syntax is ASCII)
+_SQS_UNSAFE = ((b"\xef\xbf\xbe", b"\\ufffe"), (b"\xef\xbf\xbf", b"\\uffff"))
+
+
+def _sqs_safe(body: bytes) -> str:
+    for raw, escaped in _SQS_UNSAFE:
+        if raw in body:
+            body = body.replace(raw, escaped)
+    return body.decode()
+
+
 def chunk_envelopes(
     destination: Destination,
     source_id: str,
@@ -48,13 +60,13 @@ def chunk_envelopes(
         encoded = to_json({"purposes": purposes, "event": event}, inf_nan_mode="null")
         length = len(encoded)  # UTF-8 bytes, what SQS counts
         if current and size + length + 1 > MAX_MESSAGE_BYTES:
-            bodies.append((prefix + b",".join(current) + b"]}").decode())
+            bodies.append(_sqs_safe(prefix + b",".join(current) + b"]}"))
             current, prefix = [], plain
             size = len(prefix) + 2
         current.append(encoded)
         size += length + 1
     if current or (decisions and not bodies):
-        bodies.append((prefix + b",".join(current) + b"]}").decode())
+        bodies.append(_sqs_safe(prefix + b",".join(current) + b"]}"))
     return bodies
 
 

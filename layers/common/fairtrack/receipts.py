@@ -33,6 +33,7 @@ hits carry them; fairtrack resolves it against the active policy (the same
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import uuid
 from collections.abc import Callable
@@ -326,9 +327,26 @@ def make_receipt(
         received_at=received_at,
         expires_at=int(expires.timestamp()),
         timestamp=request.timestamp,
-        ip=visitor.full_ip,
-        user_agent=visitor.user_agent,
+        ip=_valid_ip(visitor.full_ip),
+        user_agent=_storable(visitor.user_agent),
     )
+
+
+def _valid_ip(value: str | None) -> str | None:
+    """The connection's address as evidence, only when it is one (a forwarded header can hold anything)."""
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def _storable(value: str | None, limit: int = 1024) -> str | None:
+    """Header text as DynamoDB can store it: unpaired surrogates replaced, length bounded."""
+    if value is None:
+        return None
+    return value.encode("utf-8", "replace").decode("utf-8")[:limit]
 
 
 # -- storage ---------------------------------------------------------------------------------------

@@ -228,9 +228,13 @@ def _page(params: dict[str, str]) -> Page | None:
         return None
     path = search = None
     if url:
-        parts = urlsplit(url)
-        path = parts.path or "/"
-        search = f"?{parts.query}" if parts.query else None
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # "http://[" and friends: not a URL anyone can vouch for
+            url = None
+        else:
+            path = parts.path or "/"
+            search = f"?{parts.query}" if parts.query else None
     page: Page = {"url": url or None, "path": path, "search": search, "referrer": params.get("dr") or None}
     page["title"] = params.get("dt")
     return {k: v for k, v in page.items() if v is not None}  # type: ignore[return-value]
