@@ -248,7 +248,7 @@ def anonymise_cpu(options: Options) -> list[Row]:
     result = IngestResult()
 
     def stage() -> None:
-        for memo in (ing._urls, ing._origins, ing._agents, ing._pseudonyms):
+        for memo in (ing._urls, ing._origins, ing._agents, ing._pseudonyms, ing._texts):
             memo.clear()  # every URL, agent and id of the batch computed afresh: the worst case
         for source in payloads:
             payload = dict(source)

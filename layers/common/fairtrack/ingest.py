@@ -74,6 +74,9 @@ def _strip_own_ids(payload: dict[str, Any], hit: Hit) -> None:
     if not ids:
         return
     encoded = [to_json(raw)[1:-1] for raw in ids]  # as the id appears inside a JSON string
+    whole = to_json(payload)  # the pseudonyms stand where the ids were: a match is an echo
+    if not any(raw in whole for raw in encoded):
+        return
     for key in ("context", "properties", "traits", "name", "event"):
         part = payload.get(key)
         if part is None:
@@ -244,6 +247,7 @@ class Ingestor:
         self._configured = [d for d in DESTINATIONS if settings.queue_url(d)]  # the others get nothing
         self._routes: dict[tuple[int, frozenset[str]], Route] = {}
         self._user_data_routes: dict[tuple[int, frozenset[str]], bool] = {}
+        self._texts: dict[str, str] = {}  # campaign values and titles, redacted
         self._agents: dict[tuple[str | None, bytes | None], dict[str, Any]] = {}
         self._pseudonyms: dict[tuple[str, str], str] = {}
         self._urls: dict[str, urls.CleanUrl | None] = {}
@@ -620,23 +624,31 @@ class Ingestor:
                 context["traits"] = cleaned  # type: ignore[index]
         return False
 
-    @staticmethod
-    def _clean_text_fields(context: dict[str, Any], result: IngestResult) -> None:
+    def _redacted(self, text: str) -> str:
+        """``pii.redact`` memoised per container: a page's hits share their campaign and title."""
+        done = self._texts.get(text)
+        if done is None:
+            if len(self._texts) >= 1024:
+                self._texts.clear()
+            done = self._texts[text] = pii.redact(text)
+        return done
+
+    def _clean_text_fields(self, context: dict[str, Any], result: IngestResult) -> None:
         """Free text that is not a URL but comes from one or from the page: the campaign (utm_*
         values, gtag ``cn cs cm ck cc``) and the page title. Personal data in them is redacted
         whatever ``defaults.pii`` says: these fields are labels, and a label with an e-mail in it
         is still a useful label without it."""
         campaign = context.get("campaign")
         if isinstance(campaign, dict) and campaign:
-            cleaned = {k: pii.redact(v) if isinstance(v, str) else v for k, v in campaign.items()}
-            changed = sum(1 for k, v in campaign.items() if cleaned[k] is not v)
+            cleaned = {k: self._redacted(v) if isinstance(v, str) else v for k, v in campaign.items()}
+            changed = sum(1 for k, v in campaign.items() if cleaned[k] != v)
             if changed:
                 result.pii_findings += changed
                 context["campaign"] = cleaned
         page = context.get("page")
         title = page.get("title") if isinstance(page, dict) else None
         if isinstance(title, str) and title:
-            redacted = pii.redact(title)
+            redacted = self._redacted(title)
             if redacted != title:
                 result.pii_findings += 1
                 context["page"] = {**page, "title": redacted}  # type: ignore[dict-item]
