@@ -418,7 +418,7 @@ def test_the_typed_routes_are_unchanged(ingest: Any, cloud: LocalCloud) -> None:
 def cli(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="fairtrack")
     sub = parser.add_subparsers(dest="command", required=True)
-    receipts_cli.add_parser(sub, receipts_cli.stack_where()).set_defaults(func=receipts_cli.run)
+    receipts_cli.add_parser(sub).set_defaults(func=receipts_cli.run)
     return parser.parse_args(argv)
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 import re
 import sys
 import urllib.error
@@ -38,6 +37,7 @@ from typing import Any
 
 from fairtrack.decision_log import PREFIX, merge_rows, read_rows
 from fairtrack_tools.policy_cli import LEGAL_BASIS_LABELS
+from fairtrack_tools.stackref import stack_outputs
 
 EXIT_OK, EXIT_ERROR = 0, 2
 DESTINATION_ORDER = ("ga4", "meta", "webhook", "lake")
@@ -642,31 +642,17 @@ def resolve(args: argparse.Namespace) -> tuple[Any, str]:
 
     if args.bucket:
         return boto3.client("s3"), args.bucket
-    if args.stack:
-        session = boto3.Session()
-        stack = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        if "LakeBucketName" not in outputs:
-            raise AuditError(f"stack {args.stack} has no LakeBucketName output")
-        return session.client("s3"), outputs["LakeBucketName"]
     try:
-        with urllib.request.urlopen(args.local.rstrip("/") + "/_dev/aws", timeout=5) as resp:
-            env = json.loads(resp.read())
+        outputs, client = stack_outputs(args)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise AuditError(
             f"no local stack at {args.local} ({exc}): start it with `make dev`, or pass --stack or --bucket"
         ) from None
-    bucket = (env.get("outputs") or {}).get("LakeBucketName")
+    bucket = outputs.get("LakeBucketName")
     if not bucket:
-        raise AuditError(f"the local stack at {args.local} names no LakeBucketName")
-    client = boto3.client(
-        "s3",
-        endpoint_url=env["endpoint_url"],
-        region_name=env["region"],
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
-    )
-    return client, bucket
+        where = f"stack {args.stack}" if args.stack else f"the local stack at {args.local}"
+        raise AuditError(f"{where} names no LakeBucketName")
+    return client("s3"), bucket
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from fairtrack_tools.stackref import is_local, stack_outputs, stack_parent
+
 
 def cmd_dev(args: argparse.Namespace) -> int:
     from fairtrack_tools.stack import DevStack
@@ -93,31 +95,12 @@ def cmd_source(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stack_outputs(args: argparse.Namespace) -> tuple[dict[str, str], Any]:
-    """A deployed stack's outputs (``--stack``) or the running local stack's (``--local``), and a
-    boto3 session that reaches the same AWS."""
-    import boto3
-
-    if args.stack:
-        session = boto3.Session()
-        stack = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]
-        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}, (session, None)
-    with urllib.request.urlopen(args.local.rstrip("/") + "/_dev/aws", timeout=5) as resp:
-        env = json.loads(resp.read())
-    session = boto3.Session(
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
-        region_name=env["region"],
-    )
-    return env["outputs"], (session, env["endpoint_url"])
-
-
 def cmd_replay(args: argparse.Namespace) -> int:
     from fairtrack.failed_store import FailedStore
     from fairtrack.ledger import Ledger
     from fairtrack_tools import replay
 
-    outputs, (session, endpoint) = _stack_outputs(args)
+    outputs, client = stack_outputs(args)
     prefix = {"ga4": "Ga4", "meta": "Meta", "webhook": "Webhook", "lake": "Lake"}[args.destination]
     where = replay.Resources(
         queue_url=outputs[f"{prefix}QueueUrl"],
@@ -125,9 +108,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
         delivery_table=outputs["DeliveryTableName"],
         failed_bucket=outputs["FailedEventsBucketName"],
     )
-
-    def client(service: str) -> Any:
-        return session.client(service, endpoint_url=endpoint) if endpoint else session.client(service)
 
     sqs = client("sqs")
     store = FailedStore(where.failed_bucket, args.destination, client("s3"))
@@ -151,11 +131,7 @@ def cmd_subject(args: argparse.Namespace) -> int:
 
     from fairtrack_tools import subjects
 
-    outputs, (session, endpoint) = _stack_outputs(args)
-
-    def client(service: str) -> Any:
-        return session.client(service, endpoint_url=endpoint) if endpoint else session.client(service)
-
+    outputs, client = stack_outputs(args)
     where = subjects.Where(
         policy_table=outputs["PolicyTableName"],
         consent_table=outputs["ConsentTableName"],
@@ -181,7 +157,7 @@ def cmd_subject(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    who = "local" if endpoint else session.client("sts").get_caller_identity()["Arn"]
+    who = "local" if is_local(args) else client("sts").get_caller_identity()["Arn"]
     print(json.dumps(subjects.erase(clients, where, found, who), indent=2))
     return 0
 
@@ -192,19 +168,9 @@ def cmd_policy(args: argparse.Namespace) -> int:
     return policy_cli.run(args, _policy_table)
 
 
-def _stack_parent() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_mutually_exclusive_group()
-    group.add_argument("--stack", help="name of a deployed stack (credentials from the environment)")
-    group.add_argument(
-        "--local", default="http://127.0.0.1:3000", help="URL of a running local stack (default, when no --stack)"
-    )
-    return parent
-
-
 def _add_replay(sub: Any) -> None:
     rep = sub.add_parser(
-        "replay", parents=[_stack_parent()], help="send a destination's DLQ or failed events again after a fix"
+        "replay", parents=[stack_parent()], help="send a destination's DLQ or failed events again after a fix"
     )
     rep.add_argument("destination", choices=["ga4", "meta", "webhook", "lake"])
     rep.add_argument("--from", dest="source", choices=["dlq", "failed"], default="dlq", help="default: dlq")
@@ -216,14 +182,14 @@ def _add_replay(sub: Any) -> None:
 
 
 def _add_subject(sub: Any) -> None:
-    stack_parent = _stack_parent()
+    parent = stack_parent()
     subj = sub.add_parser("subject", help="data-subject requests: export or erase what fairtrack holds on someone")
     subj_actions = subj.add_subparsers(dest="action", required=True)
     for name, text in (
         ("export", "print everything held on the subject as JSON"),
         ("erase", "delete it, suppress later hits, record the erasure"),
     ):
-        action = subj_actions.add_parser(name, parents=[stack_parent], help=text)
+        action = subj_actions.add_parser(name, parents=[parent], help=text)
         who = action.add_mutually_exclusive_group(required=True)
         who.add_argument("--anonymous-id", help="the visitor id the site's analytics client uses")
         who.add_argument("--user-id", help="the site's own user id")
@@ -281,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     src.set_defaults(func=cmd_source)
 
     policy_cli.add_parser(sub, where).set_defaults(func=cmd_policy)
-    receipts_cli.add_parser(sub, receipts_cli.stack_where()).set_defaults(func=receipts_cli.run)
+    receipts_cli.add_parser(sub).set_defaults(func=receipts_cli.run)
     audit.add_parser(sub)  # `fairtrack audit`; sets func=audit.run
 
     _add_replay(sub)

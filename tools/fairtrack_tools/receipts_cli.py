@@ -16,30 +16,17 @@ import argparse
 import json
 import re
 import sys
-import urllib.request
 from typing import Any
+
+from fairtrack_tools.stackref import stack_outputs, stack_parent
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2
 RECEIPT_ID = re.compile(r"^[0-9a-f]{32}$")
-LOCAL_DEFAULT = "http://127.0.0.1:3000"
-
-
-def stack_where() -> argparse.ArgumentParser:
-    """The parent parser naming where the stack is: ``--stack NAME`` or ``--local URL``."""
-    where = argparse.ArgumentParser(add_help=False)
-    group = where.add_mutually_exclusive_group()
-    group.add_argument("--stack", help="name of a deployed stack (credentials from the environment)")
-    group.add_argument(
-        "--local",
-        default=LOCAL_DEFAULT,
-        help=f"URL of a running local stack (default {LOCAL_DEFAULT}, when no --stack)",
-    )
-    return where
 
 
 def add_parser(sub: Any, where: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """Register ``fairtrack consent`` on the CLI's subparsers; ``where`` carries ``--stack``/``--local``
-    (default: :func:`stack_where`)."""
+    (default: :func:`fairtrack_tools.stackref.stack_parent`)."""
     con: argparse.ArgumentParser = sub.add_parser(
         "consent",
         help="read consent receipts (POST /v1/consent) back",
@@ -48,7 +35,7 @@ def add_parser(sub: Any, where: argparse.ArgumentParser | None = None) -> argpar
     )
     actions = con.add_subparsers(dest="action", required=True)
     show = actions.add_parser(
-        "show", parents=[where or stack_where()], help="print one consent receipt as JSON (exit 1: no such receipt)"
+        "show", parents=[where or stack_parent()], help="print one consent receipt as JSON (exit 1: no such receipt)"
     )
     show.add_argument("receipt_id", metavar="RECEIPT_ID", help="the receiptId POST /v1/consent answered")
     return con
@@ -56,23 +43,8 @@ def add_parser(sub: Any, where: argparse.ArgumentParser | None = None) -> argpar
 
 def consent_table(args: argparse.Namespace) -> tuple[Any, str]:
     """A DynamoDB client and the consent table's name, from the stack's outputs."""
-    import boto3
-
-    if getattr(args, "stack", None):
-        session = boto3.Session()
-        stack = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        return session.client("dynamodb"), outputs["ConsentTableName"]
-    with urllib.request.urlopen(args.local.rstrip("/") + "/_dev/aws", timeout=5) as resp:
-        env = json.loads(resp.read())
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=env["endpoint_url"],
-        region_name=env["region"],
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
-    )
-    return client, env["outputs"]["ConsentTableName"]
+    outputs, client = stack_outputs(args)
+    return client("dynamodb"), outputs["ConsentTableName"]
 
 
 def show(client: Any, table: str, receipt_id: str) -> dict[str, Any] | None:
