@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +50,8 @@ def _policy_table(args: argparse.Namespace) -> tuple[Any, str]:
 
     if args.policy_table:
         return boto3.client("dynamodb"), args.policy_table
-    with urllib.request.urlopen(args.local.rstrip("/") + "/_dev/aws", timeout=5) as resp:
-        env = json.loads(resp.read())
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=env["endpoint_url"],
-        region_name=env["region"],
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
-    )
-    return client, env["policy_table"]
+    outputs, client = stack_outputs(args)  # no --stack here: the local stack's
+    return client("dynamodb"), outputs["PolicyTableName"]
 
 
 def cmd_source(args: argparse.Namespace) -> int:
