@@ -193,3 +193,26 @@ def test_failed_object_is_gzip_json_under_the_destination_prefix(forward: Any, f
     raw = s3.get_object(Bucket=bucket, Key=obj["Key"])
     assert raw["ContentEncoding"] == "gzip"
     assert json.loads(gzip.decompress(raw["Body"].read()))["v"] == 1
+
+
+def test_events_without_an_id_for_the_destination_are_all_delivered(
+    forward: Any, flaky: Flaky, cloud: LocalCloud
+) -> None:
+    # Given a policy that keeps messageId from the webhook (the ledger then has no id to go by)
+    import yaml
+
+    from fairtrack_tools import admin
+
+    doc = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
+    doc["destinations"]["webhook"]["attributes"].remove("messageId")
+    ddb, table = cloud.client("dynamodb"), cloud.physical_id("PolicyTable")
+    admin.activate_policy(ddb, table, admin.push_policy(ddb, table, doc))
+    event = sample()
+    body = json.loads(event["Records"][0]["body"])
+    second = copy.deepcopy(body["events"][0])
+    second["event"]["messageId"] = "another-event"
+    body["events"].append(second)
+    event["Records"][0]["body"] = json.dumps(body)
+    # Then both events go out: neither is taken for a copy of the other
+    assert forward(event) == []
+    assert [len(b["batch"]) for b in flaky.received] == [2]

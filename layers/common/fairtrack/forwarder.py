@@ -191,7 +191,9 @@ class Forwarder:
         """Leave out the events the ledger says were already sent or stored as failed."""
         if self.ledger is None or not deliveries:
             return deliveries
-        keys = [self.ledger.key(d.source_id, event_id(e)) for d in deliveries for _, e in d.events]
+        # an event without its id (a policy that keeps messageId from the destination) cannot be
+        # told apart from another: it is never skipped as settled, nor recorded
+        keys = [self.ledger.key(d.source_id, i) for d in deliveries for _, e in d.events if (i := event_id(e))]
         try:
             settled = self.ledger.settled(keys)
         except LedgerUnavailable as exc:
@@ -204,9 +206,11 @@ class Forwarder:
         for d in deliveries:
             events = []
             for purposes, e in d.events:
-                k = self.ledger.key(d.source_id, event_id(e))
-                if k not in seen:  # settled before, or a second copy inside this batch
-                    seen.add(k)
+                i = event_id(e)
+                k = self.ledger.key(d.source_id, i) if i else None
+                if k is None or k not in seen:  # settled before, or a second copy inside this batch
+                    if k is not None:
+                        seen.add(k)
                     events.append((purposes, e))
             tally.duplicates += len(d.events) - len(events)
             if events:
@@ -226,7 +230,9 @@ class Forwarder:
 
         def key(ref: EventRef) -> str | None:
             found = by_ref.get((ref.message_id, ref.event_id))
-            return self.ledger.key(found[0].source_id, ref.event_id) if self.ledger and found else None
+            if self.ledger is None or found is None or not ref.event_id:
+                return None
+            return self.ledger.key(found[0].source_id, ref.event_id)
 
         for ref in report.sent:
             if (k := key(ref)) is not None:
