@@ -36,7 +36,7 @@ from fairtrack.observability import CORRELATION_ATTRIBUTE, logger, metrics
 from fairtrack.policy import Decision, evaluate
 from fairtrack.queue import envelope_from_body
 from fairtrack.settings import ForwarderSettings
-from fairtrack.store import NoActivePolicy, PolicyStore
+from fairtrack.store import NoActivePolicy, PolicyStore, is_suppressed
 
 
 def build_destination(settings: ForwarderSettings, secret_getter: Callable[[str], bytes | None]) -> DestinationClient:
@@ -162,9 +162,7 @@ class Forwarder:
                 logger.warning("carried decision rows ignored", extra={"rows": bad})
             events: list[tuple[list[str], dict[str, Any]]] = []
             for routed in env.events:
-                if suppressed and (
-                    routed.event.get("anonymousId") in suppressed or routed.event.get("userId") in suppressed
-                ):
+                if is_suppressed(routed.event, suppressed):
                     # erased after ingest queued it (or replayed from a DLQ): it goes nowhere
                     tally.dropped["subject_suppressed"] += 1
                     skip = Decision(env.destination, "skipped", "subject_suppressed", policy_version=policy.version)

@@ -30,7 +30,7 @@ from fairtrack.protocols.segment import batch_events, parse_event
 from fairtrack.pseudonym import DailySalts, Pseudonymiser, secret_key
 from fairtrack.queue import QueueSender, Routed, chunk_envelopes
 from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
-from fairtrack.store import NoActivePolicy, PolicyStore, Source
+from fairtrack.store import NoActivePolicy, PolicyStore, Source, is_suppressed
 
 MAX_REQUEST_BYTES = 500 * 1024
 # A superset of what pii.scan looks for, run over the JSON of a hit's properties first (one C-level
@@ -486,7 +486,7 @@ class Ingestor:
             return
         payload = hit.to_payload()
         self._pseudonymise(payload)
-        if suppressed and (payload.get("anonymousId") in suppressed or payload.get("userId") in suppressed):
+        if is_suppressed(payload, suppressed):
             result.suppressed += 1
             result.decisions.extend(
                 Decision(dest, "skipped", "subject_suppressed", policy_version=policy.version) for dest in receiving

@@ -110,6 +110,11 @@ class NoActivePolicy(Exception):
     """The table holds no active policy: fail closed, forward nothing."""
 
 
+def is_suppressed(event: dict[str, Any], suppressed: frozenset[str]) -> bool:
+    """Whether an event (pseudonymised ids) belongs to a subject erased on request."""
+    return bool(suppressed) and (event.get("anonymousId") in suppressed or event.get("userId") in suppressed)
+
+
 class PolicyStore:
     NEGATIVE_CACHE_LIMIT = 1024
 
