@@ -441,3 +441,21 @@ def test_server_only_fields_sent_by_a_client_are_never_trusted() -> None:
     assert hit.consent.gcs is None
     assert hit.receivedAt == RECEIVED_AT
     assert "ip" not in hit.context
+
+
+def test_consent_mode_and_tcf_strings_in_context_consent_are_signals() -> None:
+    """Given the shape fairtrack.js sends (gtag's consent strings inside ``context.consent``), then
+    they become the hit's signals next to Segment's categories; anything but a string is no signal."""
+    hit = ok(
+        track(context={"consent": {"gcd": "13n3m3m3m5", "gcs": "G101", "npa": "1", "tcString": "CQ", "gdpr": "1"}})
+    ).to_hit(RECEIVED_AT)
+
+    assert (hit.consent.gcd, hit.consent.gcs, hit.consent.npa, hit.consent.tcString, hit.consent.gdpr) == (
+        "13n3m3m3m5",
+        "G101",
+        "1",
+        "CQ",
+        "1",
+    )
+    odd = ok(track(context={"consent": {"gcd": 5, "tcString": "", "gcs": ["G111"]}})).to_hit(RECEIVED_AT)
+    assert not odd.consent.present()

@@ -9,7 +9,10 @@ Decisions written down here:
 - known context fields are typed (:class:`fairtrack.hit.Context`): a ``context.page`` that is not an
   object, or a title longer than 8 KB, rejects the event with its field path;
 - ``context.consent`` (Segment) and ``context.consentManagement`` (RudderStack) leave the context and
-  become the hit's raw :class:`~fairtrack.hit.ConsentSignals`; user-provided data in the Segment
+  become the hit's raw :class:`~fairtrack.hit.ConsentSignals`. Besides Segment's
+  ``categoryPreferences``, ``context.consent`` may carry the strings gtag sends (``gcs``, ``gcd``,
+  ``npa``, ``gdpr``, ``tcString``): fairtrack.js passes Google Consent Mode and TCF that way. A value
+  that is not a string of at most 16 KB is no signal (consent fails closed), never an error; user-provided data in the Segment
   spec traits (``email``, ``phone``, ``firstName``, ``address.city``...) is copied to ``userData``;
 - limits follow the original service: 32 KB per event, nesting at most 8 levels, 500 KB per request.
 """
@@ -196,6 +199,8 @@ def parse_event(
 
 _IDS = ("userId", "anonymousId", "groupId", "previousId")
 _OBJECTS = ("context", "properties", "traits")
+_CONSENT_STRINGS = ("gcs", "gcd", "npa", "gdpr", "tcString")
+_MAX_CONSENT_STRING = 16384
 
 
 def _prepare(
@@ -224,9 +229,14 @@ def _prepare(
     if isinstance(ctx, dict):
         ctx = data["context"] = dict(ctx)
         consent = ctx.pop("consent", None)
-        prefs = consent.get("categoryPreferences") if isinstance(consent, dict) else None
-        if isinstance(prefs, dict):
-            signals["categoryPreferences"] = prefs
+        if isinstance(consent, dict):
+            prefs = consent.get("categoryPreferences")
+            if isinstance(prefs, dict):
+                signals["categoryPreferences"] = prefs
+            for key in _CONSENT_STRINGS:  # fairtrack.js: Google Consent Mode and IAB TCF, as gtag sends them
+                value = consent.get(key)
+                if isinstance(value, str) and 0 < len(value) <= _MAX_CONSENT_STRING:
+                    signals[key] = value
         managed = ctx.pop("consentManagement", None)
         if isinstance(managed, dict):
             signals["consentManagement"] = managed
