@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from fairtrack import cors
+from fairtrack import cors, snippet
 from fairtrack.errors import ClientError
 from fairtrack.hit import EventType
 from fairtrack.http import empty_response, error_response, json_response, to_request
@@ -74,6 +74,22 @@ def gtag_collect() -> Response[Any]:
     if result.rejected:
         metrics.add_metric(name="HitsRejected", unit="Count", value=len(result.rejected))
     return empty_response(204, result.headers)
+
+
+# fairtrack.js, the website snippet (see fairtrack.snippet): cacheable, gzipped when accepted.
+@app.get("/fairtrack.js", compress=True)
+def snippet_js() -> Response[Any]:
+    body, etag = snippet.source()
+    headers = {
+        "Cache-Control": snippet.CACHE_CONTROL,
+        "ETag": etag,
+        "Vary": "Accept-Encoding",
+        "X-Content-Type-Options": "nosniff",
+        "Cross-Origin-Resource-Policy": "cross-origin",
+    }
+    if snippet.not_modified(app.current_event.headers.get("if-none-match"), etag):
+        return Response(status_code=304, body=None, headers=headers)
+    return Response(status_code=200, content_type=snippet.CONTENT_TYPE, body=body, headers=headers)
 
 
 # CORS preflights, answered per source (see fairtrack.cors for why here and not in API Gateway).

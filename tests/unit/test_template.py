@@ -269,7 +269,8 @@ def test_access_log_holds_no_ip_address_or_user_agent(resources: dict[str, Any])
 
 
 def test_ingest_function_serves_every_route_on_the_api(resources: dict[str, Any]) -> None:
-    """Given the ingest function, then its HTTP events are exactly the tracking, beacon and gtag routes."""
+    """Given the ingest function, then its HTTP events are exactly the tracking, beacon and gtag
+    routes and the snippet."""
     ingest = _props(resources, "IngestFunction")
     assert ingest["CodeUri"] == "functions/ingest/"
     assert ingest["Handler"] == "ingest_handler.handler"
@@ -285,6 +286,7 @@ def test_ingest_function_serves_every_route_on_the_api(resources: dict[str, Any]
         ("GET", "/g/collect"),
         ("POST", "/g/collect"),
         ("OPTIONS", "/g/collect"),
+        ("GET", "/fairtrack.js"),
     }
 
 

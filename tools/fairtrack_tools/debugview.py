@@ -451,8 +451,8 @@ class DebugView:
         http = (event.get("requestContext") or {}).get("http") or {}
         method = str(http.get("method") or "").upper()
         path = str(event.get("rawPath") or "")
-        if method == "OPTIONS":
-            return []  # a CORS preflight carries no hit
+        if method in ("OPTIONS", "HEAD") or (method == "GET" and path == "/fairtrack.js"):
+            return []  # a CORS preflight or the snippet's script carries no hit
         status, answer = _answer(response)
         epoch_ms = (event.get("requestContext") or {}).get("timeEpoch") or 0
         received = datetime.fromtimestamp(epoch_ms / 1000, UTC) if epoch_ms else datetime.now(UTC)

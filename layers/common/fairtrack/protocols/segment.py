@@ -12,8 +12,9 @@ Decisions written down here:
   become the hit's raw :class:`~fairtrack.hit.ConsentSignals`. Besides Segment's
   ``categoryPreferences``, ``context.consent`` may carry the strings gtag sends (``gcs``, ``gcd``,
   ``npa``, ``gdpr``, ``tcString``): fairtrack.js passes Google Consent Mode and TCF that way. A value
-  that is not a string of at most 16 KB is no signal (consent fails closed), never an error; user-provided data in the Segment
-  spec traits (``email``, ``phone``, ``firstName``, ``address.city``...) is copied to ``userData``;
+  that is not a string of at most 16 KB is no signal (consent fails closed), never an error;
+  user-provided data in the Segment spec traits (``email``, ``phone``, ``firstName``,
+  ``address.city``...) is copied to ``userData``;
 - limits follow the original service: 32 KB per event, nesting at most 8 levels, 500 KB per request.
 """
 
