@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 SAM    := $(SAMVENV)/bin/sam
 PORT   ?= 3000
 
-.PHONY: dev test lint typecheck validate build unit clean fuzz proof
+.PHONY: dev test lint typecheck validate build web unit clean fuzz proof
 
 $(BIN)/.installed: pyproject.toml layers/common/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ dev: $(BIN)/.installed
 	$(BIN)/fairtrack dev --port $(PORT)
 
 ## test: lint, type check, sam validate --lint, sam build, and the whole pytest suite
-test: lint typecheck validate build unit
+test: lint typecheck validate build web unit
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -88,7 +88,18 @@ tools/tcf/node_modules/.installed: tools/tcf/package.json tools/tcf/package-lock
 	npm ci --prefix tools/tcf --no-audit --no-fund
 	touch $@
 
-unit: $(BIN)/.installed tools/tcf/node_modules/.installed
+# fairtrack.js (web/src -> layers/common/fairtrack/assets/fairtrack.js, served at GET /fairtrack.js) and
+# the browser clients the compatibility tests drive (analytics-next, RudderStack JS), pinned and locked
+web/node_modules/.installed: web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund
+	touch $@
+
+## web: the snippet's unit tests, and its build check (under 3 KB gzipped; the committed asset is the build)
+web: web/node_modules/.installed
+	npm --prefix web test
+	npm --prefix web run build -- --check
+
+unit: $(BIN)/.installed tools/tcf/node_modules/.installed web/node_modules/.installed
 	$(BIN)/pytest
 
 ## the long forms of the proofs (the short forms run in make test)

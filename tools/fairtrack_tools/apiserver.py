@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,6 +30,15 @@ TEXT_TYPES = (
     "application/xml",
     "application/javascript",
 )
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A ``/_dev/`` answer that is not JSON (a page): sent as is, with its own headers."""
+
+    headers: dict[str, str]
+    body: bytes
+
 
 DevHandler = Callable[[str, dict[str, str]], tuple[int, Any]]
 
@@ -150,7 +160,10 @@ class ApiServer:
                 body = self.rfile.read(length) if length else b""
                 if parts.path.startswith("/_dev/"):
                     status, payload = outer.dev(self.command, {"path": parts.path, "query": parts.query})
-                    self._send(status, {"content-type": "application/json"}, json.dumps(payload).encode())
+                    if isinstance(payload, RawBody):
+                        self._send(status, payload.headers, payload.body)
+                    else:
+                        self._send(status, {"content-type": "application/json"}, json.dumps(payload).encode())
                     return
                 found = match_route(outer.routes, self.command, parts.path)
                 if found is None:

@@ -14,6 +14,7 @@ import sys
 import threading
 from typing import Any
 
+from fairtrack_tools import demo
 from fairtrack_tools.apiserver import ApiServer
 from fairtrack_tools.debugview import DebugView, serve_page
 from fairtrack_tools.localcloud import DEV_MEASUREMENT_ID, DEV_WRITE_KEY, LocalCloud
@@ -74,6 +75,9 @@ class DevStack:
         return result
 
     def _dev(self, method: str, request: dict[str, str]) -> tuple[int, Any]:
+        shop = demo.handle(method, request["path"])
+        if shop is not None:
+            return shop
         if self.debug is not None:
             answer = self.debug.handle(method, request["path"], request.get("query", ""))
             if answer is not None:
@@ -108,6 +112,7 @@ class DevStack:
             "                      -d @events/examples/track.json",
             f"  captured          {base}/_dev/captured   (DELETE to clear); queue depths {base}/_dev/queues",
         ]
+        lines.append(f"  demo site         {base}/_dev/demo/   (a shop with a consent banner and fairtrack.js)")
         if self.debug is not None:
             lines.append(
                 f"  debug view        {base}/_dev/   (recent hits: anonymised, consent, each field's decision)"
