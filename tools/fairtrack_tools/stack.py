@@ -43,13 +43,16 @@ class DevStack:
         self.debug: DebugView | None = None
 
     def start(self) -> DevStack:
+        # the API's socket first: with port 0 the dev source must allow the origin actually bound
+        self.api = ApiServer([], self._invoke, self._dev, port=self.port)
+        self.cloud.app_origin = self.api.base_url
         self.cloud.start()
         specs = self.cloud.functions()
         sqs_functions = {s.function for s in self.cloud.sqs_sources()}
         for logical, spec in specs.items():
             size = 1 if logical in sqs_functions else 2
             self.pools[logical] = FunctionPool(spec, self.cloud.aws_env, size=size, quiet=self.quiet)
-        self.api = ApiServer(self.cloud.http_routes(), self._invoke, self._dev, port=self.port)
+        self.api.routes = self.cloud.http_routes()
         ingest = next((r.function for r in self.cloud.http_routes() if r.path.startswith("/v1/")), None)
         if self.debug_view and ingest is not None:
             try:
