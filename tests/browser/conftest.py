@@ -13,8 +13,9 @@ import json
 import os
 import shutil
 import threading
+import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -199,3 +200,26 @@ def captured(stack: DevStack, destination: str | None = None) -> Any:
     with urllib.request.urlopen(stack.api.base_url + "/_dev/captured", timeout=10) as answer:
         found = json.loads(answer.read())
     return found if destination is None else found.get(destination, [])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
+    """Poll until ``predicate`` returns something truthy, and return it; fail the test on timeout
+    (the forwarders deliver asynchronously, through the pollers)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = predicate()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what or predicate}")
+        time.sleep(0.1)
+
+
+def pseudonym(stack: DevStack, kind: str, raw: str) -> str:
+    """What the stack's ingest makes of an identifier (its pseudonym key, read from the local AWS)."""
+    from fairtrack.pseudonym import Pseudonymiser, secret_key
+
+    assert stack.debug is not None
+    arn = stack.debug.settings.pseudonym_secret_arn
+    key = stack.cloud.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    return Pseudonymiser(secret_key(key)).pseudonym(kind, raw)

@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from conftest import SITE_MEASUREMENT_ID, SITE_WRITE_KEY, Site, captured
+from conftest import SITE_MEASUREMENT_ID, SITE_WRITE_KEY, Site, captured, pseudonym
 
 from fairtrack_tools.stack import DevStack
 
@@ -186,16 +186,6 @@ def go_through_banner(tab: Tab, sent: Callable[[Tab], list[Sent]], per_phase: di
 
 
 # -- the stack side ---------------------------------------------------------------------------------
-
-
-def pseudonym(stack: DevStack, kind: str, raw: str) -> str:
-    """What the stack's ingest makes of an identifier (its pseudonym key, read from the local AWS)."""
-    from fairtrack.pseudonym import Pseudonymiser, secret_key
-
-    assert stack.debug is not None
-    arn = stack.debug.settings.pseudonym_secret_arn
-    key = stack.cloud.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
-    return Pseudonymiser(secret_key(key)).pseudonym(kind, raw)
 
 
 def queues_idle(stack: DevStack) -> bool:

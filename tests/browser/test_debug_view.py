@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
+from conftest import pseudonym
 
 from fairtrack_tools.debugview import WITHHELD_USER_AGENT
 from fairtrack_tools.stack import DevStack
@@ -93,16 +94,6 @@ def hits(stack: DevStack) -> list[dict[str, Any]]:
 def captured(stack: DevStack) -> dict[str, list[Any]]:
     result: dict[str, list[Any]] = json.loads(request(stack, "GET", "/_dev/captured")[1])
     return result
-
-
-def pseudonym(stack: DevStack, kind: str, raw: str) -> str:
-    """What the stack's ingest makes of an identifier (its pseudonym key, read from the local AWS)."""
-    from fairtrack.pseudonym import Pseudonymiser, secret_key
-
-    assert stack.debug is not None
-    arn = stack.debug.settings.pseudonym_secret_arn
-    key = stack.cloud.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
-    return Pseudonymiser(secret_key(key)).pseudonym(kind, raw)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

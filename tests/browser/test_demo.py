@@ -8,27 +8,16 @@ the stack, so this is also the snippet served by the ingest function, end to end
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import captured
+from conftest import captured, wait_for
 
 from fairtrack_tools.stack import DevStack
 
 pytestmark = pytest.mark.browser
 TIMEOUT_S = 20.0
-
-
-def wait_for(probe: Callable[[], Any], what: str, timeout: float = TIMEOUT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
 
 
 def lake_events(stack: DevStack) -> list[dict[str, Any]]:
@@ -83,11 +72,11 @@ def test_reject_then_accept_changes_what_later_events_reach(shop: Any, clean: De
     id is stored, each answer is a consent receipt, and the page's own table shows it."""
     context, page = shop
     page.click("#reject-all")
-    first = wait_for(lambda: lake_events(clean), "the page view in the lake")
+    first = wait_for(lambda: lake_events(clean), TIMEOUT_S, "the page view in the lake")
     assert [r["event"]["type"] for r in first] == ["page"]
     assert first[0]["purposes"] == ["necessary"]
     page.click("text=Shoes")  # a single-page-app navigation is a page view of its own
-    wait_for(lambda: len(lake_events(clean)) >= 2, "the second page view")
+    wait_for(lambda: len(lake_events(clean)) >= 2, TIMEOUT_S, "the second page view")
     assert [r["purposes"] for r in lake_events(clean)] == [["necessary"], ["necessary"]]
     time.sleep(1.0)  # the forwarders of GA4 and Meta had as long as the lake's
     assert ga4_events(clean) == [] and meta_events(clean) == []
@@ -98,15 +87,17 @@ def test_reject_then_accept_changes_what_later_events_reach(shop: Any, clean: De
     page.click("#accept-all")
     page.click("#add-to-cart")
 
-    added = wait_for(lambda: [e for e in ga4_events(clean) if e["name"] == "add_to_cart"], "add_to_cart at GA4")
+    added = wait_for(
+        lambda: [e for e in ga4_events(clean) if e["name"] == "add_to_cart"], TIMEOUT_S, "add_to_cart at GA4"
+    )
     assert added[0]["params"]["currency"] == "EUR"
-    wait_for(lambda: [e for e in meta_events(clean) if e["event_name"] == "AddToCart"], "AddToCart at Meta")
+    wait_for(lambda: [e for e in meta_events(clean) if e["event_name"] == "AddToCart"], TIMEOUT_S, "AddToCart at Meta")
     assert {e["name"] for e in ga4_events(clean)} == {"add_to_cart"}  # the rejected page views never arrive
     assert device_storage(context, page)["local"] != []  # the visitor id, now that analytics is granted
-    assert len(wait_for(lambda: len(receipts(clean)) >= 2 and receipts(clean), "two consent receipts")) == 2
+    assert len(wait_for(lambda: len(receipts(clean)) >= 2 and receipts(clean), TIMEOUT_S, "two consent receipts")) == 2
     # the page's own table (polled each second; no wait_for_function: the page's CSP forbids eval)
     count = page.locator("#received tr[data-destination=ga4] .count")
-    wait_for(lambda: int(count.inner_text()) >= 1, "the page's GA4 count")
+    wait_for(lambda: int(count.inner_text()) >= 1, TIMEOUT_S, "the page's GA4 count")
     assert "add_to_cart" in page.locator("#received tr[data-destination=ga4] .last").inner_text()
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import SITE_WRITE_KEY, Site, captured
+from conftest import SITE_WRITE_KEY, Site, captured, wait_for
 
 from fairtrack.tcf import decode
 from fairtrack_tools.stack import DevStack
@@ -56,17 +56,6 @@ NECESSARY = ["necessary"]
 
 
 # -- helpers ------------------------------------------------------------------------------------------
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = predicate()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what or predicate}")
-        time.sleep(0.1)
-
-
 def publish(site: Site, stack: DevStack, name: str, head: str = "", body: str = "", attrs: str = "") -> str:
     """A page of the site with the spy, the stub, ``head`` (page code before the snippet) and the snippet."""
     assert stack.api is not None
