@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from conftest import SITE_MEASUREMENT_ID, SITE_WRITE_KEY, Site, captured, pseudonym
+from browserkit import SITE_MEASUREMENT_ID, SITE_WRITE_KEY, Site, captured, pseudonym
 
 from fairtrack_tools.stack import DevStack
 

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
-from conftest import pseudonym
+from browserkit import pseudonym
 
 from fairtrack_tools.debugview import WITHHELD_USER_AGENT
 from fairtrack_tools.stack import DevStack

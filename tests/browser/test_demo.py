@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import captured, wait_for
+from browserkit import captured, wait_for
 
 from fairtrack_tools.stack import DevStack
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import SITE_WRITE_KEY, Site, captured, wait_for
+from browserkit import SITE_WRITE_KEY, Site, captured, wait_for
 
 from fairtrack.tcf import decode
 from fairtrack_tools.stack import DevStack

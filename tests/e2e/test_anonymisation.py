@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from conftest import Stack
+from e2e_stack import Stack
 
 AUTH = {"Authorization": "Basic ZGV2LXdyaXRlLWtleTo=", "Content-Type": "application/json"}
 

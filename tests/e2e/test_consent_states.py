@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Stack, fairtrack
+from e2e_stack import Stack, fairtrack
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = json.loads((ROOT / "events" / "examples" / "track.json").read_text())

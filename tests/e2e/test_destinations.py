@@ -23,7 +23,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import Stack, fairtrack
+from e2e_stack import Stack, fairtrack
 
 from fairtrack_tools.stack import DevStack
 from fairtrack_tools.validators import validate_ga4, validate_meta

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from conftest import Stack, fairtrack
+from e2e_stack import Stack, fairtrack
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE_VIEW = {

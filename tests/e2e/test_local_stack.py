@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import Stack
+from e2e_stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = (ROOT / "events" / "examples" / "track.json").read_bytes()

@@ -1,0 +1,115 @@
+"""Helpers of the browser tests: the cross-origin test website, and what the stack received.
+
+A module of its own (not conftest) so that test modules import it by a name no other test folder
+uses."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from fairtrack_tools.stack import DevStack
+
+# -- a website on another origin, for the snippet and the clients websites run --------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB = ROOT / "web"
+SITE_WRITE_KEY = "site-write-key"
+SITE_MEASUREMENT_ID = "G-SITE"
+# the browser clients' builds, from web/node_modules (npm ci --prefix web): /vendor/<name>/<file>
+VENDOR = {
+    "analytics-next": WEB / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd",
+    "rudderstack": WEB / "node_modules" / "@rudderstack" / "analytics-js" / "dist" / "npm" / "modern" / "bundled",
+}
+TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".map": "application/json"}
+
+
+class Site:
+    """A static website on 127.0.0.1 (another port than the gateway: a cross-origin site, as in
+    production), registered as the source ``site`` (write key ``site-write-key``, gtag tid
+    ``G-SITE``, origin: its own). ``pages[path] = html`` publishes a page; ``/vendor/...`` serves the
+    npm clients' browser builds. ``requests`` lists the paths the site served."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, str] = {}
+        self.requests: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                path = urlsplit(self.path).path
+                outer.requests.append(path)
+                body, ctype = outer._find(path)
+                if body is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def _find(self, path: str) -> tuple[bytes | None, str]:
+        if path in self.pages:
+            return self.pages[path].encode(), TYPES[".html"]
+        parts = path.strip("/").split("/")
+        if len(parts) >= 3 and parts[0] == "vendor" and parts[1] in VENDOR:
+            base = VENDOR[parts[1]].resolve()
+            file = (base / "/".join(parts[2:])).resolve()
+            if file.is_relative_to(base) and file.is_file():
+                return file.read_bytes(), TYPES.get(file.suffix, "application/octet-stream")
+        return None, ""
+
+
+def captured(stack: DevStack, destination: str | None = None) -> Any:
+    """What the stack's capture servers received (all, or one destination's list)."""
+    assert stack.api is not None
+    with urllib.request.urlopen(stack.api.base_url + "/_dev/captured", timeout=10) as answer:
+        found = json.loads(answer.read())
+    return found if destination is None else found.get(destination, [])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
+    """Poll until ``predicate`` returns something truthy, and return it; fail the test on timeout
+    (the forwarders deliver asynchronously, through the pollers)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = predicate()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what or predicate}")
+        time.sleep(0.1)
+
+
+def pseudonym(stack: DevStack, kind: str, raw: str) -> str:
+    """What the stack's ingest makes of an identifier (its pseudonym key, read from the local AWS)."""
+    from fairtrack.pseudonym import Pseudonymiser, secret_key
+
+    assert stack.debug is not None
+    arn = stack.debug.settings.pseudonym_secret_arn
+    key = stack.cloud.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    return Pseudonymiser(secret_key(key)).pseudonym(kind, raw)
