@@ -1257,7 +1257,9 @@ def problems(outcome: Outcome) -> list[str]:
             why += f" (logged error types: {', '.join(logged)})" if logged else ""
             found.append(f"status {status}{why}: {response.get('body')!r:.300}")
         body = response.get("body") if isinstance(response, dict) else None
-        if body:
+        headers = (response.get("headers") or {}) if isinstance(response, dict) else {}
+        script = str(headers.get("Content-Type", "")).startswith("text/javascript")  # GET /fairtrack.js
+        if body and not script:
             try:
                 json.loads(body)
             except (TypeError, ValueError):
