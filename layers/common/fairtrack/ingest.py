@@ -93,6 +93,9 @@ def _may_hold_pii(properties: Any) -> bool:
     raw = to_json(properties)
     if _MAYBE_PII.search(raw) or b"\\" in raw:
         return True
+    if isinstance(properties, dict) and raw.count(b"{") == 1 and b"[" not in raw:
+        # flat (the usual case): no object or list inside, so its own keys are all the keys there are
+        return any(map(pii.is_personal_property, properties))
     keys = _JSON_KEY.findall(raw)
     if raw.count(b'":') != len(keys):
         return True
