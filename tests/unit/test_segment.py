@@ -459,3 +459,39 @@ def test_consent_mode_and_tcf_strings_in_context_consent_are_signals() -> None:
     )
     odd = ok(track(context={"consent": {"gcd": 5, "tcString": "", "gcs": ["G111"]}})).to_hit(RECEIVED_AT)
     assert not odd.consent.present()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        track(),
+        track(
+            userId=42,
+            anonymousId=None,
+            properties={"revenue": 9.5, "products": [{"id": "p1"}]},
+            context={
+                "page": {"url": "https://shop.example/a?b=1", "title": "A"},
+                "traits": {"email": "Jane@Example.com", "address": {"city": "Berlin"}},
+                "consent": {"categoryPreferences": {"analytics": True}, "gcd": "13r3r3r3r5"},
+                "locale": "de-DE",
+                "custom": {"x": [1, 2]},
+            },
+            originalTimestamp="2024-05-01T11:59:00Z",
+            sentAt="2024-05-01T11:59:30Z",
+        ),
+        {"type": "identify", "anonymousId": "a-1", "traits": {"firstName": "Jane", "plan": "pro"}},
+        {"type": "page", "anonymousId": "a-2", "name": "Home", "properties": {"path": "/"}},
+    ],
+)
+def test_to_hit_without_revalidation_equals_a_validated_hit(raw: dict[str, Any]) -> None:
+    """``to_hit`` builds the hit from values the event model has just validated, without
+    validating them again: it must be exactly the hit full validation gives."""
+    hit = ok(raw, implied_type=None).to_hit(RECEIVED_AT)
+    validated = Hit.model_validate({name: getattr(hit, name) for name in Hit.model_fields})
+
+    assert hit == validated
+    assert hit.model_dump() == validated.model_dump()
+    assert hit.model_fields_set == validated.model_fields_set
+    assert hit.to_payload() == validated.to_payload()
+    with pytest.raises(TypeError):
+        Hit.from_validated(type="track")  # every field, or none: no silent defaults

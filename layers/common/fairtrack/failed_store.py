@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fairtrack.envelope import Envelope
-from fairtrack.hit import iso
+from fairtrack.timestamps import iso
 
 PREFIX = "failed"
 

@@ -51,26 +51,22 @@ Kept out of every forwarded payload (``to_payload`` never emits them)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, with_config
 from typing_extensions import TypedDict
 
+from fairtrack import timestamps
+
+iso = timestamps.iso  # defined in fairtrack.timestamps (no models); callers import it from here too
+
 EventType = Literal["track", "page", "screen", "identify", "group", "alias"]
 
 
 Text = Annotated[str, Field(max_length=8192)]
 Short = Annotated[str, Field(max_length=512)]
-
-
-def iso(ts: datetime) -> str:
-    """UTC ISO 8601 with milliseconds and a ``Z``, as Segment writes timestamps."""
-    text = ts.isoformat(timespec="milliseconds")
-    if text.endswith("+00:00"):  # already UTC (the usual case): no conversion
-        return text[:-6] + "Z"
-    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 # The parts of the context are TypedDicts validated by pydantic (as part of the Hit): typed and
@@ -194,6 +190,21 @@ class Hit(BaseModel):
     consent: ConsentSignals = ConsentSignals()
     userData: UserData | None = None
 
+    @classmethod
+    def from_validated(cls, **values: Any) -> Hit:
+        """A hit from values already validated against these fields' types (what
+        ``model_construct`` does, without its per-field alias and default handling: every field
+        is given). The segment adapter uses it, since its event model has just validated them."""
+        if values.keys() != _HIT_FIELDS:
+            raise TypeError(f"Hit.from_validated needs exactly the fields {sorted(_HIT_FIELDS)}")
+        hit = cls.__new__(cls)
+        _set = object.__setattr__
+        _set(hit, "__dict__", values)
+        _set(hit, "__pydantic_fields_set__", set(_HIT_FIELDS))
+        _set(hit, "__pydantic_extra__", None)
+        _set(hit, "__pydantic_private__", None)
+        return hit
+
     def to_payload(self) -> dict[str, Any]:
         """The hit as a JSON-ready dict, leaving out what is absent or empty (and never the raw
         consent signals or user-provided data)."""
@@ -212,3 +223,6 @@ class Hit(BaseModel):
             if value:
                 out[key] = value
         return out
+
+
+_HIT_FIELDS = frozenset(Hit.model_fields)

@@ -54,12 +54,13 @@ from pydantic_core import PydanticSerializationError, to_json
 
 from fairtrack import consent
 from fairtrack.errors import ClientError, FieldError, field_errors
-from fairtrack.hit import ConsentSignals, iso
+from fairtrack.hit import ConsentSignals
 from fairtrack.ingest import Ingestor, IngestRequest, Visitor, decode_body, parse_json
 from fairtrack.observability import logger, metrics
 from fairtrack.policy import Policy
 from fairtrack.pseudonym import Pseudonymiser
 from fairtrack.store import NoActivePolicy, Source
+from fairtrack.timestamps import iso
 
 RECEIPT_PREFIX = "receipt#"
 SUBJECT_PREFIX = "subject#"

@@ -22,8 +22,8 @@ import urllib3
 
 from fairtrack.destinations import Delivery, DeliveryReport, EventRef, Mapping, WireRequest
 from fairtrack.destinations.transport import Answer, Transport, send_all
-from fairtrack.hit import iso
 from fairtrack.observability import logger
+from fairtrack.timestamps import iso
 
 SIGNATURE_HEADER = "Fairtrack-Signature"
 

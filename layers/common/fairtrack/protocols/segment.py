@@ -144,8 +144,11 @@ class SegmentEvent(BaseModel):
     consentSignals: ConsentSignals = ConsentSignals()  # set by parse_event only, never by a client
 
     def to_hit(self, received_at: datetime, batch_sent_at: datetime | None = None) -> Hit:
+        """The canonical hit. Built without validating again: every value was validated just now,
+        by this model, against the same types the hit declares (``Context``, the ids, the event
+        type, the consent signals), or is made here (time, message id, user data)."""
         client = self.context
-        return Hit(
+        return Hit.from_validated(
             type=self.type,
             event=self.event,
             name=self.name,
