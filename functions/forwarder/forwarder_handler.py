@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from fairtrack.clients import SharedClient
 from fairtrack.forwarder import Forwarder, build_destination
 from fairtrack.observability import logger, metrics
 from fairtrack.settings import forwarder_settings
@@ -20,10 +22,16 @@ def _secret(arn: str) -> bytes | None:
 
 
 settings = forwarder_settings()
-forwarder = Forwarder(settings, build_destination(settings, _secret))
+s3 = SharedClient("s3")  # the lake, the decision log and the failed store write with one client
+forwarder = Forwarder(settings, build_destination(settings, _secret, s3=s3), s3=s3)
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return forwarder.handle(event)
+
+
+# Initialisation is over: move what it built (modules, models, the forwarder) to the collector's
+# permanent generation, so that full collections during warm invocations stop scanning it.
+gc.freeze()

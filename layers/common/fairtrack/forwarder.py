@@ -20,6 +20,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import ValidationError
 
+from fairtrack.clients import SharedClient
 from fairtrack.decision_log import BatchDecisions, DecisionLog, day_of, decision_log_bucket
 from fairtrack.destinations import (
     Delivery,
@@ -39,9 +40,14 @@ from fairtrack.settings import ForwarderSettings
 from fairtrack.store import NoActivePolicy, PolicyStore, is_suppressed
 
 
-def build_destination(settings: ForwarderSettings, secret_getter: Callable[[str], bytes | None]) -> DestinationClient:
+def build_destination(
+    settings: ForwarderSettings, secret_getter: Callable[[str], bytes | None], *, s3: Any = None
+) -> DestinationClient:
     """The destination client for this forwarder, or one that leaves every record for the DLQ when
-    the destination is not configured (its queue then receives nothing from ingest anyway)."""
+    the destination is not configured (its queue then receives nothing from ingest anyway). ``s3``:
+    the S3 client the lake writes with (one of its own, created on first use, when None); pass the
+    :class:`~fairtrack.clients.SharedClient` the :class:`Forwarder` gets too, and the function
+    creates one S3 client, not one per writer."""
 
     def secret(arn: str) -> Callable[[], bytes | None]:
         return lambda: secret_getter(arn) if arn else None
@@ -56,7 +62,7 @@ def build_destination(settings: ForwarderSettings, secret_getter: Callable[[str]
     if settings.destination == "lake":
         from fairtrack.destinations.lake import LakeDestination
 
-        return LakeDestination(settings.lake_bucket, settings.lake_prefix)
+        return LakeDestination(settings.lake_bucket, settings.lake_prefix, s3=s3)
     if settings.destination == "ga4" and settings.ga4_measurement_id:
         from fairtrack.destinations.ga4 import Ga4Destination
 
@@ -99,13 +105,18 @@ class Forwarder:
         failed_store: FailedStore | None = None,
         *,
         decision_log: DecisionLog | None = None,
+        s3: Any = None,
     ):
+        """``s3``: the S3 client of the failed store and the decision log when this builds them (one
+        :class:`~fairtrack.clients.SharedClient` for both when None); the handler passes the one its
+        lake destination writes with."""
         self.settings = settings
         self.destination = destination
         self.store = store or PolicyStore(settings.policy_table, settings.policy_cache_seconds)
         self.ledger = ledger if ledger is not None else _ledger(settings)
-        self.failed_store = failed_store if failed_store is not None else _failed_store(settings)
-        self.decision_log = decision_log if decision_log is not None else _decision_log(settings)
+        s3 = s3 if s3 is not None else SharedClient("s3")  # created on first use, if ever
+        self.failed_store = failed_store if failed_store is not None else _failed_store(settings, s3)
+        self.decision_log = decision_log if decision_log is not None else _decision_log(settings, s3)
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         records = event.get("Records") or []
@@ -367,10 +378,10 @@ def _ledger(settings: ForwarderSettings) -> Ledger | None:
     return Ledger(settings.delivery_table, settings.destination) if settings.delivery_table else None
 
 
-def _failed_store(settings: ForwarderSettings) -> FailedStore | None:
-    return FailedStore(settings.failed_bucket, settings.destination) if settings.failed_bucket else None
+def _failed_store(settings: ForwarderSettings, s3: Any) -> FailedStore | None:
+    return FailedStore(settings.failed_bucket, settings.destination, s3=s3) if settings.failed_bucket else None
 
 
-def _decision_log(settings: ForwarderSettings) -> DecisionLog | None:
+def _decision_log(settings: ForwarderSettings, s3: Any) -> DecisionLog | None:
     bucket = decision_log_bucket(settings)
-    return DecisionLog(bucket, settings.destination) if bucket else None
+    return DecisionLog(bucket, settings.destination, s3=s3) if bucket else None

@@ -104,6 +104,7 @@ class QueueSender:
             return []
         if len(messages) == 1:
             return [self._send_one(*messages[0], correlation_id)]
+        self.client  # noqa: B018 - created here, once: not by each worker thread racing for it
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sqs")
         futures = [self._pool.submit(self._send_one, url, body, correlation_id) for url, body in messages]

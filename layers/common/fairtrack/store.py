@@ -130,7 +130,14 @@ class PolicyStore:
     @property
     def provider(self) -> DynamoDBProvider:
         if self._provider is None:
-            self._provider = DynamoDBProvider(table_name=self.table_name)
+            import boto3
+
+            # From boto3's default session, which the function's other clients (SQS, DynamoDB)
+            # come from too: left to itself the provider makes a session of its own, and a new
+            # session loads botocore's endpoint, retry and service data files all over again.
+            # Same credentials, region, endpoint and calls (GetItem on this table).
+            resource = boto3.resource("dynamodb")
+            self._provider = DynamoDBProvider(table_name=self.table_name, boto3_client=resource)
         return self._provider
 
     def _get_json(self, item_id: str, max_age: int) -> Any | None:
