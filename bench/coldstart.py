@@ -44,12 +44,19 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from bench import events
 from bench.core import Options, Row
-from bench.fakes import REPO
+from bench.fakes import ORIGIN, REPO
+from bench.forwarder import RECORDS_PER_BATCH, envelope_bodies, sqs_event
+from bench.ingest import BATCH_HITS
+from fairtrack.store import Source
+from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.sources import add_source
 
 RATIO_TARGET = 1.6  # a handler's cold import, at most this many times import boto3 + an SQS client
 LAYER = REPO / "layers" / "common"
@@ -72,10 +79,47 @@ else:
     import forwarder_handler
     destination = forwarder_handler.forwarder.destination
     if hasattr(destination, "s3"):
-        destination.s3  # the lake's S3 client; HTTP destinations built their urllib3 pool at import
+        destination.s3.meta  # the lake's S3 client (created on first use); HTTP destinations built their pool at import
 c1, w1 = time.process_time_ns(), time.perf_counter_ns()
 files = {name: getattr(sys.modules.get(name), "__file__", None) for name in ("fairtrack", "pydantic", "boto3")}
 print(json.dumps({"cpu": c1 - c0, "wall": w1 - w0, "modules": len(sys.modules), "files": files}))
+"""
+
+
+# Runs in a fresh interpreter: import plus the first event, against the moto server of the run. The
+# event is read from a file before the clock starts (the Lambda runtime hands it over parsed).
+_FIRST = """
+import json, sys, time
+kind, event_file = sys.argv[1], sys.argv[2]
+with open(event_file) as f:
+    event = json.load(f)
+
+
+class Context:  # what Powertools reads from the Lambda context
+    function_name = "fairtrack-bench"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:fairtrack-bench"
+    aws_request_id = "bench-cold-start"
+    log_group_name = "/aws/lambda/fairtrack-bench"
+    log_stream_name = "bench"
+
+
+c0, w0 = time.process_time_ns(), time.perf_counter_ns()
+if kind == "baseline":
+    import boto3
+    boto3.client("sqs").send_message(QueueUrl=event["QueueUrl"], MessageBody=event["MessageBody"])
+    answer = None
+elif kind == "ingest":
+    import ingest_handler
+    answer = ingest_handler.handler(event, Context())
+else:
+    import forwarder_handler
+    answer = forwarder_handler.handler(event, Context())
+c1, w1 = time.process_time_ns(), time.perf_counter_ns()
+files = {name: getattr(sys.modules.get(name), "__file__", None) for name in ("fairtrack", "pydantic", "boto3")}
+out = {"cpu": c1 - c0, "wall": w1 - w0, "modules": len(sys.modules), "files": files, "answer": answer}
+print(json.dumps(out))
 """
 
 
@@ -170,13 +214,14 @@ def _ignore_bytecode(_dir: str, names: list[str]) -> list[str]:
     return [n for n in names if n == "__pycache__" or n.endswith((".pyc", ".pyo"))]
 
 
-def build_tree(root: Path, *, bytecode: bool) -> tuple[Path, Path, int]:
-    """Copy handlers and layer under ``root``; returns (fn dir, layer dir, distributions copied)."""
+def build_tree(root: Path, *, bytecode: bool, repo: Path = REPO) -> tuple[Path, Path, int]:
+    """Copy handlers and layer of ``repo`` under ``root``; returns (fn dir, layer dir, distributions
+    copied). ``repo`` is this checkout unless a comparison script passes another tree."""
     fn, layer = root / "fn", root / "layer"
     fn.mkdir(parents=True)
     for name in ("ingest", "forwarder"):
-        shutil.copyfile(REPO / "functions" / name / f"{name}_handler.py", fn / f"{name}_handler.py")
-    shutil.copytree(LAYER / "fairtrack", layer / "fairtrack", ignore=_ignore_bytecode)
+        shutil.copyfile(repo / "functions" / name / f"{name}_handler.py", fn / f"{name}_handler.py")
+    shutil.copytree(repo / "layers" / "common" / "fairtrack", layer / "fairtrack", ignore=_ignore_bytecode)
     dists = layer_distributions()
     for dist in dists:
         for file in dist.files or []:
@@ -211,10 +256,12 @@ def _child_env(fn: Path, layer: Path, subject_env: dict[str, str]) -> dict[str, 
     }
 
 
-def probe(kind: str, cwd: Path, env: dict[str, str]) -> dict[str, object]:
-    """One fresh interpreter: CPU and wall time of the subject's import, in nanoseconds."""
+def probe(kind: str, cwd: Path, env: dict[str, str], *, event_file: Path | None = None) -> dict[str, object]:
+    """One fresh interpreter: CPU and wall time of the subject's import (with ``event_file``: its
+    import and first event), in nanoseconds."""
+    args = [_PROBE, kind] if event_file is None else [_FIRST, kind, str(event_file)]
     done = subprocess.run(  # noqa: S603 (our own interpreter, our own code)
-        [sys.executable, "-S", "-c", _PROBE, kind],
+        [sys.executable, "-S", "-c", *args],
         check=False,
         capture_output=True,
         text=True,
@@ -229,10 +276,11 @@ def probe(kind: str, cwd: Path, env: dict[str, str]) -> dict[str, object]:
 
 
 @contextmanager
-def trees() -> Iterator[dict[bool, tuple[Path, Path, int]]]:
+def trees(repo: Path = REPO) -> Iterator[dict[bool, tuple[Path, Path, int]]]:
     with tempfile.TemporaryDirectory(prefix="fairtrack-coldstart-") as tmp:
         yield {
-            bytecode: build_tree(Path(tmp) / ("pyc" if bytecode else "src"), bytecode=bytecode) for bytecode in MODES
+            bytecode: build_tree(Path(tmp) / ("pyc" if bytecode else "src"), bytecode=bytecode, repo=repo)
+            for bytecode in MODES
         }
 
 
@@ -245,32 +293,42 @@ def _check_isolated(result: dict[str, object], layer: Path) -> None:
             raise RuntimeError(f"cold-start probe imported {name} from {files[name]}, not from the copy {layer}")
 
 
+def _interpreters(options: Options) -> int:
+    return 1 if options.quick else max(3, min(options.rounds, 5))
+
+
 def rows(options: Options) -> list[Row]:
+    """The cold imports (both modes), then the cold starts with a first request (with bytecode),
+    over the same copy of handlers and layer."""
+    with trees() as built:
+        return import_rows(options, built) + first_request_rows(options, built[True])
+
+
+def import_rows(options: Options, built: dict[bool, tuple[Path, Path, int]]) -> list[Row]:
     """Baseline and subjects alternate, one fresh interpreter each, for each mode; ``--quick``
     runs one round with the probes side by side (not a measurement)."""
-    interpreters = 1 if options.quick else max(3, min(options.rounds, 5))
+    interpreters = _interpreters(options)
     subs = subjects()
     runs: dict[tuple[str, bool], list[dict[str, object]]] = {}
-    with trees() as built:
-        tasks = [
-            (key, mode, kind, built[mode], env)
-            for _ in range(interpreters)
-            for mode in MODES
-            for key, kind, env in [("baseline", "baseline", {}), *((s.key, s.kind, s.env) for s in subs)]
-        ]
+    tasks = [
+        (key, mode, kind, built[mode], env)
+        for _ in range(interpreters)
+        for mode in MODES
+        for key, kind, env in [("baseline", "baseline", {}), *((s.key, s.kind, s.env) for s in subs)]
+    ]
 
-        def run(task: tuple[str, bool, str, tuple[Path, Path, int], dict[str, str]]) -> dict[str, object]:
-            _, _, kind, (fn, layer, _), env = task
-            result = probe(kind, fn.parent, _child_env(fn, layer, env))
-            _check_isolated(result, layer)
-            return result
+    def run(task: tuple[str, bool, str, tuple[Path, Path, int], dict[str, str]]) -> dict[str, object]:
+        _, _, kind, (fn, layer, _), env = task
+        result = probe(kind, fn.parent, _child_env(fn, layer, env))
+        _check_isolated(result, layer)
+        return result
 
-        if options.quick:
-            with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-                results = list(pool.map(run, tasks))
-        else:
-            results = [run(task) for task in tasks]
-        distributions = built[True][2]
+    if options.quick:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            results = list(pool.map(run, tasks))
+    else:
+        results = [run(task) for task in tasks]
+    distributions = built[True][2]
     for (key, mode, *_), result in zip(tasks, results, strict=True):
         runs.setdefault((key, mode), []).append(result)
 
@@ -307,4 +365,144 @@ def rows(options: Options) -> list[Row]:
                     ),
                 )
             )
+    return out
+
+
+# -- cold start = import + first request ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FirstRequest:
+    key: str  # the row key's last part
+    label: str
+    kind: str  # "baseline", "ingest" or "forwarder"
+    function: str  # the template's logical id, whose environment the child gets ("" for the baseline)
+
+
+FIRST_REQUESTS = (
+    FirstRequest("ingest", f"ingest, import + first /v1/batch ({BATCH_HITS} hits)", "ingest", "IngestFunction"),
+    FirstRequest(
+        "forwarder_lake",
+        f"forwarder (lake), import + first SQS batch ({RECORDS_PER_BATCH} records)",
+        "forwarder",
+        "LakeForwarderFunction",
+    ),
+)
+
+
+@contextmanager
+def local_cloud() -> Iterator[LocalCloud]:
+    """The local stack's AWS (``fairtrack_tools.localcloud``: moto on a free loopback port, every
+    table, queue, bucket and secret of ``template.yaml``, the default policy active, the dev
+    source), plus the bench's source (write key and origin of :mod:`bench.events`)."""
+    cloud = LocalCloud().start()
+    try:
+        source = Source(source_id=events.SOURCE_ID, name="bench", origins=[ORIGIN])
+        add_source(cloud.client("dynamodb"), cloud.physical_id("PolicyTable"), source, events.WRITE_KEY)
+        yield cloud
+    finally:
+        cloud.stop()
+
+
+def ingest_event() -> dict[str, Any]:
+    """``events/ingest/batch.json`` (an HTTP API event) carrying the bench's 50-hit analytics.js
+    batch, sent from the source's origin with its write key."""
+    event: dict[str, Any] = json.loads((REPO / "events" / "ingest" / "batch.json").read_text())
+    request = events.request(events.batch_body(BATCH_HITS))
+    event["headers"] = {**event["headers"], **request.headers}
+    event["body"] = request.body
+    event["isBase64Encoded"] = False
+    event["requestContext"]["timeEpoch"] = int(request.received_at.timestamp() * 1000)
+    return event
+
+
+def _forget_deliveries(cloud: LocalCloud) -> None:
+    """Empty the delivery ledger, so that every lake probe delivers its batch (none settled yet)."""
+    ddb, table = cloud.client("dynamodb"), cloud.physical_id("DeliveryTable")
+    for page in ddb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="id"):
+        for item in page.get("Items", []):
+            ddb.delete_item(TableName=table, Key={"id": item["id"]})
+
+
+def _check_answer(request: FirstRequest, result: dict[str, object]) -> None:
+    """A cold start that failed its request would be cheap and wrong: refuse the figure."""
+    answer = result.get("answer")
+    if request.kind == "ingest":
+        ok = isinstance(answer, dict) and answer.get("statusCode") == 200 and '"success":true' in str(answer["body"])
+    elif request.kind == "forwarder":
+        ok = isinstance(answer, dict) and answer.get("batchItemFailures") == []
+    else:
+        ok = True
+    if not ok:
+        raise RuntimeError(f"cold-start probe {request.key!r} answered {str(answer)[:500]}")
+
+
+def first_request_rows(options: Options, tree: tuple[Path, Path, int]) -> list[Row]:
+    """Import and first event in a fresh interpreter, against ``import boto3``, an SQS client and
+    one ``SendMessage`` of a lake envelope, every call to the moto server of the run (loopback);
+    baseline and subjects alternate, one interpreter each. Informational: no target."""
+    fn, layer, _ = tree
+    baseline = FirstRequest("baseline", "import boto3 + SQS client + 1 SendMessage", "baseline", "")
+    lake_bodies = envelope_bodies()["lake"]
+    with local_cloud() as cloud, tempfile.TemporaryDirectory(prefix="fairtrack-firstrequest-") as tmp:
+        functions = cloud.functions()
+        aws = {**cloud.aws_env, "AWS_EC2_METADATA_DISABLED": "true"}
+        lake_queue = functions["IngestFunction"].environment["LAKE_QUEUE_URL"]
+        files = {
+            "baseline": Path(tmp) / "baseline.json",
+            "ingest": Path(tmp) / "ingest.json",
+            "forwarder_lake": Path(tmp) / "lake.json",
+        }
+        files["baseline"].write_text(json.dumps({"QueueUrl": lake_queue, "MessageBody": lake_bodies[0]}))
+        files["ingest"].write_text(json.dumps(ingest_event()))
+        files["forwarder_lake"].write_text(json.dumps(sqs_event("lake", lake_bodies)))
+
+        def run(request: FirstRequest) -> dict[str, object]:
+            env = {**(functions[request.function].environment if request.function else {}), **aws}
+            if request.kind == "forwarder":
+                _forget_deliveries(cloud)
+            result = probe(request.kind, fn.parent, _child_env(fn, layer, env), event_file=files[request.key])
+            _check_isolated(result, layer)
+            _check_answer(request, result)
+            return result
+
+        tasks = [r for _ in range(_interpreters(options)) for r in (baseline, *FIRST_REQUESTS)]
+        if options.quick:  # the lake probe empties the ledger first: only one of it in the pool
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+                results = list(pool.map(run, tasks))
+        else:
+            results = [run(task) for task in tasks]
+    runs: dict[str, list[dict[str, object]]] = {}
+    for request, result in zip(tasks, results, strict=True):
+        runs.setdefault(request.key, []).append(result)
+
+    def median(key: str, field: str) -> float:
+        return statistics.median(float(str(r[field])) for r in runs[key])
+
+    out: list[Row] = []
+    for request in FIRST_REQUESTS:
+        ratios = [
+            float(str(r["cpu"])) / float(str(b["cpu"]))
+            for r, b in zip(runs[request.key], runs["baseline"], strict=True)
+        ]
+        out.append(
+            Row(
+                key=f"coldstart.first_request.{request.key}",
+                figure=f"cold start, {request.label}",
+                value=median(request.key, "cpu") / 1e6,
+                unit="ms",
+                baseline=median("baseline", "cpu") / 1e6,
+                baseline_label=f"({baseline.label})",
+                ratio=statistics.median(ratios),
+                target="informational",
+                passed=None,
+                note=(
+                    f"CPU in a fresh interpreter, with bytecode, median of {len(ratios)}; wall "
+                    f"{median(request.key, 'wall') / 1e6:.0f} vs {median('baseline', 'wall') / 1e6:.0f} ms; "
+                    f"{int(str(runs[request.key][0]['modules']))} modules after the request; AWS is moto on "
+                    "loopback (its CPU is the bench's, not the child's); "
+                    f"Python {sys.version_info[0]}.{sys.version_info[1]} here, Lambda runs 3.13"
+                ),
+            )
+        )
     return out

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from bench import events
-from bench.core import Options, Row, compare, ratio
+from bench.core import Options, Row, compare, initialised, ratio
 from bench.fakes import MemoryPolicyStore, quiet
 from bench.ingest import ingestor
 from fairtrack.decision_log import DecisionLog
@@ -181,6 +181,7 @@ def rig(destination: Destination) -> Rig:
         ledger=Ledger(DELIVERY_TABLE, destination, client=ledger_client),
         decision_log=DecisionLog(DECISION_BUCKET, destination, s3=decisions),
     )
+    initialised()  # as forwarder_handler does once its module is imported (gc.freeze())
     return Rig(destination, forwarder, pool, lake, ledger_client, decisions)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench import events
-from bench.core import Options, Row, compare, ratio
+from bench.core import Options, Row, compare, initialised, ratio
 from bench.fakes import DiscardingSender, MemoryPolicyStore, all_destinations_settings, memory_ingestor, quiet
 from fairtrack.ingest import Ingestor, IngestResult
 from fairtrack.policy import NECESSARY, Policy
@@ -29,7 +29,9 @@ TABLE_READS_PER_1000_TARGET = 3  # at most one refresh of each cached item in th
 def ingestor(settings: IngestSettings | None = None) -> tuple[Ingestor, MemoryPolicyStore, DiscardingSender]:
     store = MemoryPolicyStore(events.WRITE_KEY, events.SOURCE_ID)
     sender = DiscardingSender()
-    return memory_ingestor(settings or all_destinations_settings(), store, sender), store, sender
+    ing = memory_ingestor(settings or all_destinations_settings(), store, sender)
+    initialised()  # as ingest_handler does once its module is imported (gc.freeze())
+    return ing, store, sender
 
 
 def json_floor(body: str) -> None:
