@@ -113,3 +113,17 @@ def pseudonym(stack: DevStack, kind: str, raw: str) -> str:
     arn = stack.debug.settings.pseudonym_secret_arn
     key = stack.cloud.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
     return Pseudonymiser(secret_key(key)).pseudonym(kind, raw)
+
+
+def device_storage(context: Any, page: Any) -> dict[str, Any]:
+    """What the page's origin keeps on the device: cookies, and the names in localStorage,
+    sessionStorage and IndexedDB."""
+    return {
+        "cookies": context.cookies(),
+        "local": page.evaluate("Object.keys(localStorage)"),
+        "session": page.evaluate("Object.keys(sessionStorage)"),
+        "idb": page.evaluate("indexedDB.databases().then(d => d.map(x => x.name))"),
+    }
+
+
+NOTHING_STORED: dict[str, Any] = {"cookies": [], "local": [], "session": [], "idb": []}

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browserkit import captured, wait_for
+from browserkit import NOTHING_STORED, captured, device_storage, wait_for
 
 from fairtrack_tools.stack import DevStack
 
@@ -56,15 +56,6 @@ def shop(browser: Any, clean: DevStack) -> Iterator[Any]:
     assert errors == [], errors
 
 
-def device_storage(context: Any, page: Any) -> dict[str, Any]:
-    return {
-        "cookies": context.cookies(),
-        "local": page.evaluate("Object.keys(localStorage)"),
-        "session": page.evaluate("Object.keys(sessionStorage)"),
-        "idb": page.evaluate("indexedDB.databases().then(d => d.map(x => x.name))"),
-    }
-
-
 def test_reject_then_accept_changes_what_later_events_reach(shop: Any, clean: DevStack) -> None:
     """Given the demo shop, when the visitor rejects the banner, then the page view reaches the lake
     with the necessary purpose only, GA4 and Meta get nothing and nothing is stored on the device;
@@ -80,7 +71,7 @@ def test_reject_then_accept_changes_what_later_events_reach(shop: Any, clean: De
     assert [r["purposes"] for r in lake_events(clean)] == [["necessary"], ["necessary"]]
     time.sleep(1.0)  # the forwarders of GA4 and Meta had as long as the lake's
     assert ga4_events(clean) == [] and meta_events(clean) == []
-    assert device_storage(context, page) == {"cookies": [], "local": [], "session": [], "idb": []}
+    assert device_storage(context, page) == NOTHING_STORED
     assert page.locator("#storage").inner_text().startswith("nothing")
 
     page.click("#privacy-settings")

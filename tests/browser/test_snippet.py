@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browserkit import SITE_WRITE_KEY, Site, captured, wait_for
+from browserkit import NOTHING_STORED, SITE_WRITE_KEY, Site, captured, device_storage, wait_for
 
 from fairtrack.tcf import decode
 from fairtrack_tools.stack import DevStack
@@ -134,18 +134,6 @@ def meta_decisions(stack: DevStack) -> dict[str, str]:
     return {h["stored"]["messageId"]: h["destinations"]["meta"]["status"] for h in hits if h.get("stored")}
 
 
-def storage_state(context: Any, page: Any) -> dict[str, Any]:
-    return {
-        "cookies": context.cookies(),
-        "local": page.evaluate("localStorage.length"),
-        "session": page.evaluate("sessionStorage.length"),
-        "idb": page.evaluate("indexedDB.databases().then(function (d) { return d.length; })"),
-    }
-
-
-NOTHING_STORED = {"cookies": [], "local": 0, "session": 0, "idb": 0}
-
-
 def receipts_of(stack: DevStack, pseudonym: str) -> list[dict[str, Any]]:
     """The consent receipts stored for a visitor (by the anonymousId pseudonym a lake record holds)."""
     ddb = stack.cloud.client("dynamodb")
@@ -194,7 +182,7 @@ def test_consent_mode_denied_sends_nothing_onward_stores_nothing_until_the_banne
         view["messageId"]: NECESSARY,
     }
     assert "anonymousId" not in records[before["messageId"]]["event"]
-    assert storage_state(context, page) == NOTHING_STORED
+    assert device_storage(context, page) == NOTHING_STORED
 
     # When the visitor accepts
     page.click("#accept")
