@@ -118,7 +118,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import IO, Any, Self, TextIO
 from unittest import mock
 from urllib.parse import quote, unquote_plus, urlencode, urlsplit
 
@@ -166,6 +166,28 @@ PERMANENT_ANSWERS: dict[str, tuple[int, bytes, str]] = {
 }
 
 
+class _LoopbackServer:
+    """A threaded HTTP server on a free loopback port, serving ``handler`` on a daemon thread."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], name: str) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name=name)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> Self:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 @dataclass(frozen=True)
 class FaultPlan:
     """Which share of destination requests fails, and how (weights within the failing share)."""
@@ -183,7 +205,7 @@ class FaultPlan:
     hold_seconds: float = 1.5  # a "timeout" holds the request this long (the forwarders wait 1 s)
 
 
-class FaultProxy:
+class FaultProxy(_LoopbackServer):
     """A loopback HTTP proxy in front of the capture server that fails a share of requests.
 
     Faults happen before the request is forwarded, so the capture server never sees a failed one.
@@ -247,22 +269,7 @@ class FaultProxy:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="fault-proxy")
-
-    @property
-    def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> FaultProxy:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler, "fault-proxy")
 
     def forward(self, path: str, body: bytes, headers: Any) -> tuple[int, bytes, str]:
         """One request to the capture server, on its own connection (``Connection: close``: the
@@ -321,7 +328,7 @@ def _logging_worker(log_dir: Path, tap: AwsTap | None) -> type[Worker]:
     return LoggingWorker
 
 
-class AwsTap:
+class AwsTap(_LoopbackServer):
     """A recording loopback proxy in front of the embedded AWS, used by the ingest function only:
     every SQS message body ingest sends is kept, so each queued message can be searched, however
     many there are, without taking it from a queue (moto's ReceiveMessage walks the whole queue on
@@ -363,22 +370,7 @@ class AwsTap:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _relay
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="aws-tap")
-
-    @property
-    def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> AwsTap:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler, "aws-tap")
 
     def record(self, target: str, body: bytes) -> None:
         bodies: list[str] = []
