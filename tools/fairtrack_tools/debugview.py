@@ -621,15 +621,9 @@ class DebugView:
         """The page and its headers; a CSP admits only its own inline script and style (by hash)."""
         if self._page is None:
             html = PAGE_PATH.read_text(encoding="utf-8")
-
-            def hashes(tag: str) -> str:
-                bodies = re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.S)
-                return " ".join(
-                    f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in bodies
-                )
-
             csp = (
-                f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
+                f"default-src 'none'; script-src {inline_hashes(html, 'script')}; "
+                f"style-src {inline_hashes(html, 'style')}; "
                 "connect-src 'self'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
             )
             headers = {
@@ -641,6 +635,12 @@ class DebugView:
             }
             self._page = (headers, html.encode("utf-8"))
         return self._page
+
+
+def inline_hashes(html: str, tag: str) -> str:
+    """CSP sources admitting exactly the page's inline ``<tag>`` blocks (by SHA-256), nothing else."""
+    bodies = re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.S)
+    return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in bodies)
 
 
 def serve_page(api: Any, view: DebugView) -> None:

@@ -13,13 +13,11 @@ hash, and ``connect-src 'self'``: the demo cannot reach anything but the stack.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 from functools import cache
 from pathlib import Path
 
 from fairtrack_tools.apiserver import RawBody
+from fairtrack_tools.debugview import inline_hashes
 
 PAGE_PATH = Path(__file__).with_name("demo_page.html")
 PREFIX = "/_dev/demo"
@@ -32,13 +30,9 @@ def is_demo(path: str) -> bool:
 @cache
 def page() -> RawBody:
     html = PAGE_PATH.read_text(encoding="utf-8")
-
-    def hashes(tag: str) -> str:
-        bodies = re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.S)
-        return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in bodies)
-
     csp = (
-        f"default-src 'none'; script-src 'self' {hashes('script')}; style-src {hashes('style')}; "
+        f"default-src 'none'; script-src 'self' {inline_hashes(html, 'script')}; "
+        f"style-src {inline_hashes(html, 'style')}; "
         "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
     headers = {
