@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +13,8 @@ from typing import Any
 
 import pytest
 from awshelpers import pseudonym_of, queue_messages
+from logcapture import captured_logs
 
-from fairtrack.observability import logger
 from fairtrack_tools.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,17 +47,8 @@ def admin_request(method: str, kind: str, subject_id: str, *, caller: str | None
 
 @pytest.fixture
 def logs() -> Iterator[io.StringIO]:
-    """Every line the functions' logger writes meanwhile, at every level."""
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    out = io.StringIO()
-    previous, level = handler.setStream(out), logger.log_level
-    logger.setLevel("DEBUG")
-    try:
+    with captured_logs() as out:
         yield out
-    finally:
-        handler.setStream(previous)
-        logger.setLevel(level)
 
 
 @pytest.fixture

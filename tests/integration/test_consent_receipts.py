@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import copy
 import gzip
-import io
 import json
-import logging
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,8 +16,8 @@ from typing import Any
 
 import pytest
 from awshelpers import pseudonym_of, queue_messages, sqs_event_from
+from logcapture import captured_logs
 
-from fairtrack.observability import logger
 from fairtrack_tools import receipts_cli
 from fairtrack_tools.localcloud import LocalCloud
 
@@ -182,21 +178,6 @@ def test_consent_mode_and_rudderstack_signals_give_the_same_purposes(
 # -- the full IP address lives in the receipt and nowhere else -------------------------------------
 
 
-@contextlib.contextmanager
-def log_output() -> Iterator[io.StringIO]:
-    """Every line the functions' logger writes meanwhile, at every level."""
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    out = io.StringIO()
-    previous, level = handler.setStream(out), logger.log_level
-    logger.setLevel("DEBUG")
-    try:
-        yield out
-    finally:
-        handler.setStream(previous)
-        logger.setLevel(level)
-
-
 def everything_but_the_consent_table(cloud: LocalCloud) -> dict[str, str]:
     """Where else data could be: every message of every queue, every object of every bucket (gzip
     opened), every item of every other table, and what the destinations received."""
@@ -223,7 +204,7 @@ def test_the_full_ip_is_stored_only_in_the_consent_receipt(
     full_ip = "198.51.100.123"
     ingest_module = load_handler("IngestFunction")
     forwarders = {queue: load_handler(logical) for queue, logical in FORWARDERS.items()}
-    with log_output() as logs:
+    with captured_logs() as logs:
         # Given, from one full address: a hit with consent, a hit without (cookieless daily id from
         # the address), a refused request, and a consent receipt
         hit = sample("track.json")

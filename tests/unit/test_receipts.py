@@ -4,19 +4,16 @@ resolved, and the items that reach the consent table."""
 from __future__ import annotations
 
 import base64
-import contextlib
-import io
 import json
-import logging
 import os
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from logcapture import captured_logs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `bench`
 
@@ -24,7 +21,6 @@ from bench.fakes import ORIGIN, DiscardingSender, MemoryPolicyStore, all_destina
 from fairtrack import consent, receipts
 from fairtrack.errors import ClientError, FieldError
 from fairtrack.ingest import IngestRequest, Visitor
-from fairtrack.observability import logger
 from fairtrack.policy import Policy
 from fairtrack.protocols.segment import parse_event
 from fairtrack.pseudonym import Pseudonymiser
@@ -381,21 +377,8 @@ def test_an_invalid_body_from_an_allowed_origin_gets_its_cors_headers() -> None:
     assert table.items == []
 
 
-@contextlib.contextmanager
-def log_lines() -> Iterator[io.StringIO]:
-    """What the functions' logger writes, meanwhile."""
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    out = io.StringIO()
-    previous = handler.setStream(out)
-    try:
-        yield out
-    finally:
-        handler.setStream(previous)
-
-
 def test_a_failing_table_answers_503_and_logs_only_the_error_type() -> None:
-    with log_lines() as logs, pytest.raises(ClientError) as caught:
+    with captured_logs() as logs, pytest.raises(ClientError) as caught:
         route(MemoryReceipts(fail=True)).record(request(body()))
 
     assert (caught.value.status, caught.value.code) == (503, "receipt_store_unavailable")
@@ -405,7 +388,7 @@ def test_a_failing_table_answers_503_and_logs_only_the_error_type() -> None:
 
 
 def test_a_stored_receipt_logs_counts_and_codes_only() -> None:
-    with log_lines() as logs:
+    with captured_logs() as logs:
         route(MemoryReceipts()).record(request(body(userId="u-1")))
 
     (line,) = [json.loads(line) for line in logs.getvalue().splitlines()]
