@@ -3,32 +3,20 @@ and a refusal for any request API Gateway did not authenticate with IAM."""
 
 from __future__ import annotations
 
-import copy
 import io
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from awshelpers import pseudonym_of, queue_messages
 from logcapture import captured_logs
+from subjectkit import OTHER, SUBJECT, hold_subject
 
 from fairtrack_tools.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBJECT, OTHER = "visitor-to-erase", "visitor-who-stays"
 OPERATOR = "arn:aws:sts::123456789012:assumed-role/fairtrack-operator/alice"
-
-
-def track(anonymous_id: str, message_id: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((ROOT / "events" / "ingest" / "track.json").read_text())
-    body = json.loads(event["body"])
-    body.update(anonymousId=anonymous_id, messageId=message_id)
-    out = copy.deepcopy(event)
-    out["body"] = json.dumps(body)
-    return out
 
 
 def admin_request(method: str, kind: str, subject_id: str, *, caller: str | None = OPERATOR) -> dict[str, Any]:
@@ -54,30 +42,7 @@ def logs() -> Iterator[io.StringIO]:
 @pytest.fixture
 def held(cloud: LocalCloud, load_handler: Any, context: Any) -> str:
     """Two visitors' hits in one lake object and a consent receipt of the subject."""
-    ingest = load_handler("IngestFunction").handler
-    for anonymous_id, message_id in ((SUBJECT, "m-subject"), (OTHER, "m-other")):
-        assert ingest(track(anonymous_id, message_id), context)["statusCode"] == 200
-    records = [
-        {"messageId": m["MessageId"], "body": m["Body"], "messageAttributes": {}}
-        for m in queue_messages(cloud, "LakeQueue")
-    ]
-    assert load_handler("LakeForwarderFunction").handler({"Records": records}, context) == {"batchItemFailures": []}
-    pseudonym = pseudonym_of(cloud, "anonymousId", SUBJECT)
-    ddb, table = cloud.client("dynamodb"), cloud.outputs()["ConsentTableName"]
-    ddb.put_item(
-        TableName=table,
-        Item={
-            "pk": {"S": "receipt#r-1"},
-            "sk": {"S": "receipt"},
-            "subject": {"S": pseudonym},
-            "ip": {"S": "198.51.100.23"},
-            "expires_at": {"N": str(int(time.time()) + 86400)},
-        },
-    )
-    ddb.put_item(
-        TableName=table,
-        Item={"pk": {"S": f"subject#{pseudonym}"}, "sk": {"S": "receipt#2026-11-25T10:00:00Z#r-1"}},
-    )
+    pseudonym, _ = hold_subject(cloud, load_handler, context)
     return pseudonym
 
 

@@ -3,7 +3,6 @@ whole, erased everywhere (old lake object versions included), and later hits are
 
 from __future__ import annotations
 
-import copy
 import gzip
 import json
 import time
@@ -12,21 +11,12 @@ from typing import Any
 
 import pytest
 from awshelpers import pseudonym_of, queue_messages
+from subjectkit import OTHER, SUBJECT, hold_subject, track
 
 from fairtrack_tools import subjects
 from fairtrack_tools.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBJECT, OTHER = "visitor-to-erase", "visitor-who-stays"
-
-
-def track(anonymous_id: str, message_id: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((ROOT / "events" / "ingest" / "track.json").read_text())
-    body = json.loads(event["body"])
-    body.update(anonymousId=anonymous_id, messageId=message_id)
-    out = copy.deepcopy(event)
-    out["body"] = json.dumps(body)
-    return out
 
 
 def where(cloud: LocalCloud) -> subjects.Where:
@@ -40,40 +30,10 @@ def where(cloud: LocalCloud) -> subjects.Where:
     )
 
 
-def receipt(cloud: LocalCloud, pseudonym: str, receipt_id: str) -> None:
-    """A consent receipt in the consent table's layout (receipt item and the subject's pointer)."""
-    ddb, table = cloud.client("dynamodb"), cloud.outputs()["ConsentTableName"]
-    expires = {"N": str(int(time.time()) + 86400)}
-    ddb.put_item(
-        TableName=table,
-        Item={
-            "pk": {"S": f"receipt#{receipt_id}"},
-            "sk": {"S": "receipt"},
-            "subject": {"S": pseudonym},
-            "ip": {"S": "198.51.100.23"},
-            "granted": {"L": [{"S": "analytics"}]},
-            "expires_at": expires,
-        },
-    )
-    ddb.put_item(
-        TableName=table,
-        Item={"pk": {"S": f"subject#{pseudonym}"}, "sk": {"S": f"receipt#2026-11-25T10:00:00Z#{receipt_id}"}},
-    )
-
-
 @pytest.fixture
 def held(cloud: LocalCloud, load_handler: Any, context: Any) -> dict[str, Any]:
     """Two visitors' hits in one lake object, a receipt of the subject: what fairtrack holds."""
-    ingest = load_handler("IngestFunction").handler
-    for anonymous_id, message_id in ((SUBJECT, "m-subject"), (OTHER, "m-other")):
-        assert ingest(track(anonymous_id, message_id), context)["statusCode"] == 200
-    records = [
-        {"messageId": m["MessageId"], "body": m["Body"], "messageAttributes": {}}
-        for m in queue_messages(cloud, "LakeQueue")
-    ]
-    assert load_handler("LakeForwarderFunction").handler({"Records": records}, context) == {"batchItemFailures": []}
-    pseudonym = pseudonym_of(cloud, "anonymousId", SUBJECT)
-    receipt(cloud, pseudonym, "r-1")
+    pseudonym, ingest = hold_subject(cloud, load_handler, context)
     return {"pseudonym": pseudonym, "ingest": ingest}
 
 
