@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import gc
+
+# Initialisation builds only what the container keeps: no cyclic collection until it is over (see
+# ingest_handler for why); the end of this module freezes the heap and turns the collector back on.
+gc.disable()
+
 from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
@@ -35,3 +40,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 # Initialisation is over: move what it built (modules, models, the forwarder) to the collector's
 # permanent generation, so that full collections during warm invocations stop scanning it.
 gc.freeze()
+gc.enable()
