@@ -72,6 +72,12 @@ c0, w0 = time.process_time_ns(), time.perf_counter_ns()
 if kind == "baseline":
     import boto3
     boto3.client("sqs")
+elif kind == "baseline_paused":  # the same, with the collector paused as the handlers pause it
+    import gc
+    gc.disable()
+    import boto3
+    boto3.client("sqs")
+    gc.enable()
 elif kind == "ingest":
     import ingest_handler
     ingest_handler.ingestor.sender.client  # the SQS client a first request creates
@@ -314,7 +320,11 @@ def import_rows(options: Options, built: dict[bool, tuple[Path, Path, int]]) -> 
         (key, mode, kind, built[mode], env)
         for _ in range(interpreters)
         for mode in MODES
-        for key, kind, env in [("baseline", "baseline", {}), *((s.key, s.kind, s.env) for s in subs)]
+        for key, kind, env in [
+            ("baseline", "baseline", {}),
+            ("baseline_paused", "baseline_paused", {}),
+            *((s.key, s.kind, s.env) for s in subs),
+        ]
     ]
 
     def run(task: tuple[str, bool, str, tuple[Path, Path, int], dict[str, str]]) -> dict[str, object]:
@@ -345,6 +355,10 @@ def import_rows(options: Options, built: dict[bool, tuple[Path, Path, int]]) -> 
             ]
             value, base = median(s.key, mode, "cpu") / 1e6, median("baseline", mode, "cpu") / 1e6
             r = statistics.median(ratios)
+            paused = statistics.median(
+                float(str(p["cpu"])) / float(str(b["cpu"]))
+                for p, b in zip(runs[(s.key, mode)], runs[("baseline_paused", mode)], strict=True)
+            )
             out.append(
                 Row(
                     key=f"coldstart.{s.key}.{'bytecode' if mode else 'source'}",
@@ -359,6 +373,8 @@ def import_rows(options: Options, built: dict[bool, tuple[Path, Path, int]]) -> 
                     note=(
                         f"CPU in a fresh interpreter, median of {len(ratios)}; wall "
                         f"{median(s.key, mode, 'wall') / 1e6:.0f} vs {median('baseline', mode, 'wall') / 1e6:.0f} ms; "
+                        f"against the baseline with the collector paused too, as the handlers pause it while they "
+                        f"initialise: {median('baseline_paused', mode, 'cpu') / 1e6:.0f} ms, {paused:.2f}x; "
                         f"{int(str(runs[(s.key, mode)][0]['modules']))} modules; fairtrack + {distributions} layer "
                         f"distributions {'compiled (unchecked-hash)' if mode else 'without __pycache__'}; "
                         f"Python {sys.version_info[0]}.{sys.version_info[1]} here, Lambda runs 3.13"

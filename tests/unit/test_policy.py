@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from fairtrack import consent
@@ -488,3 +490,83 @@ def test_catalogued_child_of_a_sent_object_is_judged_on_its_own(default_policy: 
         assert fields[held].action == "dropped"
         assert fields[held].reason == "not_allowed_for_destination"
     assert fields["properties"].action == "sent"
+
+
+# -- routing without records ----------------------------------------------------------------------
+
+
+def _with_forms() -> Policy:
+    """The default policy plus a form of each kind, one of them inside a catalogued object that is
+    sent whole (``properties.email``), so that every kind of plan entry occurs."""
+    doc = default_document()
+    attrs = doc["attributes"]
+    attrs["context.page.url"]["reduced"] = "url_origin"
+    attrs["context.ip"]["reduced"] = "ip_coarse"
+    attrs["properties.email"] = {"purpose": "advertising", "transform": "sha256_normalised"}
+    for name, dest in doc["destinations"].items():
+        dest["attributes"] += [a for a in ("context.ip", "context.page.url") if a not in dest["attributes"]]
+        if name != "lake":
+            dest["attributes"].append("properties.email")
+    return Policy.model_validate({**doc, "version": 4})
+
+
+_FORMS = _with_forms()
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5)
+    | st.sampled_from(
+        ["", "x", "203.0.113.7", "2001:db8::1", "https://shop.example/a?b=c", "jane@example.com", "Chrome"]
+    )
+)
+
+
+def _names_below(prefix: str) -> list[str]:
+    paths = [*_FORMS.attributes, *_FORMS.parent_paths]
+    return sorted({p[len(prefix) :].split(".", 1)[0] for p in paths if p.startswith(prefix)})
+
+
+def _object_at(prefix: str, depth: int = 0) -> st.SearchStrategy[dict[str, Any]]:
+    """Objects shaped like the hits the catalogue describes at ``prefix`` (catalogued keys, some
+    values of the wrong type, some keys it does not know), so every kind of plan entry is met."""
+
+    def value(name: str) -> st.SearchStrategy[Any]:
+        below = prefix + name
+        if depth < 3 and below in _FORMS.parent_paths:
+            return _object_at(below + ".", depth + 1) | _SCALARS
+        return _SCALARS | st.dictionaries(st.sampled_from(["k", "email", "url"]), _SCALARS, max_size=2)
+
+    names = [*_names_below(prefix), "unknown", "a.b"]
+    return st.fixed_dictionaries({}, optional={name: value(name) for name in names})
+
+
+def _ordered(value: Any) -> Any:
+    """``value`` with every dict as its list of items: equal only when the key order is too."""
+    if isinstance(value, dict):
+        return [(k, _ordered(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return [_ordered(v) for v in value]
+    return value
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    payload=_object_at(""),
+    destination=st.sampled_from(["ga4", "meta", "webhook", "lake", "nowhere"]),
+    granted=st.sets(st.sampled_from(sorted(_FORMS.purposes))),
+)
+def test_routing_without_records_sends_exactly_what_the_recorded_walk_sends(
+    payload: dict[str, Any], destination: str, granted: set[str]
+) -> None:
+    """Given any hit-shaped payload, destination and granted purposes, when ingest evaluates it
+    without decision records (its fast path), then the payload is the one the recorded walk (the
+    forwarder's) gives, key order included, and a destination skipped by one is skipped by both."""
+    purposes = frozenset(granted | {NECESSARY})
+    before = copy.deepcopy(payload)
+
+    fast, fast_decisions = evaluate(payload, purposes, destination, _FORMS, record=False)
+    full, full_decisions = evaluate(payload, purposes, destination, _FORMS, record=True)
+
+    assert _ordered(fast) == _ordered(full)
+    assert [d for d in fast_decisions if d.action == "skipped"] == [d for d in full_decisions if d.action == "skipped"]
+    assert payload == before

@@ -279,6 +279,7 @@ def _reported(prefix: str, key: str) -> str:
 _SEND, _DROP, _DESCEND, _SEND_DESCEND, _FORM = 0, 1, 2, 3, 4
 # key -> (what to do, the decision made in advance, the plan one level down, the form to apply)
 PlanEntry = tuple[int, "Decision | None", "Plan | None", "Form | None"]
+
 Plan = dict[str, PlanEntry]
 
 
@@ -449,6 +450,41 @@ class _Evaluation:
         return out, sent
 
 
+def _select(obj: dict[str, Any], plan: Plan) -> tuple[dict[str, Any], bool]:
+    """``_Evaluation.walk`` without decision records (ingest routes this way, once per hit and
+    receiving destination): the same payload, with the usual key (catalogued and sent as it is)
+    tested first, and no decision or path built for anything."""
+    out: dict[str, Any] = {}
+    sent = False
+    for key, value in obj.items():
+        entry = plan.get(key)
+        if entry is None:  # not catalogued
+            continue
+        kind = entry[0]
+        if kind == _SEND:
+            out[key] = value
+            sent = True
+        elif kind == _DESCEND:
+            if isinstance(value, dict):
+                inner, inner_sent = _select(value, entry[2])  # type: ignore[arg-type]
+                if inner:
+                    out[key] = inner
+                sent = sent or inner_sent
+        elif kind == _FORM:
+            shaped = entry[3](value)  # type: ignore[misc]
+            if shaped is not None:
+                out[key] = shaped
+                sent = True
+        elif kind == _SEND_DESCEND:  # sent whole, but for its own catalogued keys
+            out[key] = _UNRECORDED.prune(value, entry[2], key) if isinstance(value, dict) else value  # type: ignore[arg-type]
+            sent = True
+        # _DROP: not for this destination
+    return out, sent
+
+
+_UNRECORDED = _Evaluation("", 0, record=False)  # prune's no-record use: it keeps no state of its own
+
+
 def evaluate(
     payload: dict[str, Any], granted: frozenset[str], destination: str, policy: Policy, *, record: bool = True
 ) -> tuple[dict[str, Any] | None, list[Decision]]:
@@ -463,6 +499,11 @@ def evaluate(
     compiled = plan_for(policy, destination, granted)
     if isinstance(compiled, Decision):  # skipped whole: the same decision for every such hit
         return None, [compiled]
+    if not record:
+        result, sent = _select(payload, compiled)
+        if not sent:
+            return None, [Decision(destination, "skipped", "nothing_allowed", policy_version=policy.version)]
+        return result, []
     run = _Evaluation(destination, policy.version, record)
     result, sent = run.walk(payload, compiled, "")
     decisions = run.decisions or []
