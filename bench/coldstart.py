@@ -96,12 +96,12 @@ elif kind == "floor":  # what ingest is built on, initialised as ingest_handler 
     boto3.client("sqs")
 elif kind == "ingest":
     import ingest_handler
-    ingest_handler.ingestor.sender.client  # the SQS client a first request creates
+    ingest_handler.ingestor.sender.client  # its SQS client (the handler makes it while it initialises)
 else:
     import forwarder_handler
     destination = forwarder_handler.forwarder.destination
     if hasattr(destination, "s3"):
-        destination.s3.meta  # the lake's S3 client (created on first use); HTTP destinations built their pool at import
+        destination.s3.meta  # the S3 client (the handler makes it while it initialises); HTTP destinations: their pool
 c1, w1 = time.process_time_ns(), time.perf_counter_ns()
 files = {name: getattr(sys.modules.get(name), "__file__", None) for name in ("fairtrack", "pydantic", "boto3")}
 print(json.dumps({"cpu": c1 - c0, "wall": w1 - w0, "modules": len(sys.modules), "files": files}))

@@ -28,6 +28,9 @@ def _secret(arn: str) -> bytes | None:
 
 settings = forwarder_settings()
 s3 = SharedClient("s3")  # the lake, the decision log and the failed store write with one client
+# Every batch writes its decision log to S3, whatever the destination: the client is made now, while
+# the collector is paused, rather than by the first batch.
+s3.client  # noqa: B018
 forwarder = Forwarder(settings, build_destination(settings, _secret, s3=s3), s3=s3)
 
 

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 app = APIGatewayHttpResolver()
 ingestor = Ingestor(ingest_settings())
+# Every accepted hit is queued: the SQS client (thousands of long-lived objects) is made now, while
+# the collector is paused, rather than by the first request.
+ingestor.sender.client  # noqa: B018
 
 
 @cache

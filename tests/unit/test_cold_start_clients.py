@@ -162,8 +162,10 @@ spec = importlib.util.find_spec(sys.argv[1])  # found and compiled before the cl
 code = spec.loader.get_code(sys.argv[1])
 gc.collect()
 gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info["generation"]))
-__import__(sys.argv[1])
+handler = __import__(sys.argv[1])
+made = handler.s3._client if hasattr(handler, "s3") else handler.ingestor.sender._client
 print(json.dumps({
+    "client": type(made).__name__,
     "collections": collections,
     "enabled": gc.isenabled(),
     "frozen": gc.get_freeze_count(),
@@ -206,6 +208,7 @@ def test_handlers_pause_the_collector_while_they_initialise_then_freeze_and_resu
     assert result["collections"] == []
     assert result["frozen"] > 10_000
     assert result["enabled"] is True
+    assert result["client"] == ("S3" if module == "forwarder_handler" else "SQS")  # made then, not by a request
 
 
 def test_ingest_loads_the_consent_receipt_models_on_the_first_receipt_only() -> None:

@@ -13,8 +13,9 @@ from typing import Any
 
 
 class SharedClient:
-    """A boto3 client for ``service`` from the default session, created on first use (never at
-    import) and then shared; attribute access goes to the client (``shared.put_object(...)``)."""
+    """A boto3 client for ``service`` from the default session, created on first use and then
+    shared; attribute access goes to the client (``shared.put_object(...)``). Nothing here creates
+    it at import: the forwarder handler uses it while it initialises, since every batch needs it."""
 
     def __init__(self, service: str) -> None:
         self.service = service
