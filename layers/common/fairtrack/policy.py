@@ -279,7 +279,6 @@ def _reported(prefix: str, key: str) -> str:
 _SEND, _DROP, _DESCEND, _SEND_DESCEND, _FORM = 0, 1, 2, 3, 4
 # key -> (what to do, the decision made in advance, the plan one level down, the form to apply)
 PlanEntry = tuple[int, "Decision | None", "Plan | None", "Form | None"]
-
 Plan = dict[str, PlanEntry]
 
 
