@@ -156,10 +156,10 @@ def test_ingest_creates_its_sqs_client_once_before_sending_in_threads(created: l
 # Runs in a fresh interpreter: import one handler and report what the collector did meanwhile.
 _IMPORT_PROBE = """
 import gc, json, sys
-collections = []
 import importlib.util
-spec = importlib.util.find_spec(sys.argv[1])  # found and compiled before the clock: the module body counts
-code = spec.loader.get_code(sys.argv[1])
+collections = []
+spec = importlib.util.find_spec(sys.argv[1])
+spec.loader.get_code(sys.argv[1])  # found and compiled before the callback: only the module body counts
 gc.collect()
 gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info["generation"]))
 handler = __import__(sys.argv[1])
@@ -213,7 +213,8 @@ def test_handlers_pause_the_collector_while_they_initialise_then_freeze_and_resu
 
 def test_ingest_loads_the_consent_receipt_models_on_the_first_receipt_only() -> None:
     """Given the ingest handler just imported, then the receipt models are not built yet: most
-    containers only take hits (``POST /v1/consent`` builds them; tests/unit/test_receipts covers it)."""
+    containers only take hits (``POST /v1/consent`` builds them; the route is driven through the
+    handler in tests/integration/test_consent_receipts.py)."""
     result = _import_in_fresh_interpreter("ingest_handler")
 
     assert "fairtrack.ingest" in result["modules"]
