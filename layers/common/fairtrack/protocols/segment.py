@@ -20,7 +20,6 @@ Decisions written down here:
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -96,42 +95,6 @@ def _shape_problem(value: dict[str, Any]) -> str | None:
             if type(item) is dict or type(item) is list:
                 stack.append((item, depth + 1))
     return None
-
-
-# Everything but the bytes that give JSON its structure, for ``_fits_everywhere``.
-_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'{}[]"')
-_BRACKETS = bytes.maketrans(b"[]", b"{}")
-_STRINGS = re.compile(rb'"[^"]*"')
-
-
-def _fits_everywhere(encoded: bytes) -> bool:
-    """A bound that spares most events ``_shape_problem``'s walk: True when no object anywhere in
-    the event (``encoded``: its compact JSON) can break ``MAX_DEPTH`` or ``MAX_KEYS``. C-level
-    byte operations only; False says "walk to find out", never "too deep".
-
-    - Keys and items: a container of n entries holds n - 1 commas, so commas plus containers
-      bound the entries of all containers together (commas and brackets inside strings only
-      raise the bound).
-    - Depth: the skeleton of brackets, strings taken out, loses one level per removal of ``{}``
-      pairs (one ``bytes.replace`` does not look at the pairs its own removals make); an object
-      under the event nests at most one level less than the event does.
-    """
-    if encoded.count(b",") + encoded.count(b"{") + encoded.count(b"[") > MAX_KEYS:
-        return False
-    if b"\\" in encoded:  # escapes: an escaped backslash, then an escaped quote, mean no structure
-        encoded = encoded.replace(b"\\\\", b"").replace(b'\\"', b"")
-    marks = encoded.translate(_BRACKETS, _NOT_STRUCTURE)
-    skeleton = marks.replace(b'""', b"")  # strings holding no bracket, the usual kind
-    if b'"' in skeleton:  # a string holds a bracket: the pairs above may have been misread
-        skeleton = _STRINGS.sub(b"", marks)
-    levels = 0
-    while skeleton:
-        shorter = skeleton.replace(b"{}", b"")
-        levels += 1
-        if len(shorter) == len(skeleton) or levels > MAX_DEPTH + 1:
-            return False
-        skeleton = shorter
-    return True
 
 
 _USER_DATA_TRAITS = ("email", "phone", "firstName", "lastName", "gender", "birthday")
@@ -230,15 +193,15 @@ def parse_event(
     if not isinstance(raw, dict):
         return [FieldError(path or "body", "must be a JSON object")]
     try:
-        encoded = to_json(raw)  # compact UTF-8 JSON, as the event would travel (Rust: ~3 us/KB)
+        size = len(to_json(raw))  # compact UTF-8 JSON, as the event would travel (Rust: ~3 us/KB)
     except PydanticSerializationError:  # an unpaired surrogate is not text; parse_json refuses those too
         return [FieldError(path or "body", "holds invalid Unicode (an unpaired surrogate escape)")]
-    if len(encoded) > MAX_EVENT_BYTES:
+    if size > MAX_EVENT_BYTES:
         return [FieldError(path or "body", EVENT_TOO_LARGE)]
     if implied_type is not None and raw.get("type", implied_type) != implied_type:
         return [FieldError(f"{path}.type" if path else "type", f"must be '{implied_type}' on this route")]
     errors = _missing_required(raw, path)
-    data = _prepare(raw, implied_type, ip, errors, path, shaped=_fits_everywhere(encoded))
+    data = _prepare(raw, implied_type, ip, errors, path)
     try:
         event = SegmentEvent.model_validate(data)
     except ValidationError as exc:
@@ -253,16 +216,10 @@ _MAX_CONSENT_STRING = 16384
 
 
 def _prepare(
-    raw: dict[str, Any],
-    implied_type: EventType | None,
-    ip: str | None,
-    errors: list[FieldError],
-    path: str,
-    *,
-    shaped: bool = False,
+    raw: dict[str, Any], implied_type: EventType | None, ip: str | None, errors: list[FieldError], path: str
 ) -> dict[str, Any]:
     """The event as the model reads it (a copy; ``raw`` is left alone): empty ids and null objects
-    absent, shapes checked (unless ``shaped``: known to fit already), the consent shapes of both peers moved out of the context into the raw
+    absent, shapes checked, the consent shapes of both peers moved out of the context into the raw
     consent signals, and any client ``context.ip`` (mass assignment) replaced by the gateway's."""
     data = dict(raw)
     if implied_type is not None:
@@ -275,7 +232,7 @@ def _prepare(
         value = data.get(key)
         if value is None:
             data[key] = {}
-        elif isinstance(value, dict) and not shaped:
+        elif isinstance(value, dict):
             problem = _shape_problem(value)
             if problem:
                 errors.append(FieldError(f"{path}.{key}" if path else key, problem))
