@@ -12,12 +12,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from pydantic_core import from_json
+
 from bench import events
 from bench.core import Options, Row, compare, initialised, ratio
 from bench.fakes import DiscardingSender, MemoryPolicyStore, all_destinations_settings, memory_ingestor, quiet
 from fairtrack.ingest import Ingestor, IngestResult
 from fairtrack.policy import NECESSARY, Policy
-from fairtrack.settings import DESTINATIONS, IngestSettings
+from fairtrack.protocols.segment import SegmentEvent
+from fairtrack.queue import chunk_envelopes
+from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
 
 BATCH_HITS = 50
 BATCH_RATIO_TARGET = 4.0  # ingest CPU per hit, at most this many times the JSON floor
@@ -86,6 +90,45 @@ def batch_cpu(options: Options) -> list[Row]:
             target=f"<= {BATCH_RATIO_TARGET:g}x",
             passed=c.ratio <= BATCH_RATIO_TARGET,
             note=f"{len(body.encode()) // BATCH_HITS} bytes per hit; median of {c.rounds} rounds",
+        )
+    ]
+
+
+def libraries_cpu(options: Options) -> list[Row]:
+    """What the libraries alone do with the same 50-hit batch, for reading the per-hit ratio by:
+    pydantic-core parses the body, the event model validates each event, and pydantic-core
+    encodes one envelope per destination receiving data (holding every event whole). No consent,
+    anonymisation, policy or id work: that is fairtrack's own share of the ingest figure."""
+    settings = all_destinations_settings()
+    _, store, _ = ingestor(settings)
+    body = events.batch_body(BATCH_HITS)
+    raw = body.encode()
+    hits = [events.analytics_js_hit(i) for i in range(BATCH_HITS)]
+    wanted = destinations_receiving_data(settings, store.active_policy(), hits)
+    receiving: list[Destination] = [d for d in DESTINATIONS if d in wanted]
+
+    def libraries() -> None:
+        batch = from_json(raw)["batch"]
+        for event in batch:
+            SegmentEvent.model_validate(event)
+        for dest in receiving:
+            chunk_envelopes(dest, events.SOURCE_ID, 1, [(["analytics"], event) for event in batch])
+
+    libraries()
+    c = compare(libraries, lambda: json_floor(body), options)
+    return [
+        Row(
+            key="ingest.batch.libraries_per_hit",
+            figure=f"the libraries' part of it: parse, validate, {len(receiving)} envelopes",
+            value=c.subject_ns / BATCH_HITS / 1000,
+            unit="µs",
+            baseline=c.baseline_ns / BATCH_HITS / 1000,
+            baseline_label="(JSON floor)",
+            ratio=c.ratio,
+            target="informational",
+            passed=None,
+            note="pydantic-core parse, the Segment event model, one envelope per receiving destination "
+            f"({', '.join(receiving)}); the rest of the ingest figure is fairtrack's own work",
         )
     ]
 

@@ -27,6 +27,7 @@ def _cost(options: Options) -> list[Row]:
 
 BENCHMARKS: list[Benchmark] = [
     _kept(ingest.batch_cpu),
+    ingest.libraries_cpu,
     _kept(ingest.single_cpu),
     ingest.aws_calls,
     ingest.store_reads,

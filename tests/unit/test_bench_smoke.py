@@ -32,6 +32,7 @@ EXPECTED_KEYS = {
     "store.calls_per_1000_hits.single",
     "store.table_reads_per_1000_hits.single",
     "ingest.anonymise.cpu_per_hit",
+    "ingest.batch.libraries_per_hit",
     "useragent.first_parse",
     "useragent.cached_per_call",
     "useragent.uncached_per_call",
@@ -81,6 +82,22 @@ def test_cpu_figures_are_positive_ratios(quick_run: tuple[int, dict[str, Row], s
         assert row.ratio is not None
         assert row.ratio > 0
         assert row.passed is not None
+
+
+def test_the_libraries_part_is_informational_and_measured_on_the_same_floor(
+    quick_run: tuple[int, dict[str, Row], str],
+) -> None:
+    """Given the libraries' part of a hit, then it has no target, reads against the same kind of
+    JSON floor as the ingest figure, and names one envelope per destination receiving data."""
+    _, rows, _ = quick_run
+
+    part, whole = rows["ingest.batch.libraries_per_hit"], rows["ingest.batch.cpu_per_hit"]
+    calls = rows["aws.calls_per_request.batch"]
+    assert part.passed is None
+    assert part.value > 0
+    assert part.baseline > 0
+    assert part.baseline_label == whole.baseline_label
+    assert f"{int(calls.baseline)} envelopes" in part.figure
 
 
 def test_aws_calls_per_request_equal_destinations_receiving_data(quick_run: tuple[int, dict[str, Row], str]) -> None:
