@@ -449,12 +449,12 @@ class _Evaluation:
         return out, sent
 
 
-def _select(obj: dict[str, Any], plan: Plan) -> tuple[dict[str, Any], bool]:
+def _select(obj: dict[str, Any], plan: Plan) -> dict[str, Any]:
     """``_Evaluation.walk`` without decision records (ingest routes this way, once per hit and
     receiving destination): the same payload, with the usual key (catalogued and sent as it is)
-    tested first, and no decision or path built for anything."""
+    tested first, and no decision or path built for anything. Something was sent exactly when
+    the result is not empty: every key it gets holds a sent value or a non-empty object."""
     out: dict[str, Any] = {}
-    sent = False
     for key, value in obj.items():
         entry = plan.get(key)
         if entry is None:  # not catalogued
@@ -462,23 +462,19 @@ def _select(obj: dict[str, Any], plan: Plan) -> tuple[dict[str, Any], bool]:
         kind = entry[0]
         if kind == _SEND:
             out[key] = value
-            sent = True
         elif kind == _DESCEND:
             if isinstance(value, dict):
-                inner, inner_sent = _select(value, entry[2])  # type: ignore[arg-type]
+                inner = _select(value, entry[2])  # type: ignore[arg-type]
                 if inner:
                     out[key] = inner
-                sent = sent or inner_sent
         elif kind == _FORM:
             shaped = entry[3](value)  # type: ignore[misc]
             if shaped is not None:
                 out[key] = shaped
-                sent = True
         elif kind == _SEND_DESCEND:  # sent whole, but for its own catalogued keys
             out[key] = _UNRECORDED.prune(value, entry[2], key) if isinstance(value, dict) else value  # type: ignore[arg-type]
-            sent = True
         # _DROP: not for this destination
-    return out, sent
+    return out
 
 
 _UNRECORDED = _Evaluation("", 0, record=False)  # prune's no-record use: it keeps no state of its own
@@ -499,8 +495,8 @@ def evaluate(
     if isinstance(compiled, Decision):  # skipped whole: the same decision for every such hit
         return None, [compiled]
     if not record:
-        result, sent = _select(payload, compiled)
-        if not sent:
+        result = _select(payload, compiled)
+        if not result:
             return None, [Decision(destination, "skipped", "nothing_allowed", policy_version=policy.version)]
         return result, []
     run = _Evaluation(destination, policy.version, record)
