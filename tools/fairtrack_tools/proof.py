@@ -214,7 +214,9 @@ class FaultProxy(_LoopbackServer):
     def __init__(self, plan: FaultPlan) -> None:
         self.plan = plan
         self.upstream: tuple[str, int] | None = None
-        self._rng = random.Random(plan.seed)  # noqa: S311 - a reproducible fault sequence, not a secret
+        # one sequence per destination, so that how the forwarders' requests interleave does not
+        # change which of a destination's requests fail
+        self._rngs: dict[str, random.Random] = {}
         self._lock = threading.Lock()
         self.stats: dict[str, Counter[str]] = defaultdict(Counter)
         kinds = [k for k, _ in plan.mix]
@@ -233,7 +235,10 @@ class FaultProxy(_LoopbackServer):
                 body = self.rfile.read(length)
                 name = urlsplit(self.path).path.strip("/").split("/", 1)[0]
                 with outer._lock:
-                    fault = outer._rng.choices(kinds, weights)[0] if outer._rng.random() < outer.plan.rate else None
+                    rng = outer._rngs.get(name)
+                    if rng is None:  # a reproducible fault sequence, not a secret
+                        rng = outer._rngs[name] = random.Random(f"{outer.plan.seed}:{name}")  # noqa: S311
+                    fault = rng.choices(kinds, weights)[0] if rng.random() < outer.plan.rate else None
                     outer.stats[name]["requests"] += 1
                     outer.stats[name][fault or "forwarded"] += 1
                 if fault == "timeout":
@@ -1227,7 +1232,7 @@ def run_load(
     hits: int,
     *,
     seed: int = 7,
-    fault_rate: float = 0.30,
+    fault_rate: float = FaultPlan.rate,
     visibility_seconds: int = 2,
     drain_timeout: float = 600.0,
     concurrency: int = 4,
