@@ -417,13 +417,16 @@ def test_both_ids_empty_is_still_an_error() -> None:
 @pytest.mark.parametrize(
     "field", ["timestamp", "originalTimestamp", "sentAt"], ids=["timestamp", "originalTimestamp", "sentAt"]
 )
-@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1969-12-31T23:59:59Z"])
-def test_timestamps_outside_1970_2200_are_rejected_not_crashed(field: str, value: str) -> None:
-    reasons = {e.reason for e in errors(track(**{field: value})) if e.path == field}
-    assert reasons & {
-        "Input should be greater than or equal to 1970-01-01T00:00:00Z",
-        "Input should be less than or equal to 2200-01-01T00:00:00Z",
-    }
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("0001-01-01T00:00:00+01:00", "Input should be greater than or equal to 1970-01-01T00:00:00Z"),
+        ("9999-12-31T23:59:59-01:00", "Input should be less than or equal to 2200-01-01T00:00:00Z"),
+        ("1969-12-31T23:59:59Z", "Input should be greater than or equal to 1970-01-01T00:00:00Z"),
+    ],
+)
+def test_timestamps_outside_1970_2200_are_rejected_not_crashed(field: str, value: str, reason: str) -> None:
+    assert FieldError(field, reason) in errors(track(**{field: value}))
 
 
 def test_client_keys_in_error_paths_are_masked() -> None:
