@@ -197,7 +197,9 @@ def test_purposes_are_resolved_against_the_policy_and_denied_is_the_rest(policy:
 @pytest.mark.parametrize(
     ("signal", "granted", "sources"),
     [
-        ({"gcs": "G111"}, ["advertising", "analytics", "necessary"], ["google.consent_mode"]),
+        # gcs says nothing of ad_user_data and ad_personalization: advertising needs gcd
+        ({"gcs": "G111"}, ["analytics", "necessary"], ["google.consent_mode"]),
+        ({"gcd": "13r3r3r3r5"}, ["advertising", "analytics", "necessary"], ["google.consent_mode"]),
         ({"gcs": "G111", "npa": "1"}, ["analytics", "necessary"], ["google.consent_mode"]),
         (
             {"consentManagement": {"allowedConsentIds": ["C0002"], "deniedConsentIds": ["C0004"]}},

@@ -1,11 +1,44 @@
-"""Consent signals to purposes. Fails closed: no signal means ``necessary`` only.
+"""Consent signals to purposes. Fails closed: no signal means ``necessary`` only, and every
+conflict denies.
 
 Signals, each mapped to purposes by the policy's ``signals`` section, all decoded here (never by a
 third-party service): Segment's ``context.consent.categoryPreferences`` (its categories, or CMP
 category ids/names), RudderStack's ``context.consentManagement`` (CMP category ids, ``and``/``or``),
-Google Consent Mode (gtag ``gcs``, ``gcd``, ``npa``) and IAB TCF v2.2/v2.3 TC strings. Across
-signals, a purpose is granted only when at least one signal grants it and none denies it. With no
+Google Consent Mode (gtag ``gcs``, ``gcd``, ``npa``) and IAB TCF v2.2/v2.3 TC strings. With no
 signal at all, the policy's default for the visitor's region applies, if it has one.
+
+The rules, each failing closed on a conflict:
+
+- **Across signals** a purpose is granted only when at least one signal grants it and none denies
+  it (a denial anywhere wins).
+- **Segment** ``categoryPreferences``: a category grants its purposes when its value is JSON
+  ``true``; any other value denies them. Two categories mapped to one purpose that disagree deny it.
+- **RudderStack** ``consentManagement``: a category id listed in ``deniedConsentIds`` is denied even
+  when ``allowedConsentIds`` lists it too. ``and`` (the default): a purpose is granted when every
+  category of its mapping that the hit speaks of is allowed; ``or``: when any of them is allowed
+  (and not also denied).
+- **Google Consent Mode**: ``gcd`` (v2) states each of ``ad_storage``, ``analytics_storage``,
+  ``ad_user_data`` and ``ad_personalization``; ``gcs`` (v1) fills in ``ad_storage`` and
+  ``analytics_storage`` where ``gcd`` leaves them unset; ``npa=1`` denies ``ad_personalization``. A
+  purpose that ``signals.consent_mode`` maps from several types is granted by Consent Mode only
+  when *every* one of them is explicitly granted; one denied denies it; one unset withholds it (Consent
+  Mode neither grants nor denies it). With the default policy (``analytics_storage`` ->
+  analytics; ``ad_storage``, ``ad_user_data``, ``ad_personalization`` -> advertising):
+  ``gcs=G111`` alone grants analytics only (advertising needs ``ad_user_data`` and
+  ``ad_personalization`` granted explicitly, which only ``gcd`` can say); a ``gcd`` with all four
+  granted grants both; ``gcs=G1x1`` grants analytics.
+- **IAB TCF**: a purpose is granted when every TCF purpose mapped to it has consent (or, for a
+  legitimate-interest purpose, legitimate interest) and the policy's vendor, if any, has either.
+- **Duplicated signals** (``ConsentSignals.conflicts``): a signal the client sent twice with
+  different values (a gtag parameter repeated in the query or a body line, or given in both with
+  different values; a JSON key repeated inside ``context.consent``, ``categoryPreferences`` or
+  ``consentManagement``, or ``consent``/``consentManagement`` themselves repeated) denies every
+  purpose that signal could grant: ``categoryPreferences`` its Segment and CMP categories'
+  purposes, ``consent`` (the whole Segment object) those and every Consent Mode and TCF purpose,
+  ``consentManagement`` the CMP categories' purposes, ``gcs``/``gcd`` every Consent Mode purpose,
+  ``npa`` the purposes of ``ad_personalization``, ``tcString``/``gdpr`` every TCF purpose. A
+  conflict is a signal: the region default never applies to a hit that carries one. Resolution
+  names it in ``Consent.sources`` as ``conflict:<signal>``.
 """
 
 from __future__ import annotations
@@ -70,6 +103,7 @@ def resolve(signals: ConsentSignals, policy: Policy, country: str | None = None)
     same consent."""
     prefs = signals.categoryPreferences
     key = (
+        signals.conflicts,
         # what resolution reads of a preference: granted only when it is JSON true
         tuple((category, value is True) for category, value in prefs.items()) if prefs is not None else None,
         signals.gcs,
@@ -112,18 +146,70 @@ def _resolve(signals: ConsentSignals, policy: Policy, country: str | None) -> Co
     modes = consent_mode_states(signals)
     if modes:
         sources.append("google.consent_mode")
-        for name, state in modes.items():
-            apply(mapping.consent_mode.get(name, ()), state == GRANTED)
+        for purpose, grant in consent_mode_purposes(modes, policy).items():
+            apply([purpose], grant)
     if signals.tcString is not None:
         sources.append("iab.tcf")
         for purpose, grant in tcf_purposes(signals.tcString, policy).items():
             apply([purpose], grant)
+    for name in signals.conflicts or ():
+        sources.append(f"conflict:{name}")
+        denied.update(conflict_denies(name, policy))
     if not sources and country is not None:
         regional = policy.defaults.by_country.get(country.upper())
         if regional is not None:
             sources.append(f"region_default:{country.upper()}")
             granted.update(regional)
     return Consent(frozenset((granted - denied) | {NECESSARY}), tuple(sources))
+
+
+def consent_mode_purposes(states: dict[str, str], policy: Policy) -> dict[str, bool]:
+    """Consent Mode type states (:func:`consent_mode_states`) to purposes through the policy's
+    ``signals.consent_mode``: a purpose is granted (``True``) when every type mapped to it is
+    explicitly granted, denied (``False``) when any is denied, and absent (withheld: Consent Mode
+    says nothing of it) when none is denied but one is unset."""
+    by_purpose: dict[str, list[str]] = {}
+    for name, purposes in policy.signals.consent_mode.items():
+        for purpose in purposes:
+            by_purpose.setdefault(purpose, []).append(name)
+    out: dict[str, bool] = {}
+    for purpose, names in by_purpose.items():
+        seen = [states.get(name) for name in names]
+        if DENIED in seen:
+            out[purpose] = False
+        elif all(state == GRANTED for state in seen):
+            out[purpose] = True
+    return out
+
+
+def conflict_denies(name: str, policy: Policy) -> set[str]:
+    """The purposes a signal sent twice with different values denies: every purpose it could grant
+    (see the module's rules). ``name`` is a :class:`~fairtrack.hit.ConsentSignals` field, or
+    ``consent`` for Segment's whole ``context.consent`` object; signals that grant nothing here
+    (``dma``, ``dmaCps``, ``usPrivacy``) deny nothing."""
+    mapping = policy.signals
+
+    def values(table: dict[Any, list[str]]) -> set[str]:
+        return {purpose for purposes in table.values() for purpose in purposes}
+
+    if name == "categoryPreferences":
+        return values(mapping.segment_categories) | values(mapping.cmp_categories)
+    if name == "consent":
+        return (
+            values(mapping.segment_categories)
+            | values(mapping.cmp_categories)
+            | values(mapping.consent_mode)
+            | values(mapping.tcf_purposes)
+        )
+    if name == "consentManagement":
+        return values(mapping.cmp_categories)
+    if name in ("gcs", "gcd"):
+        return values(mapping.consent_mode)
+    if name == "npa":
+        return set(mapping.consent_mode.get("ad_personalization", ()))
+    if name in ("tcString", "gdpr"):
+        return values(mapping.tcf_purposes)
+    return set()
 
 
 def _ids(value: Any) -> list[Any]:
@@ -136,10 +222,12 @@ def rudder_purposes(managed: dict[str, Any], policy: Policy) -> dict[str, bool]:
 
     ``or``: a purpose is granted when any category mapped to it is allowed. ``and`` (the default,
     the stricter): when every mapped category that this CMP speaks of (allowed or denied in the
-    hit) is allowed. Categories of other CMPs the policy also maps do not count against it.
+    hit) is allowed. Categories of other CMPs the policy also maps do not count against it. An id
+    in both lists counts as denied only.
     """
-    allowed = {str(i) for i in _ids(managed.get("allowedConsentIds")) if isinstance(i, (str, int))}
     denied = {str(i) for i in _ids(managed.get("deniedConsentIds")) if isinstance(i, (str, int))}
+    # an id listed as both allowed and denied is denied: a signal that says both fails closed
+    allowed = {str(i) for i in _ids(managed.get("allowedConsentIds")) if isinstance(i, (str, int))} - denied
     strategy = managed.get("resolutionStrategy")
     either = isinstance(strategy, str) and strategy.lower() == "or"
     by_purpose: dict[str, set[str]] = {}

@@ -143,6 +143,10 @@ class ConsentSignals(BaseModel):
     gdpr: str | None = None  # gdpr applies (0/1)
     tcString: str | None = None  # IAB TCF TC string (gdpr_consent)
     usPrivacy: str | None = None  # IAB CCPA string (us_privacy)
+    # Set by the adapters only, never from a client's field: the signals the request carried more
+    # than once with different values (ConsentSignals field names, or "consent" for Segment's whole
+    # context.consent), sorted. Each denies every purpose it could grant (fairtrack.consent).
+    conflicts: tuple[str, ...] | None = None
 
     def present(self) -> bool:
         return any(value is not None for value in self.__dict__.values())

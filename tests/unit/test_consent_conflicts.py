@@ -1,0 +1,153 @@
+"""Consent fails closed on every conflict: a signal that both grants and denies, Consent Mode types
+left unset, and signals sent twice with different values (issue 17, class 6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fairtrack import consent
+from fairtrack.hit import ConsentSignals
+from fairtrack.policy import NECESSARY, Policy
+
+ROOT = Path(__file__).resolve().parents[2]
+ALL_GRANTED_GCD = "13r3r3r3r5"  # gcd v2: ad_storage, analytics_storage, ad_user_data, ad_personalization granted
+
+
+@pytest.fixture
+def policy() -> Policy:
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
+    return Policy.model_validate({**doc, "version": 1})
+
+
+def granted(signals: ConsentSignals, policy: Policy, country: str | None = None) -> set[str]:
+    return set(consent.resolve(signals, policy, country).granted) - {NECESSARY}
+
+
+# -- RudderStack: listed as both allowed and denied --------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", [None, "and", "or", "OR"])
+def test_a_category_both_allowed_and_denied_is_denied(policy: Policy, strategy: str | None) -> None:
+    managed: dict[str, Any] = {"allowedConsentIds": ["C0002", "C0004"], "deniedConsentIds": ["C0004"]}
+    if strategy is not None:
+        managed["resolutionStrategy"] = strategy
+
+    assert granted(ConsentSignals(consentManagement=managed), policy) == {"analytics"}
+
+
+def test_a_numeric_id_both_allowed_and_denied_is_denied(policy: Policy) -> None:
+    doc = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
+    doc["signals"]["cmp_categories"] = {"2": ["analytics"]}
+    numeric = Policy.model_validate({**doc, "version": 2})
+    managed = {"allowedConsentIds": [2], "deniedConsentIds": ["2"], "resolutionStrategy": "or"}
+
+    assert granted(ConsentSignals(consentManagement=managed), numeric) == set()
+
+
+# -- Google Consent Mode: every mapped type granted explicitly ---------------------------------------
+
+
+def test_the_default_policy_maps_consent_mode_as_documented(policy: Policy) -> None:
+    assert policy.signals.consent_mode == {
+        "analytics_storage": ["analytics"],
+        "ad_storage": ["advertising"],
+        "ad_user_data": ["advertising"],
+        "ad_personalization": ["advertising"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("signals", "expected"),
+    [
+        (ConsentSignals(gcs="G111"), {"analytics"}),  # ad_user_data and ad_personalization unset
+        (ConsentSignals(gcs="G101"), {"analytics"}),
+        (ConsentSignals(gcs="G1-1"), {"analytics"}),
+        (ConsentSignals(gcs="G110"), set()),
+        (ConsentSignals(gcd=ALL_GRANTED_GCD), {"analytics", "advertising"}),
+        (ConsentSignals(gcs="G111", gcd=ALL_GRANTED_GCD), {"analytics", "advertising"}),
+        (ConsentSignals(gcd=ALL_GRANTED_GCD, npa="1"), {"analytics"}),
+        (ConsentSignals(gcs="G111", npa="0"), {"analytics"}),  # npa=0 grants nothing
+        # gcd granting ad_storage and analytics only (ad_user_data, ad_personalization unset: "l")
+        (ConsentSignals(gcd="13r3r3l3l5"), {"analytics"}),
+        # ad_user_data granted, ad_personalization unset
+        (ConsentSignals(gcd="13r3r3l3r5"), {"analytics"}),
+    ],
+)
+def test_advertising_needs_every_ad_type_granted_explicitly(
+    policy: Policy, signals: ConsentSignals, expected: set[str]
+) -> None:
+    assert granted(signals, policy) == expected
+
+
+def test_an_unset_type_withholds_but_does_not_deny(policy: Policy) -> None:
+    # Consent Mode says nothing of advertising; Segment grants it and nothing denies it
+    signals = ConsentSignals(gcs="G111", categoryPreferences={"advertising": True})
+
+    assert granted(signals, policy) == {"analytics", "advertising"}
+
+
+def test_a_denied_type_denies_against_other_signals(policy: Policy) -> None:
+    signals = ConsentSignals(gcd="13r3r3p3r5", categoryPreferences={"advertising": True})  # ad_user_data denied
+
+    assert "advertising" not in granted(signals, policy)
+
+
+def test_consent_mode_purposes_reports_granted_denied_and_withheld(policy: Policy) -> None:
+    states = {"analytics_storage": consent.GRANTED, "ad_storage": consent.GRANTED}
+    assert consent.consent_mode_purposes(states, policy) == {"analytics": True}
+    states["ad_user_data"] = consent.DENIED
+    assert consent.consent_mode_purposes(states, policy) == {"analytics": True, "advertising": False}
+
+
+# -- duplicated signals that disagree ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("signals", "expected"),
+    [
+        (ConsentSignals(gcd=ALL_GRANTED_GCD, conflicts=("gcs",)), set()),
+        (ConsentSignals(gcd=ALL_GRANTED_GCD, conflicts=("gcd",)), set()),
+        (ConsentSignals(gcd=ALL_GRANTED_GCD, conflicts=("npa",)), {"analytics"}),
+        (ConsentSignals(categoryPreferences={"analytics": True}, conflicts=("categoryPreferences",)), set()),
+        (
+            ConsentSignals(categoryPreferences={"analytics": True}, gcs="G111", conflicts=("categoryPreferences",)),
+            set(),  # analytics: Segment's conflict denies what Consent Mode grants
+        ),
+        (ConsentSignals(categoryPreferences={"analytics": True}, gcd=ALL_GRANTED_GCD, conflicts=("consent",)), set()),
+        (
+            ConsentSignals(consentManagement={"allowedConsentIds": ["C0002"]}, conflicts=("consentManagement",)),
+            set(),
+        ),
+        # a conflict in a signal that grants nothing denies nothing
+        (ConsentSignals(gcd=ALL_GRANTED_GCD, conflicts=("usPrivacy",)), {"analytics", "advertising"}),
+    ],
+)
+def test_a_disagreeing_duplicate_denies_what_its_signal_could_grant(
+    policy: Policy, signals: ConsentSignals, expected: set[str]
+) -> None:
+    result = consent.resolve(signals, policy)
+
+    assert set(result.granted) - {NECESSARY} == expected
+    assert all(f"conflict:{name}" in result.sources for name in signals.conflicts or ())
+
+
+def test_the_cache_tells_a_conflict_from_the_same_signal_without_one(policy: Policy) -> None:
+    clean = ConsentSignals(categoryPreferences={"analytics": True})
+    conflicting = ConsentSignals(categoryPreferences={"analytics": True}, conflicts=("categoryPreferences",))
+
+    assert granted(clean, policy) == {"analytics"}
+    assert granted(conflicting, policy) == set()
+    assert granted(clean, policy) == {"analytics"}
+
+
+def test_a_conflict_is_a_signal_so_no_region_default_applies() -> None:
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
+    doc["defaults"]["regions"] = {**doc["defaults"]["regions"], "US": ["analytics"]}
+    policy = Policy.model_validate({**doc, "version": 3})
+    assert granted(ConsentSignals(), policy, "US") == {"analytics"}  # the default applies without a signal
+
+    assert granted(ConsentSignals(conflicts=("usPrivacy",)), policy, "US") == set()
