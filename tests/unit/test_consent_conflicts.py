@@ -151,3 +151,66 @@ def test_a_conflict_is_a_signal_so_no_region_default_applies() -> None:
     assert granted(ConsentSignals(), policy, "US") == {"analytics"}  # the default applies without a signal
 
     assert granted(ConsentSignals(conflicts=("usPrivacy",)), policy, "US") == set()
+
+
+# -- gtag: a consent parameter repeated with different values -------------------------------------
+
+
+def gtag_hits(query: str, body: bytes = b"") -> list[Any]:
+    from datetime import UTC, datetime
+
+    from fairtrack.protocols import gtag
+
+    collect = gtag.split_request(query, body)
+    return [hit for _, hit in gtag.hits(collect, datetime(2026, 1, 1, tzinfo=UTC), "UA")]
+
+
+BASE = "v=2&tid=G-DEV&cid=1.2&en=page_view&dl=https%3A%2F%2Fshop.example%2F"
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "conflicts"),
+    [
+        (f"{BASE}&gcs=G111&gcs=G100", b"", ("gcs",)),
+        (f"{BASE}&gcs=G100&gcs=G111", b"", ("gcs",)),
+        (f"{BASE}&gcd={ALL_GRANTED_GCD}&gcd=13p3p3p3p5", b"", ("gcd",)),
+        (f"{BASE}&npa=1&npa=0", b"", ("npa",)),
+        (f"{BASE}&gdpr_consent=CQ&gdpr_consent=CP", b"", ("tcString",)),
+        (f"{BASE}&us_privacy=1YNN&us_privacy=1YYN", b"", ("usPrivacy",)),
+        (f"{BASE}&gcs=G111&gcs=", b"", ("gcs",)),  # an empty second value disagrees too
+        (f"{BASE}&gcs=G111&gcs=G111", b"", None),  # the same value twice: no conflict
+        ("v=2&tid=G-DEV", b"cid=1.2&en=page_view&gcs=G111&gcs=G100", ("gcs",)),  # within a body line
+        ("v=2&tid=G-DEV&gcs=G100", b"cid=1.2&en=page_view&gcs=G111", ("gcs",)),  # query vs line
+        ("v=2&tid=G-DEV&gcs=G111", b"cid=1.2&en=page_view&gcs=G111", None),
+        (f"{BASE}&gcs=G111&gcs=G100&npa=0&npa=1", b"", ("gcs", "npa")),
+    ],
+)
+def test_a_repeated_consent_parameter_that_disagrees_is_a_conflict(
+    query: str, body: bytes, conflicts: tuple[str, ...] | None
+) -> None:
+    (hit,) = gtag_hits(query, body)
+
+    assert hit.consent.conflicts == conflicts
+
+
+def test_a_repeated_gcs_never_grants_what_the_last_one_says(policy: Policy) -> None:
+    (hit,) = gtag_hits(f"{BASE}&gcd={ALL_GRANTED_GCD}&gcs=G100&gcs=G111")
+
+    assert granted(hit.consent, policy) == set()
+
+
+def test_a_conflict_in_one_line_leaves_the_other_lines_alone(policy: Policy) -> None:
+    body = b"cid=1.2&en=page_view&gcs=G111&gcs=G100\ncid=1.2&en=page_view&gcs=G111"
+    first, second = gtag_hits("v=2&tid=G-DEV", body)
+
+    assert first.consent.conflicts == ("gcs",)
+    assert second.consent.conflicts is None
+    assert granted(first.consent, policy) == set()
+    assert granted(second.consent, policy) == {"analytics"}
+
+
+def test_other_repeated_parameters_still_take_the_last_value() -> None:
+    (hit,) = gtag_hits(f"{BASE}&dt=first&dt=second")
+
+    assert hit.context["page"]["title"] == "second"
+    assert hit.consent.conflicts is None

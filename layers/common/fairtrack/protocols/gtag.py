@@ -11,7 +11,10 @@ Decisions written down here:
 - ``_uip`` (an IP override a client could set) is never trusted: the address comes from the
   connection, like ``context.ip`` on the Segment routes;
 - the consent parameters (``gcs gcd npa dma dma_cps gdpr gdpr_consent us_privacy``) are kept raw
-  in the hit's consent signals for the consent stage, never in the forwarded payload;
+  in the hit's consent signals for the consent stage, never in the forwarded payload. One sent twice
+  with different values (twice in the query or in a body line, or in both the query and a line) is
+  a conflict (``ConsentSignals.conflicts``): the consent stage denies what it could grant, rather
+  than letting the last one win;
 - ``page_view`` becomes a ``page`` hit, any other event a ``track`` hit named by ``en``;
 - ``epn.*``/``upn.*`` must be numbers: a value that is not rejects that event with its path;
 - item parameters ``prN`` (``~``-joined two-letter fields, ``kN``/``vN`` custom pairs) become
@@ -27,6 +30,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -91,9 +95,17 @@ class Collect:
     measurement_id: str | None
     events: list[tuple[int, dict[str, str]]]
     errors: list[tuple[int, list[FieldError]]]
+    # per event index: the consent parameters it carried twice with different values (hit names)
+    conflicts: dict[int, tuple[str, ...]] = dataclass_field(default_factory=dict)
 
 
-def _pairs(text: str, path: str) -> dict[str, str] | FieldError:
+@dataclass(frozen=True)
+class _Params:
+    values: dict[str, str]
+    conflicts: frozenset[str]  # consent parameters (wire names) given twice with different values
+
+
+def _pairs(text: str, path: str) -> _Params | FieldError:
     try:
         pairs = parse_qsl(
             text, keep_blank_values=True, strict_parsing=False, errors="strict", max_num_fields=MAX_PARAMS
@@ -102,15 +114,33 @@ def _pairs(text: str, path: str) -> dict[str, str] | FieldError:
         return FieldError(path, "not valid percent-encoded UTF-8")
     except ValueError:
         return FieldError(path, f"more than {MAX_PARAMS} parameters")
-    return dict(pairs)
+    values = dict(pairs)
+    conflicts: frozenset[str] = frozenset()
+    if len(values) < len(pairs):  # a parameter repeated: the last one wins, except for consent
+        seen: dict[str, str] = {}
+        for key, value in pairs:
+            if key in _CONSENT and seen.setdefault(key, value) != value:
+                conflicts |= {key}
+    return _Params(values, conflicts)
+
+
+def _merge(shared: _Params, own: _Params) -> tuple[dict[str, str], tuple[str, ...]]:
+    """A line's parameters over the query's, and the consent parameters in conflict: within either,
+    or given in both with different values."""
+    conflicts = shared.conflicts | own.conflicts
+    for key in _CONSENT:
+        if key in own.values and key in shared.values and own.values[key] != shared.values[key]:
+            conflicts |= {key}
+    return {**shared.values, **own.values}, tuple(sorted(_CONSENT[key] for key in conflicts))
 
 
 def split_request(raw_query: str, body: bytes) -> Collect:
     """The request's events. Request-level problems raise nothing: they come back as errors at
     index -1 (query) so the caller decides the status."""
-    shared = _pairs(raw_query, "query")
-    if isinstance(shared, FieldError):
-        return Collect(None, [], [(-1, [shared])])
+    parsed = _pairs(raw_query, "query")
+    if isinstance(parsed, FieldError):
+        return Collect(None, [], [(-1, [parsed])])
+    shared = parsed.values
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -119,9 +149,11 @@ def split_request(raw_query: str, body: bytes) -> Collect:
     if len(lines) > MAX_BATCH_EVENTS:
         return Collect(shared.get("tid"), [], [(-1, [FieldError("body", TOO_MANY_EVENTS)])])
     if not lines:
-        return Collect(shared.get("tid"), [(0, shared)], [])
+        alone = tuple(sorted(_CONSENT[key] for key in parsed.conflicts))
+        return Collect(shared.get("tid"), [(0, shared)], [], {0: alone} if alone else {})
     events: list[tuple[int, dict[str, str]]] = []
     errors: list[tuple[int, list[FieldError]]] = []
+    conflicts: dict[int, tuple[str, ...]] = {}
     for index, line in enumerate(lines):
         path = f"events[{index}]"
         if len(line.encode()) > MAX_EVENT_BYTES:
@@ -130,10 +162,13 @@ def split_request(raw_query: str, body: bytes) -> Collect:
         own = _pairs(line.strip(), path)
         if isinstance(own, FieldError):
             errors.append((index, [own]))
-        else:
-            events.append((index, {**shared, **own}))
+            continue
+        params, conflicting = _merge(parsed, own)
+        events.append((index, params))
+        if conflicting:
+            conflicts[index] = conflicting
     tid = shared.get("tid") or next((p.get("tid") for _, p in events if p.get("tid")), None)
-    return Collect(tid, events, errors)
+    return Collect(tid, events, errors, conflicts)
 
 
 def _number(value: str) -> int | float | None:
@@ -258,10 +293,17 @@ def _message_id(params: dict[str, str], index: int, name: str) -> str:
 
 
 def to_hit(
-    params: dict[str, str], index: int, received_at: datetime, user_agent: str | None, ip: str | None = None
+    params: dict[str, str],
+    index: int,
+    received_at: datetime,
+    user_agent: str | None,
+    ip: str | None = None,
+    *,
+    conflicts: tuple[str, ...] = (),
 ) -> Hit | list[FieldError]:
     """One gtag event's parameters to a canonical hit, or its field errors. ``ip`` is the gateway's
-    truncated address for ``context.ip`` (a client's ``_uip`` never is)."""
+    truncated address for ``context.ip`` (a client's ``_uip`` never is); ``conflicts``: the consent
+    signals (hit names) the request gave this event twice with different values."""
     path = f"events[{index}]"
     errors: list[FieldError] = []
     if params.get("v", "2") != "2":
@@ -291,7 +333,9 @@ def to_hit(
         "firstVisit": _flag(params.get("_fv")),
         "start": _flag(params.get("_ss")),
     }
-    consent = {field: params[key] for key, field in _CONSENT.items() if params.get(key)}
+    consent: dict[str, Any] = {name: params[key] for key, name in _CONSENT.items() if params.get(key)}
+    if conflicts:
+        consent["conflicts"] = conflicts
     parts: dict[str, Any] = {
         "page": _page(params),
         "campaign": campaign or None,
@@ -330,4 +374,4 @@ def hits(
         if collect.measurement_id and params.get("tid", collect.measurement_id) != collect.measurement_id:
             yield index, [FieldError(f"events[{index}].tid", "must match the request's measurement id")]
             continue
-        yield index, to_hit(params, index, received_at, user_agent, ip)
+        yield index, to_hit(params, index, received_at, user_agent, ip, conflicts=collect.conflicts.get(index, ()))
