@@ -70,7 +70,8 @@ format         admits
                ``sha256_last_name`` hashes). Neither makes an unhashed field, so none is admitted
                (GA4's plain city/region/postal code/country are never sent).
 ``key``        a client-chosen object key: 1..``max_length`` (64) characters of
-               ``[A-Za-z0-9_ .$:-]`` starting with a letter, ``_`` or ``$``; scanned.
+               ``[A-Za-z0-9_ .$:-]`` starting with a letter, ``_`` or ``$``; digit runs as for
+               ``id``; scanned.
 ``map``        a free-form object (``properties``, ``traits``): a dict whose keys fit ``key`` and
                whose values are, recursively, ``None``, ``bool``, ``number``, ``text`` (8192, or
                ``max_length``), a list of such or a dict of such; at most 8 levels of containers
@@ -232,22 +233,49 @@ def _digit_runs_ok(value: str) -> bool:
     return True
 
 
+_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]+")
+_B64_STARTS: Final = 8
+
+
 def _b64_texts(run: str) -> list[str]:
-    """The run decoded as base64url from each of its first four offsets (a prefix such as
-    ``ord_`` shifts the encoded part), as text."""
+    """The run decoded as base64url from each of its first four offsets and from just after each
+    of its first ``-``/``_`` (a prefix such as ``ord_`` shifts the encoded part), as text in which
+    whatever is not printable ASCII reads as a space (so decoded garbage before the data does not
+    glue to it)."""
+    starts = [0, 1, 2, 3]
+    for i, ch in enumerate(run):
+        if ch in "-_" and len(starts) < _B64_STARTS:
+            starts.append(i + 1)
     out = []
-    for offset in range(4):
-        part = run[offset:]
-        if len(part) < 16:
-            break
+    for start in starts:
+        part = run[start:]
+        if len(part) < 12:
+            continue
         rest = len(part) % 4
         part = part[:-1] if rest == 1 else part + "=" * (-rest % 4)
         try:
             raw = base64.urlsafe_b64decode(part)
         except (binascii.Error, ValueError):
             continue
-        out.append(raw.decode("utf-8", "replace"))
+        out.append(_NOT_PRINTABLE.sub(" ", raw.decode("utf-8", "replace")))
     return out
+
+
+_IPV6_RUN = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
+
+
+def _holds_ipv6(value: str) -> bool:
+    """Whether a run of hex digits, colons and dots in ``value`` (or the run without its first
+    few characters, which may belong to a word) is an IPv6 address."""
+    for m in _IPV6_RUN.finditer(value):
+        run = m.group()
+        for start in range(min(5, len(run) - 1)):
+            try:
+                ipaddress.IPv6Address(run[start:])
+            except ValueError:
+                continue
+            return True
+    return False
 
 
 @lru_cache(maxsize=4096)
@@ -257,6 +285,8 @@ def _opaque_id(value: str) -> bool:
     if "." in value and _IPV4_IN_ID.search(value) is not None:
         return False
     if "eyJ" in value and _JWT_START.search(value) is not None:
+        return False
+    if value.count(":") >= 2 and _holds_ipv6(value):
         return False
     if len(value) >= 16:
         for m in _B64_RUN.finditer(value):
@@ -505,7 +535,11 @@ _KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_ .$:-]*")
 
 @lru_cache(maxsize=4096)
 def _key_ok(value: str) -> bool:
-    return _KEY.fullmatch(value) is not None and not _scan(value)
+    return (
+        _KEY.fullmatch(value) is not None
+        and (_SEVEN_DIGITS.search(value) is None or _digit_runs_ok(value))
+        and not _scan(value)
+    )
 
 
 def _key_check(max_length: int) -> Check:
@@ -520,9 +554,9 @@ def _map_check(max_length: int) -> Check:
         """Whether a container at ``depth`` fits; ``budget[0]`` counts the leaves left."""
         if depth > _MAX_DEPTH:
             return False
-        items = value.items() if type(value) is dict else enumerate(value)
-        for key, item in items:
-            if type(key) is str and not (0 < len(key) <= 64 and _key_ok(key)):
+        is_dict = type(value) is dict
+        for key, item in value.items() if is_dict else enumerate(value):
+            if is_dict and not (type(key) is str and 0 < len(key) <= 64 and _key_ok(key)):
                 return False
             kind = type(item)
             if kind is dict or kind is list:
