@@ -156,7 +156,7 @@ def test_any_of_requirements_keep_every_purpose_and_basis() -> None:
             "analytics": {"legal_basis": "consent"},
             "fraud": {"legal_basis": "legitimate_interest"},
         },
-        "attributes": {"type": {"purpose": "necessary"}},
+        "attributes": {"type": {"purpose": "necessary", "format": "enum", "values": ["track", "page", "screen", "identify", "group", "alias"]}},
         "destinations": {"webhook": {"requires": {"any": ["analytics", "fraud"]}, "attributes": ["type"]}},
     }
     policy = Policy.model_validate(doc)

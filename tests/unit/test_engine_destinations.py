@@ -19,7 +19,7 @@ ADVERTISING_FIELDS = {"userId", "traits.email", "context.campaign"}
 @pytest.fixture(scope="module")
 def policy() -> Policy:
     doc: dict[str, Any] = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
-    doc["attributes"]["traits.email"] = {"purpose": "advertising", "transform": "sha256_normalised"}
+    doc["attributes"]["traits.email"] = {"purpose": "advertising", "format": "text", "transform": "sha256_normalised"}
     doc["attributes"]["userId"]["purpose"] = "advertising"
     doc["attributes"]["context.campaign"]["purpose"] = "advertising"
     common = ["type", "messageId", "timestamp", "event", "name", "anonymousId", "properties", "context.page.path"]

@@ -44,13 +44,13 @@ def small_document() -> dict[str, Any]:
         },
         "signals": {"segment_categories": {"stats": ["analytics"], "Stats": ["analytics"], "ads": ["advertising"]}},
         "attributes": {
-            "type": {"purpose": "necessary"},
-            "messageId": {"purpose": "necessary"},
-            "event": {"purpose": "analytics"},
-            "userId": {"purpose": "analytics"},
-            "properties": {"purpose": "analytics"},
-            "context.page.path": {"purpose": "analytics"},
-            "context.campaign": {"purpose": "advertising"},
+            "type": {"purpose": "necessary", "format": "enum", "values": ["track", "page", "screen", "identify", "group", "alias"]},
+            "messageId": {"purpose": "necessary", "format": "id"},
+            "event": {"purpose": "analytics", "format": "name"},
+            "userId": {"purpose": "analytics", "format": "pseudonym"},
+            "properties": {"purpose": "analytics", "format": "map"},
+            "context.page.path": {"purpose": "analytics", "format": "path"},
+            "context.campaign": {"purpose": "advertising", "format": "object"},
         },
         "destinations": {
             "webhook": {"requires": {"all": ["analytics"]}, "attributes": ["type", "messageId", "event", "properties"]},
@@ -107,7 +107,7 @@ def test_default_policy_validates(default_policy: Policy) -> None:
 def test_unknown_purpose_on_attribute_is_rejected_with_path() -> None:
     """Given an attribute whose purpose is not defined, when validated, then the message names the attribute."""
     doc = small_document()
-    doc["attributes"]["event"] = {"purpose": "profiling"}
+    doc["attributes"]["event"] = {"purpose": "profiling", "format": "text"}
 
     with pytest.raises(ValidationError) as info:
         Policy.model_validate(doc)
@@ -132,7 +132,7 @@ def test_policy_without_necessary_purpose_is_rejected() -> None:
     """Given no ``necessary`` purpose, when validated, then the policy is rejected naming ``purposes``."""
     doc = small_document()
     del doc["purposes"]["necessary"]
-    doc["attributes"] = {"event": {"purpose": "analytics"}}
+    doc["attributes"] = {"event": {"purpose": "analytics", "format": "name"}}
     doc["destinations"] = {}
 
     with pytest.raises(ValidationError) as info:
@@ -502,7 +502,7 @@ def _with_forms() -> Policy:
     attrs = doc["attributes"]
     attrs["context.page.url"]["reduced"] = "url_origin"
     attrs["context.ip"]["reduced"] = "ip_coarse"
-    attrs["properties.email"] = {"purpose": "advertising", "transform": "sha256_normalised"}
+    attrs["properties.email"] = {"purpose": "advertising", "format": "text", "transform": "sha256_normalised"}
     for name, dest in doc["destinations"].items():
         dest["attributes"] += [a for a in ("context.ip", "context.page.url") if a not in dest["attributes"]]
         if name != "lake":

@@ -24,15 +24,15 @@ purposes:
   analytics: {legal_basis: consent, description: Counting visits.}
   advertising: {legal_basis: consent, description: Ads.}
 attributes:
-  type:              {purpose: necessary, description: Kind of hit.}
-  messageId:         {purpose: necessary}
-  event:             {purpose: analytics, description: Name of the action.}
-  userId:            {purpose: analytics, description: The site's user id.}
-  properties:        {purpose: analytics}
-  context.ip:        {purpose: analytics, description: Truncated IP address., reduced: ip_coarse}
-  context.page.path: {purpose: analytics}
-  context.campaign:  {purpose: advertising}
-  context.screen:    {purpose: analytics}
+  type:              {purpose: necessary, format: enum, values: [track, page, screen, identify, group, alias], description: Kind of hit.}
+  messageId:         {purpose: necessary, format: id}
+  event:             {purpose: analytics, format: name, description: Name of the action.}
+  userId:            {purpose: analytics, format: pseudonym, description: The site's user id.}
+  properties:        {purpose: analytics, format: map}
+  context.ip:        {purpose: analytics, format: ip, description: Truncated IP address., reduced: ip_coarse}
+  context.page.path: {purpose: analytics, format: path}
+  context.campaign:  {purpose: advertising, format: object}
+  context.screen:    {purpose: analytics, format: object}
 destinations:
   webhook:
     requires: {all: [analytics]}

@@ -25,10 +25,10 @@ def policy() -> Policy:
                 "advertising": {"legal_basis": "consent"},
             },
             "attributes": {
-                "type": {"purpose": "necessary"},
-                "traits.email": {"purpose": "advertising", "transform": "sha256_normalised"},
-                "context.page.referrer": {"purpose": "advertising", "reduced": "url_origin"},
-                "context.ip": {"purpose": "advertising", "reduced": "ip_coarse"},
+                "type": {"purpose": "necessary", "format": "enum", "values": ["track", "page", "screen", "identify", "group", "alias"]},
+                "traits.email": {"purpose": "advertising", "format": "text", "transform": "sha256_normalised"},
+                "context.page.referrer": {"purpose": "advertising", "format": "origin", "reduced": "url_origin"},
+                "context.ip": {"purpose": "advertising", "format": "ip", "reduced": "ip_coarse"},
             },
             "destinations": {
                 "meta": {

@@ -149,10 +149,10 @@ class PreviewIngestor(Ingestor):
         )
         self._payload = None
 
-    def _minimise(self, payload: dict[str, Any], result: IngestResult, action: Any = "redact") -> bool:
-        # the payload object ingest goes on to evaluate per destination (completed in place after this)
-        self._payload = payload
-        return super()._minimise(payload, result, action)
+    def _conform(self, payload: dict[str, Any], policy: Policy, result: IngestResult) -> dict[str, Any]:
+        # the payload ingest goes on to evaluate per destination: the anonymise stage's last step
+        self._payload = super()._conform(payload, policy, result)
+        return self._payload
 
     @staticmethod
     def _record(result: IngestResult, source: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import uuid
 import zlib
 from collections import Counter
 from collections.abc import Callable
@@ -20,11 +21,11 @@ from typing import Any
 from pydantic_core import from_json, to_json
 
 from fairtrack import consent, cors, geo, pii, urls, useragent
-from fairtrack.anonymise import client_ip, truncate_ip
+from fairtrack.anonymise import client_ip, formats, truncate_ip
 from fairtrack.errors import ClientError, FieldError, status_for
 from fairtrack.hit import EventType, Hit, UserData
 from fairtrack.observability import logger, metrics
-from fairtrack.policy import Decision, Policy, evaluate, plan_for
+from fairtrack.policy import Decision, Policy, conform, evaluate, plan_for
 from fairtrack.protocols import gtag as gtag_protocol
 from fairtrack.protocols.segment import batch_events, parse_event
 from fairtrack.pseudonym import DailySalts, Pseudonymiser, secret_key
@@ -45,6 +46,8 @@ ANALYTICS = "analytics"  # without it, a hit gets a cookieless daily visitor id 
 
 _JSON_KEY = re.compile(rb'"([^"\\]{1,128})":')
 
+
+_MESSAGE_ID = formats.checker("id", max_length=100)  # the catalogue's messageId: an opaque id
 
 MIN_ECHOED_ID = 6  # shorter ids ("42") would match ordinary text: left to the other checks
 
@@ -153,6 +156,7 @@ class IngestResult:
     bots_dropped: int = 0  # hits the policy's `defaults.bots: drop` kept from every destination
     quarantined: int = 0  # hits holding personal data under `defaults.pii: quarantine`
     suppressed: int = 0  # hits of data subjects erased on request
+    format_mismatches: int = 0  # values dropped because their attribute's format did not admit them
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"success": True}
@@ -255,6 +259,7 @@ class Ingestor:
         self._pseudonyms: dict[tuple[str, str], str] = {}
         self._urls: dict[str, urls.CleanUrl | None] = {}
         self._origins: dict[str, str] = {}
+        self._message_ids: dict[str, str] = {}
 
     def _dynamodb(self) -> Any:
         if self._ddb is None:
@@ -489,6 +494,7 @@ class Ingestor:
             return
         payload = hit.to_payload()
         self._pseudonymise(payload)
+        self._own_message_id(payload)
         if is_suppressed(payload, suppressed):
             result.suppressed += 1
             result.decisions.extend(
@@ -515,8 +521,10 @@ class Ingestor:
             )
             return
         _strip_own_ids(payload, hit)
+        context = payload.get("context")
+        if context is not None and "location" in context:
+            del context["location"]  # a location is the gateway's word, never the client's
         if visitor is not None and visitor.country is not None:
-            # the gateway's own coarse geo replaces whatever location a client sent
             payload.setdefault("context", {})["location"] = {"country": visitor.country}
         if hit.userData is not None and self._hashes_user_data(policy, granted.granted):
             hashed = user_data_for_destinations(hit.userData)
@@ -526,11 +534,44 @@ class Ingestor:
             visitor_id = self._daily_id(source_id, visitor, hit.context.get("userAgent"))
             if visitor_id is not None:
                 payload["visitorId"] = visitor_id
+        payload = self._conform(payload, policy, result)
         for dest in receiving:
             minimal, decisions = evaluate(payload, granted.granted, dest, policy, record=False)
             result.decisions.extend(decisions)
             if minimal is not None:
                 per_destination.setdefault(dest, []).append((purposes, minimal))
+
+    def _conform(self, payload: dict[str, Any], policy: Policy, result: IngestResult) -> dict[str, Any]:
+        """The last step of the anonymise stage: the payload held to the catalogue (uncatalogued
+        keys out, objects with their catalogued children only, every value admitted by its
+        attribute's format, see :func:`fairtrack.policy.conform`); each value dropped for its
+        format is counted and recorded as a ``format_mismatch`` decision."""
+        conformed, mismatches = conform(payload, policy)
+        if mismatches:
+            result.format_mismatches += len(mismatches)
+            result.decisions.extend(
+                Decision("ingest", "dropped", "format_mismatch", path, policy_version=policy.version)
+                for path in mismatches
+            )
+        return conformed
+
+    def _own_message_id(self, payload: dict[str, Any]) -> None:
+        """A client ``messageId`` that is not an opaque id (an e-mail, a phone number, free text)
+        is replaced by a gateway id derived from it with the keyed pseudonym function, so that a
+        retried hit still deduplicates; without a key, by a random one."""
+        raw = payload["messageId"]
+        if _MESSAGE_ID(raw):
+            return
+        made = self._message_ids.get(raw)
+        if made is None:
+            pseudonymiser = self.pseudonymiser
+            candidate = "m-" + pseudonymiser.pseudonym("messageId", raw)[2:] if pseudonymiser is not None else ""
+            made = candidate if _MESSAGE_ID(candidate) else f"m-{uuid.uuid4().hex}"
+            if pseudonymiser is not None:  # a random id is not kept: it cannot deduplicate anyway
+                if len(self._message_ids) >= 1024:
+                    self._message_ids.clear()
+                self._message_ids[raw] = made
+        payload["messageId"] = made
 
     def _skip_rows(
         self, decisions: list[Decision], policy: Policy, source_id: str, received: datetime | None
@@ -590,6 +631,13 @@ class Ingestor:
                 context["clickIds"] = click_ids  # type: ignore[index]
         if context:
             self._clean_text_fields(context, result)
+        for key in ("event", "name"):  # names are labels: personal data in one is redacted
+            value = payload.get(key)
+            if isinstance(value, str) and value:
+                redacted = self._redacted(value)
+                if redacted != value:
+                    result.pii_findings += 1
+                    payload[key] = redacted
         props = payload.get("properties")
         if props and payload.get("type") == "page" and not _PAGE_KEYS.isdisjoint(props):
             # page calls copy the page's url, search and referrer into their properties
@@ -660,23 +708,27 @@ class Ingestor:
         """Clean ``url``/``search``/``referrer`` in a page object in place; return the click ids."""
         click_ids: dict[str, str] = {}
         url = page.get("url")
-        if isinstance(url, str):
-            cleaned = self._clean_url(url)
-            if cleaned is None:
-                del page["url"]
+        cleaned = self._clean_url(url) if isinstance(url, str) else None
+        if cleaned is not None:
+            page["url"] = cleaned.url
+            if "path" in page:
+                page["path"] = cleaned.path
+            click_ids = cleaned.click_ids
+            if cleaned.search is None:
+                page.pop("search", None)
             else:
-                page["url"] = cleaned.url
-                if "path" in page:
-                    page["path"] = cleaned.path
-                click_ids = cleaned.click_ids
-                if cleaned.search is None:
-                    page.pop("search", None)
-                else:
-                    page["search"] = cleaned.search
-        elif "search" in page:
-            page.pop("search")  # a query without its URL: nothing to vouch for it
-        if isinstance(page.get("path"), str) and not isinstance(url, str):
-            page["path"] = urls.clean_path(page["path"])  # a path sent without its URL
+                page["search"] = cleaned.search
+        else:
+            # no URL, or one that does not parse (``app://shop``, a relative ``/account?...``): the
+            # URL and its query go, whatever they hold; a path is cut at its query and fragment
+            # and cleaned on its own
+            page.pop("url", None)
+            page.pop("search", None)
+            path = page.get("path")
+            if isinstance(path, str):
+                page["path"] = urls.clean_path(path.split("?", 1)[0].split("#", 1)[0] or "/")
+            elif isinstance(url, str) and url.startswith("/") and "path" not in page:
+                page["path"] = urls.clean_path(url.split("?", 1)[0].split("#", 1)[0] or "/")
         referrer = page.get("referrer")
         if isinstance(referrer, str):
             origin = self._origins.get(referrer)
@@ -756,6 +808,8 @@ class Ingestor:
             metrics.add_metric(name="HitsSuppressedSubject", unit="Count", value=result.suppressed)
         if result.quarantined:
             metrics.add_metric(name="HitsQuarantinedPii", unit="Count", value=result.quarantined)
+        if result.format_mismatches:
+            metrics.add_metric(name="FormatMismatches", unit="Count", value=result.format_mismatches)
         for dest, count in result.queued.items():
             metrics.add_metric(name=f"HitsQueued_{dest}", unit="Count", value=count)
         logger.info(
@@ -766,5 +820,6 @@ class Ingestor:
                 "queued": result.queued,
                 "skipped": dict(skipped),
                 "rejected": len(result.rejected),
+                "format_mismatches": result.format_mismatches,
             },
         )

@@ -5,9 +5,16 @@ route (a destination that may get nothing gets no message) and every forwarder r
 what it dequeues (the active policy may have changed since). Every field is either sent or
 dropped with a :class:`Decision` saying which purpose and legal basis allowed or stopped it.
 
-Attribute paths are dotted paths into the canonical hit (``context.page.path``). A catalogued path
-covers its whole subtree (``properties`` covers every property). Anything not catalogued is
-never sent: the catalogue is an allowlist, not a blocklist.
+Attribute paths are dotted paths into the canonical hit (``context.page.path``). Anything not
+catalogued is never sent: the catalogue is an allowlist, not a blocklist.
+
+Closed world, at the level of values: every attribute declares a **format**
+(:mod:`fairtrack.anonymise.formats`), and a value goes only when its format admits it; otherwise it
+is dropped with the decision ``format_mismatch``. An ``object`` attribute (``context.campaign``)
+carries only its catalogued children, each with a format of its own, and a destination that lists
+the object receives those children; a ``map`` attribute (``properties``, ``traits``) is free-form:
+its keys must fit the ``key`` format and its values ``text``, numbers, booleans or lists and objects
+of them, and its catalogued children (``properties.url``) are judged on their own.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from fairtrack.errors import SAFE_KEY
+from fairtrack.anonymise import formats
 from fairtrack.forms import REDUCTIONS, TRANSFORMS, Form
 
 NECESSARY = "necessary"
@@ -81,9 +88,28 @@ Reduction = Literal["drop", "url_origin", "ip_coarse"]
 
 class Attribute(_Strict):
     purpose: str
+    format: str = Field(description="the only values that may leave: one of fairtrack.anonymise.formats.FORMATS")
     description: str = ""
+    values: list[str] | None = Field(default=None, description="format enum: the values admitted")
+    max_length: int | None = Field(default=None, ge=1, le=65536, description="a tighter bound than the format's")
     transform: Transform = Field(default="none", description="applied when the purpose is granted")
     reduced: Reduction = Field(default="drop", description="what goes when the purpose is not granted")
+
+    @model_validator(mode="after")
+    def _format_known(self) -> Attribute:
+        if self.format not in formats.FORMATS:
+            raise ValueError(f"format '{self.format}' is not one of: {', '.join(sorted(formats.FORMATS))}")
+        self.check  # noqa: B018 - the format's parameters are validated by building its check
+        return self
+
+    @cached_property
+    def check(self) -> formats.Check:
+        """The predicate admitting this attribute's values (built once per policy version)."""
+        return formats.checker(
+            self.format,
+            values=frozenset(self.values) if self.values is not None else None,
+            max_length=self.max_length,
+        )
 
 
 class Requirement(_Strict):
@@ -180,6 +206,11 @@ class Policy(_Strict):
         )
 
     @cached_property
+    def catalogue_plan(self) -> Plan:
+        """The catalogue's own plan: what :func:`conform` holds every hit to before routing."""
+        return _compile(self, None, frozenset(self.purposes))
+
+    @cached_property
     def plans(self) -> dict[tuple[str, frozenset[str]], Plan | Decision]:
         """Compiled evaluation plans per (destination, granted purposes), filled on first use."""
         return {}
@@ -267,47 +298,82 @@ class Decision:
         }
 
 
-def _reported(prefix: str, key: str) -> str:
-    """A path safe to record: client-chosen keys can hold personal data (an e-mail as a key)."""
-    shown = key if SAFE_KEY.match(key) else "<key>"
-    return f"{prefix}.{shown}" if prefix else shown
+# the Segment/RudderStack event fields that are not the canonical hit's (protocols.segment)
+_PROTOCOL_NAMES = ("integrations", "originalTimestamp", "sentAt", "writeKey", "channel", "version", "_metadata")
+
+
+def _model_names() -> frozenset[str]:
+    """Field names of fairtrack's own models: the only keys a recorded path may name. A key the
+    client chose (a property's name) can hold personal data and is shown as ``<key>``."""
+    from fairtrack import hit  # the models the catalogue's paths run through
+
+    names: set[str] = set(hit.Hit.model_fields) | set(_PROTOCOL_NAMES)
+    for part in (hit.Context, hit.Page, hit.Campaign, hit.Library, hit.Session):
+        names.update(part.__annotations__)
+    return frozenset(names)
+
+
+_MODEL_NAMES = _model_names()
+
+
+def _reported(prefix: str, key: str, catalogued: frozenset[str] = frozenset()) -> str:
+    """A path safe to record: a key is named only when the catalogue or fairtrack's models name it."""
+    path = f"{prefix}.{key}" if prefix else key
+    if path in catalogued or key in _MODEL_NAMES:
+        return path
+    return f"{prefix}.<key>" if prefix else "<key>"
 
 
 # A compiled plan: for each key at one level of the hit, what to do with it. Built once per policy
 # version, destination and set of granted purposes (there are few such sets), so that evaluating a
 # hit is a dict lookup per key with the decisions made in advance, not a catalogue scan.
-_SEND, _DROP, _DESCEND, _SEND_DESCEND, _FORM = 0, 1, 2, 3, 4
-# key -> (what to do, the decision made in advance, the plan one level down, the form to apply)
-PlanEntry = tuple[int, "Decision | None", "Plan | None", "Form | None"]
+# _SEND: a value sent as it is once its format admits it; _FORM: a value put in a transformed or
+# reduced form once its format admits it; _DROP: not for this destination; _DESCEND: not sent
+# itself, but catalogued children of it may be; _OBJECT: an object attribute sent with its
+# catalogued children only; _MAP: a free-form attribute (properties), its catalogued children
+# judged on their own and every other entry filtered by the map format.
+_SEND, _DROP, _DESCEND, _OBJECT, _FORM, _MAP = 0, 1, 2, 3, 4, 5
+# key -> (what to do, the decision made in advance, the plan one level down, the form, the check)
+PlanEntry = tuple[int, "Decision | None", "Plan | None", "Form | None", "formats.Check | None"]
 Plan = dict[str, PlanEntry]
 
 
-def _compile(policy: Policy, destination: str, granted: frozenset[str]) -> Plan:
-    dest = policy.destinations[destination]  # type: ignore[index]
-    allowed = set(dest.attributes)
+def _compile(policy: Policy, destination: str | None, granted: frozenset[str]) -> Plan:
+    """The plan of ``destination`` under ``granted``; ``destination=None`` compiles the catalogue's
+    own plan (every attribute listed, every purpose granted, no forms): what ingest conforms a hit
+    to before any destination is considered."""
+    everything = destination is None
+    allowed = set(policy.attributes) if everything else set(policy.destinations[destination].attributes)  # type: ignore[index]
+    name = destination or "catalogue"
     v = policy.version
+
+    def listed(path: str) -> bool:
+        if path in allowed:
+            return True
+        parts = path.split(".")
+        for i in range(len(parts) - 1, 0, -1):  # an object attribute listed brings its catalogued children
+            parent = ".".join(parts[:i])
+            attr = policy.attributes.get(parent)
+            if attr is not None and attr.format == "object":
+                return listed(parent)
+        return False
 
     def decision(path: str) -> tuple[int, Decision, Form | None]:
         attr = policy.attributes[path]
         basis = policy.purposes[attr.purpose].legal_basis
-        if path not in allowed:
-            made = Decision(destination, "dropped", "not_allowed_for_destination", path, attr.purpose, basis, v)
+        if not listed(path):
+            made = Decision(name, "dropped", "not_allowed_for_destination", path, attr.purpose, basis, v)
             return _DROP, made, None
-        if attr.purpose not in granted:
+        if not everything and attr.purpose not in granted:
             reducer = REDUCTIONS[attr.reduced]
             if reducer is None:
-                return (
-                    _DROP,
-                    Decision(destination, "dropped", "purpose_not_granted", path, attr.purpose, basis, v),
-                    None,
-                )
-            made = Decision(destination, "reduced", "purpose_not_granted", path, attr.purpose, basis, v, attr.reduced)
+                return _DROP, Decision(name, "dropped", "purpose_not_granted", path, attr.purpose, basis, v), None
+            made = Decision(name, "reduced", "purpose_not_granted", path, attr.purpose, basis, v, attr.reduced)
             return _FORM, made, reducer
-        transform = TRANSFORMS[attr.transform]
+        transform = None if everything else TRANSFORMS[attr.transform]
         if transform is not None:
-            made = Decision(destination, "sent", "allowed", path, attr.purpose, basis, v, attr.transform)
-            return _FORM, made, transform
-        return _SEND, Decision(destination, "sent", "allowed", path, attr.purpose, basis, v), None
+            return _FORM, Decision(name, "sent", "allowed", path, attr.purpose, basis, v, attr.transform), transform
+        return _SEND, Decision(name, "sent", "allowed", path, attr.purpose, basis, v), None
 
     def level(prefix: str) -> Plan:
         plan: Plan = {}
@@ -316,21 +382,23 @@ def _compile(policy: Policy, destination: str, granted: frozenset[str]) -> Plan:
             for path in [*policy.attributes, *policy.parent_paths]
             if path.startswith(prefix)
         }
-        for name in names:
-            path = prefix + name
+        for key in names:
+            path = prefix + key
             has_children = path in policy.parent_paths
-            if path in policy.attributes:
+            attr = policy.attributes.get(path)
+            if attr is not None:
                 kind, made, form = decision(path)
-                if kind == _SEND and has_children:
-                    plan[name] = (_SEND_DESCEND, made, level(path + "."), None)
+                if kind == _SEND and attr.format in ("object", "map"):
+                    children = level(path + ".") if has_children else {}
+                    plan[key] = (_OBJECT if attr.format == "object" else _MAP, made, children, None, attr.check)
                 elif kind == _DROP and has_children and any(a.startswith(path + ".") for a in allowed):
                     # the object may not go, but the destination lists some of its catalogued
                     # fields (traits.email without traits): those are judged on their own
-                    plan[name] = (_DESCEND, made, level(path + "."), None)
+                    plan[key] = (_DESCEND, made, level(path + "."), None, None)
                 else:
-                    plan[name] = (kind, made, None, form)
+                    plan[key] = (kind, made, None, form, attr.check)
             elif has_children:
-                plan[name] = (_DESCEND, None, level(path + "."), None)
+                plan[key] = (_DESCEND, None, level(path + "."), None, None)
         return plan
 
     return level("")
@@ -356,59 +424,137 @@ def _plan_for(policy: Policy, destination: str, granted: frozenset[str]) -> Plan
     return _compile(policy, destination, granted)
 
 
+MAX_MAP_DEPTH = 8
+_KEY = formats.checker("key")
+_TEXT = formats.checker("text")
+
+
+def fit_map(obj: dict[str, Any], depth: int = 0) -> tuple[dict[str, Any], int]:
+    """The entries of a free-form object (``properties``, ``traits``) that the ``map`` format
+    admits, and how many were left out: keys must fit ``key``; values are null, booleans, finite
+    numbers, ``text``, or lists and objects of these, at most :data:`MAX_MAP_DEPTH` deep."""
+    out: dict[str, Any] = {}
+    dropped = 0
+    for key, value in obj.items():
+        if not _KEY(key):
+            dropped += 1
+            continue
+        kept, n = _fit_value(value, depth + 1)
+        dropped += n
+        if kept is not _MISSING:
+            out[key] = kept
+    return out, dropped
+
+
+_MISSING: Any = object()
+
+
+def _fit_value(value: Any, depth: int) -> tuple[Any, int]:
+    if value is None or value is True or value is False:
+        return value, 0
+    if isinstance(value, str):
+        return (value, 0) if _TEXT(value) else (_MISSING, 1)
+    if isinstance(value, int | float):
+        return (value, 0) if formats.admits("number", value) else (_MISSING, 1)
+    if depth >= MAX_MAP_DEPTH:
+        return _MISSING, 1
+    if isinstance(value, dict):
+        return fit_map(value, depth)
+    if isinstance(value, list):
+        out: list[Any] = []
+        dropped = 0
+        for item in value:
+            kept, n = _fit_value(item, depth + 1)
+            dropped += n
+            if kept is not _MISSING:
+                out.append(kept)
+        return out, dropped
+    return _MISSING, 1
+
+
 class _Evaluation:
     """One hit against one compiled plan: the minimal payload and, when recording, the decisions."""
 
-    __slots__ = ("decisions", "destination", "version")
+    __slots__ = ("catalogued", "decisions", "destination", "mismatches", "version")
 
-    def __init__(self, destination: str, version: int, record: bool) -> None:
+    def __init__(self, destination: str, version: int, record: bool, catalogued: frozenset[str] = frozenset()) -> None:
         self.destination = destination
         self.version = version
+        self.catalogued = catalogued
         self.decisions: list[Decision] | None = [] if record else None
+        self.mismatches: list[str] = []  # paths of values their format did not admit
 
     def not_catalogued(self, prefix: str, key: str) -> None:
         if self.decisions is not None:
-            reported = _reported(prefix, key)
+            reported = _reported(prefix, key, self.catalogued)
             self.decisions.append(
                 Decision(self.destination, "dropped", "not_catalogued", reported, policy_version=self.version)
             )
 
-    def prune(self, obj: dict[str, Any], plan: Plan, prefix: str) -> dict[str, Any]:
-        """``obj`` is part of a catalogued object being sent whole: only its own catalogued keys
-        (usually few, usually absent) are judged, so this visits the plan, not every property."""
-        present = [key for key in plan if key in obj]
-        if not present:
-            return obj
-        out = dict(obj)
-        for key in present:
-            kind, made, children, _ = plan[key]
-            if kind == _DROP:
-                del out[key]
-            elif kind == _FORM:
-                made = self.formed(out, key, out[key], plan[key], prefix)
-            elif children is not None and isinstance(out[key], dict):
-                out[key] = self.prune(out[key], children, f"{prefix}.{key}")
-            if self.decisions is not None and made is not None:
-                self.decisions.append(made)
+    def mismatch(self, path: str, made: Decision | None) -> Decision:
+        self.mismatches.append(path)
+        return Decision(
+            self.destination,
+            "dropped",
+            "format_mismatch",
+            path,
+            made.purpose if made else None,
+            made.legal_basis if made else None,
+            self.version,
+        )
+
+    def fitted_map(self, value: dict[str, Any], children: Plan, path: str, made: Decision | None) -> dict[str, Any]:
+        """A free-form object: its catalogued children judged on their own, the rest filtered."""
+        own = {k: v for k, v in value.items() if k not in children}
+        out, dropped = fit_map(own)
+        if dropped and self.decisions is not None:
+            self.decisions.append(self.mismatch(f"{path}.<entries: {dropped}>", made))
+        elif dropped:
+            self.mismatches.append(path)
+        present = {k: value[k] for k in children if k in value}
+        if present:
+            inner, _ = self.walk(present, children, path)
+            out.update(inner)
         return out
 
-    def formed(self, out: dict[str, Any], key: str, value: Any, entry: PlanEntry, prefix: str) -> Decision:
-        """Put ``key`` in its transformed or reduced form into ``out``; a value the form does not
-        fit is dropped, never sent as is."""
-        _, made, _, form = entry
-        assert made is not None and form is not None
-        shaped = form(value)
-        if shaped is None:
-            out.pop(key, None)
-            path = f"{prefix}.{key}" if prefix else key
-            return Decision(
-                self.destination, "dropped", "form_not_applicable", path, made.purpose, made.legal_basis, self.version
-            )
-        out[key] = shaped
-        return made
+    def sendable(
+        self, out: dict[str, Any], key: str, value: Any, entry: PlanEntry, path: str
+    ) -> tuple[Decision | None, bool]:
+        """Put a value its destination may have into ``out``, once its format admits it, in the
+        form the plan asks for; the decision made, and whether anything went."""
+        kind, made, children, form, check = entry
+        if check is not None and not check(value):
+            return self.mismatch(path, made), False
+        if kind == _FORM:
+            shaped = form(value)  # type: ignore[misc]
+            if shaped is None:
+                return Decision(
+                    self.destination,
+                    "dropped",
+                    "form_not_applicable",
+                    path,
+                    made.purpose if made else None,
+                    made.legal_basis if made else None,
+                    self.version,
+                ), False
+            out[key] = shaped
+            return made, True
+        if kind == _OBJECT:
+            inner, inner_sent = self.walk(value, children, path)  # type: ignore[arg-type]
+            if inner:
+                out[key] = inner
+            return made, inner_sent
+        if kind == _MAP:
+            fitted = self.fitted_map(value, children, path, made)  # type: ignore[arg-type]
+            if fitted:
+                out[key] = fitted
+            return made, bool(fitted)
+        out[key] = value
+        return made, True
 
     def walk(self, obj: dict[str, Any], plan: Plan, prefix: str) -> tuple[dict[str, Any], bool]:
-        """Allowlist mode: every key of ``obj`` must be catalogued to go."""
+        """Allowlist mode: every key of ``obj`` must be catalogued to go, its value admitted by its
+        format."""
         out: dict[str, Any] = {}
         sent = False
         decisions = self.decisions
@@ -417,16 +563,11 @@ class _Evaluation:
             if entry is None:
                 self.not_catalogued(prefix, key)
                 continue
-            kind, made, children, _ = entry
+            kind, made, children, _, _ = entry
+            path = f"{prefix}.{key}" if prefix else key
             if kind == _DROP:
                 if decisions is not None:
                     decisions.append(made)  # type: ignore[arg-type]
-                continue
-            if kind == _FORM:
-                made = self.formed(out, key, value, entry, prefix)
-                sent = sent or made.action != "dropped"
-                if decisions is not None:
-                    decisions.append(made)
                 continue
             if kind == _DESCEND:
                 if made is not None and decisions is not None:
@@ -435,25 +576,23 @@ class _Evaluation:
                     if made is None:
                         self.not_catalogued(prefix, key)
                     continue
-                inner, inner_sent = self.walk(value, children, f"{prefix}.{key}" if prefix else key)  # type: ignore[arg-type]
+                inner, inner_sent = self.walk(value, children, path)  # type: ignore[arg-type]
                 if inner:
                     out[key] = inner
                 sent = sent or inner_sent
                 continue
-            if kind == _SEND_DESCEND and isinstance(value, dict):
-                value = self.prune(value, children, f"{prefix}.{key}" if prefix else key)  # type: ignore[arg-type]  # noqa: PLW2901
-            out[key] = value
-            sent = True
+            made, went = self.sendable(out, key, value, entry, path)
+            sent = sent or went
             if decisions is not None:
                 decisions.append(made)  # type: ignore[arg-type]
         return out, sent
 
 
 def _select(obj: dict[str, Any], plan: Plan) -> dict[str, Any]:
-    """``_Evaluation.walk`` without decision records (ingest routes this way, once per hit and
-    receiving destination): the same payload, with the usual key (catalogued and sent as it is)
-    tested first, and no decision or path built for anything. Something was sent exactly when
-    the result is not empty: every key it gets holds a sent value or a non-empty object."""
+    """``_Evaluation.walk`` without decision records or format checks, for ingest, which routes
+    this way once per hit and receiving destination after :func:`conform` has checked every
+    value's format once (the forwarder's recorded walk checks them again). Something was sent
+    exactly when the result is not empty."""
     out: dict[str, Any] = {}
     for key, value in obj.items():
         entry = plan.get(key)
@@ -462,7 +601,7 @@ def _select(obj: dict[str, Any], plan: Plan) -> dict[str, Any]:
         kind = entry[0]
         if kind == _SEND:
             out[key] = value
-        elif kind == _DESCEND:
+        elif kind in (_DESCEND, _OBJECT):
             if isinstance(value, dict):
                 inner = _select(value, entry[2])  # type: ignore[arg-type]
                 if inner:
@@ -471,13 +610,27 @@ def _select(obj: dict[str, Any], plan: Plan) -> dict[str, Any]:
             shaped = entry[3](value)  # type: ignore[misc]
             if shaped is not None:
                 out[key] = shaped
-        elif kind == _SEND_DESCEND:  # sent whole, but for its own catalogued keys
-            out[key] = _UNRECORDED.prune(value, entry[2], key) if isinstance(value, dict) else value  # type: ignore[arg-type]
+        elif kind == _MAP and isinstance(value, dict):
+            children: Plan = entry[2]  # type: ignore[assignment]
+            if children and not children.keys().isdisjoint(value):
+                inner = {k: v for k, v in value.items() if k not in children}
+                inner.update(_select({k: value[k] for k in children if k in value}, children))
+                value = inner  # noqa: PLW2901
+            if value:
+                out[key] = value
         # _DROP: not for this destination
     return out
 
 
-_UNRECORDED = _Evaluation("", 0, record=False)  # prune's no-record use: it keeps no state of its own
+def conform(payload: dict[str, Any], policy: Policy) -> tuple[dict[str, Any], list[str]]:
+    """``payload`` reduced to what the catalogue admits (the last step of the anonymise stage,
+    before routing): uncatalogued keys leave, objects keep only their catalogued children, and every
+    value that its attribute's format does not admit is dropped. Returns the conformed payload and
+    the paths of the values dropped for their format (``format_mismatch``)."""
+    plan = policy.catalogue_plan
+    run = _Evaluation("catalogue", policy.version, record=False)
+    out, _ = run.walk(payload, plan, "")
+    return out, run.mismatches
 
 
 def evaluate(
@@ -486,10 +639,12 @@ def evaluate(
     """The minimal payload ``destination`` may receive, and a decision for every field.
 
     Returns ``(None, decisions)`` when the destination gets nothing at all. A catalogued object is
-    sent whole except for its own catalogued children, which are judged on their own (so the policy
-    can hold back ``properties.url`` while sending ``properties``). With ``record=False`` only the
-    destination-level decisions are returned (ingest routes with it; the forwarder, which makes the
-    final cut, records every field).
+    sent with its catalogued children only; a free-form attribute (``properties``) with the entries
+    its format admits, its own catalogued children judged on their own (so the policy can hold
+    back ``properties.url`` while sending ``properties``). With ``record=False`` only the
+    destination-level decisions are returned and formats are not checked again (ingest routes with
+    it after :func:`conform`; the forwarder, which makes the final cut, records every field and
+    checks every format).
     """
     compiled = plan_for(policy, destination, granted)
     if isinstance(compiled, Decision):  # skipped whole: the same decision for every such hit
@@ -499,7 +654,7 @@ def evaluate(
         if not result:
             return None, [Decision(destination, "skipped", "nothing_allowed", policy_version=policy.version)]
         return result, []
-    run = _Evaluation(destination, policy.version, record)
+    run = _Evaluation(destination, policy.version, record, frozenset(policy.attributes))
     result, sent = run.walk(payload, compiled, "")
     decisions = run.decisions or []
     if not sent:
