@@ -23,7 +23,7 @@ format         admits
                hex token (a maximal run of 8+ hex digits holding a letter a-f) or is an epoch
                time in seconds or milliseconds from 2017 to 2033 (10 or 13 digits starting 15-19,
                as in analytics.js's ``ajs-next-<ms>-<hex>``), no JWT segment (``eyJ`` starting a
-               word), no base64url run of 16+ characters that decodes to personal data, and scanned
+               word), no base64url run of 12+ characters that decodes to personal data, and scanned
                (a phone written ``555-123-4567``, an IPv6 address). ``ord_1042``, UUIDs and
                pseudonyms pass.
 ``pseudonym``  what :mod:`fairtrack.pseudonym` makes: ``p-`` or ``d-`` then 32 lower-case hex digits.
@@ -216,7 +216,7 @@ _DIGIT_RUN = re.compile(r"[0-9]{7,}")
 _HEX_LETTER = re.compile(r"[A-Fa-f]")
 _EPOCH = re.compile(r"1[5-9][0-9]{8}(?:[0-9]{3})?")
 _JWT_START = re.compile(r"(?<![A-Za-z0-9])eyJ[A-Za-z0-9_-]{4}")
-_B64_RUN = re.compile(r"[A-Za-z0-9_-]{16,}")
+_B64_RUN = re.compile(r"[A-Za-z0-9_-]{12,}")
 # A run of words then hex digits and separators (UUIDs, "p-<hex>", "ajs-next-<ms>-<hex>"): not
 # base64 text (which mixes letters beyond f with digits), so not decoded.
 _WORDS_THEN_HEX = re.compile(r"(?:[A-Za-z]+[-_])*[0-9A-Fa-f][0-9A-Fa-f_-]*")
@@ -249,7 +249,7 @@ def _b64_texts(run: str) -> list[str]:
     out = []
     for start in starts:
         part = run[start:]
-        if len(part) < 12:
+        if len(part) < 8:
             continue
         rest = len(part) % 4
         part = part[:-1] if rest == 1 else part + "=" * (-rest % 4)
@@ -288,7 +288,7 @@ def _opaque_id(value: str) -> bool:
         return False
     if value.count(":") >= 2 and _holds_ipv6(value):
         return False
-    if len(value) >= 16:
+    if len(value) >= 12:
         for m in _B64_RUN.finditer(value):
             run = m.group()
             if _WORDS_THEN_HEX.fullmatch(run) is None and any(_scan(t) for t in _b64_texts(run)):
@@ -296,11 +296,27 @@ def _opaque_id(value: str) -> bool:
     return not _scan(value)
 
 
+# The common ids, admitted without scanning: up to three words, an optional epoch time, then a
+# UUID or a hex token (16-64 hex digits with a letter after the fourth, so that an IBAN such as
+# DE89370400440532013000 is not one); e.g. "ajs-next-<ms>-<hex>", "p-<hex>", a UUID. Nothing the
+# scanner finds fits this shape: it holds no "@", colon, dot or free-standing digits.
+_COMMON_ID = re.compile(
+    r"(?:[A-Za-z]{1,16}[-_]){0,3}(?:1[5-9][0-9]{8}(?:[0-9]{3})?[-_])?"
+    r"(?:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+    r"|[0-9A-Fa-f]{4}(?=[0-9]*[A-Fa-f])[0-9A-Fa-f]{12,60})"
+)
+
+
 def _id_check(max_length: int) -> Check:
     match = _ID.fullmatch
+    common = _COMMON_ID.fullmatch
 
     def check(value: Any) -> bool:
-        return type(value) is str and 0 < len(value) <= max_length and match(value) is not None and _opaque_id(value)
+        return (
+            type(value) is str
+            and 0 < len(value) <= max_length
+            and (common(value) is not None or (match(value) is not None and _opaque_id(value)))
+        )
 
     return check
 
