@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from fairtrack.anonymise import formats
+
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
@@ -517,13 +519,33 @@ def _basis(policy: Policy, purpose: str) -> str:
 def _form(policy: Policy, destination: str, path: str) -> str:
     from fairtrack.policy import NECESSARY
 
-    if path not in policy.destinations[destination].attributes:  # type: ignore[index]
-        return "not sent"
+    listed = policy.destinations[destination].attributes  # type: ignore[index]
+    parent = path.rpartition(".")[0]
+    while path not in listed and parent:  # an object listed brings its catalogued children
+        if (
+            parent in listed
+            and policy.attributes.get(parent) is not None
+            and policy.attributes[parent].format == "object"
+        ):
+            break
+        parent = parent.rpartition(".")[0]
+    else:
+        if path not in listed:
+            return "not sent"
     attr = policy.attributes[path]
     full = f"full ({attr.transform})"
     if attr.purpose != NECESSARY and attr.reduced != "drop":
         return f"{full}; reduced ({attr.reduced}) without {attr.purpose}"
     return full
+
+
+def _format(attr: Any) -> str:
+    shown: str = attr.format
+    if attr.values is not None:
+        shown += " (" + ", ".join(attr.values) + ")"
+    if attr.max_length is not None:
+        shown += f", at most {attr.max_length} characters"
+    return shown
 
 
 def _requires(policy: Policy, destination: str) -> str:
@@ -544,9 +566,9 @@ def transparency(policy: Policy, label: str) -> Transparency:
         intro.append(policy.description)
     attributes = Section(
         "Data and where it goes",
-        ["Attribute", "Description", "Purpose", "Legal basis", *destinations],
+        ["Attribute", "Description", "Format", "Purpose", "Legal basis", *destinations],
         [
-            [path, attr.description, attr.purpose, _basis(policy, attr.purpose)]
+            [path, attr.description, _format(attr), attr.purpose, _basis(policy, attr.purpose)]
             + [_form(policy, d, path) for d in destinations]
             for path, attr in policy.attributes.items()
         ],
@@ -558,6 +580,9 @@ def transparency(policy: Policy, label: str) -> Transparency:
             "(url_origin: only the site's address; ip_coarse: the network, /16 or /32). "
             "Otherwise nothing is sent without the purpose.",
             "not sent: never sent to that destination. A field that is not in this table is never sent anywhere.",
+            "Format: the only values that may leave (closed world). A value its format does not admit is "
+            "dropped (a message id is replaced by a gateway id), never sent: "
+            + "; ".join(f"{name}: {text}" for name, text in sorted(formats.DESCRIPTIONS.items())),
             "A destination receives nothing unless the purposes it requires are granted (see Destinations).",
         ],
     )
