@@ -4,10 +4,11 @@
 info (``user:password@``) and the fragment, keeps only the allowed query parameters (UTM by
 default) in their original order and as sent, and takes the advertising click ids (``gclid``,
 ``fbclid``...) out into a separate dict, since they may only go where the advertising purpose is
-granted. Every path segment and every kept query value is checked on its percent-decoded text
-(decoded up to three times, for double encoding; query values both with ``+`` as a space and as
-a literal plus); one that looks like personal data or a secret is replaced, whole, by a
-placeholder:
+granted. Every path segment and every kept query value is checked as :func:`fairtrack.pii.find`
+reads text, on its decoded forms too (percent-encoding undone up to four times, for double
+encoding; HTML character references such as ``&#64;``; NFKC, for full-width characters; base64 of
+text and JWT payloads; query values both with ``+`` as a space and as a literal plus); one that
+looks like personal data or a secret is replaced, whole, by a placeholder:
 
 ============  ================================================================================
 placeholder   when the segment or value holds
@@ -17,6 +18,7 @@ placeholder   when the segment or value holds
 ``:card``     a payment card number (Luhn-valid, 13-19 digits)
 ``:iban``     an IBAN (mod-97 checked)
 ``:ip``       an IPv4 or IPv6 address
+``:address``  a street address (``221B%20Baker%20Street``)
 ``:id``       a UUID (``550e8400-e29b-41d4-a716-446655440000``), anywhere in the segment
 ``:token``    a JWT (``eyJ...x.y.z``); a hex run of 16+ characters holding a digit and a letter;
               a base64/base64url run of 24+ characters that looks random: upper and lower case
@@ -33,7 +35,8 @@ data (an e-mail pasted into ``gclid``); the first occurrence of each wins. Param
 compared lower-cased (the sets passed in must be lower case).
 
 Not touched, so a normal URL costs a few microseconds: segments shorter than 16 characters with
-fewer than four digits and no ``@``, ``%`` or ``:`` (``/products/blue-shirt``, ``/orders/1042``,
+fewer than four digits and no ``@``, ``%``, ``:``, ``&`` or non-ASCII character
+(``/products/blue-shirt``, ``/orders/1042``,
 ``/blog/2026/11/24/title``), slugs of words (``how-to-clean-urls-in-python``), camel-case titles
 with digits whose class changes are rarer than every third character. Numeric ids (``/users/1042``)
 are kept: they identify a record, not a person, unless the site makes them so.
@@ -59,7 +62,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Final, NamedTuple
-from urllib.parse import unquote, unquote_plus
+from urllib.parse import unquote_plus
 
 from fairtrack import pii
 
@@ -75,6 +78,7 @@ PLACEHOLDERS: Final[dict[str, str]] = {
     "iban": ":iban",
     "ipv4": ":ip",
     "ipv6": ":ip",
+    "address": ":address",
     "id": ":id",
     "token": ":token",
 }
@@ -117,7 +121,15 @@ def _random_run(run: str) -> bool:
 
 def _suspect(raw: str) -> bool:
     """Whether a raw segment or value could hold anything the placeholders stand for."""
-    return len(raw) >= 16 or "@" in raw or "%" in raw or ":" in raw or _FOUR_DIGITS.match(raw) is not None
+    return (
+        len(raw) >= 16
+        or "@" in raw
+        or "%" in raw
+        or ":" in raw
+        or "&" in raw
+        or not raw.isascii()
+        or _FOUR_DIGITS.match(raw) is not None
+    )
 
 
 def _token_kind(text: str) -> str | None:
@@ -142,29 +154,24 @@ def _token_kind(text: str) -> str | None:
 
 
 def _decodings(raw: str, plus: bool = False) -> list[str]:
-    """The text percent-decoded once, twice and three times (double encoding is common:
-    ``%2540``), each level kept: a literal ``%`` in the data must not be decoded away."""
-    if "%" not in raw:
-        return [raw.replace("+", " ") if plus and "+" in raw else raw]
-    levels = [unquote_plus(raw) if plus else unquote(raw)]
-    for _ in range(2):
-        if "%" not in levels[-1]:
-            break
-        again = unquote(levels[-1])
-        if again == levels[-1]:
-            break
-        levels.append(again)
-    return levels
+    """The text as sent (with ``+`` as a space when ``plus``), then its decoded forms as
+    :mod:`fairtrack.pii` reads them (``pii.decoded_forms``: percent-encoding undone level by level,
+    double encoding being common, ``%2540``; HTML character references; NFKC), each level kept: a
+    literal ``%`` in the data must not be decoded away."""
+    text = raw.replace("+", " ") if plus and "+" in raw else raw
+    return [text, *pii.decoded_forms(text)]
 
 
 def _kind(levels: list[str], tokens: bool) -> str | None:
-    for text in levels:
-        kind = pii.classify(text)
-        if kind is None and tokens:
+    """What the text ``levels[0]`` holds (``pii.classify`` reads its decoded forms itself), else,
+    with ``tokens``, whether a decoded form (the text itself when nothing decodes) is a token."""
+    kind = pii.classify(levels[0])
+    if kind is None and tokens:
+        for text in levels[1:] or levels:
             kind = _token_kind(text)
-        if kind is not None:
-            return kind
-    return None
+            if kind is not None:
+                break
+    return kind
 
 
 def _clean_path(path: str) -> str:
