@@ -15,7 +15,6 @@ stage adds its own forms (user agent, URL cleaning, daily ids) to these tables.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -37,14 +36,13 @@ def url_origin(value: Any) -> str | None:
 
 
 def ip_coarse(value: Any) -> str | None:
+    """An address cut to /16 (IPv4) or /32 (IPv6); an IPv6 address carrying an IPv4 one (6to4,
+    Teredo, NAT64, IPv4-mapped or -compatible) is cut as that IPv4 address, to /16."""
     if not isinstance(value, str):
         return None
-    try:
-        addr = ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-    prefix = 16 if addr.version == 4 else 32
-    return str(ipaddress.ip_network((addr, prefix), strict=False).network_address)
+    from fairtrack.anonymise import truncate_ip  # one truncation rule for the whole gateway
+
+    return truncate_ip(value, 16, 32)
 
 
 TRANSFORMS: dict[str, Form | None] = {"none": None, "sha256_normalised": sha256_normalised}

@@ -6,13 +6,39 @@ The spine has IP truncation; user agent, URL, PII and pseudonym transforms join 
 from __future__ import annotations
 
 import ipaddress
+from typing import Final
+
+_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix
+_COMPATIBLE: Final = ipaddress.IPv6Network("::/96")  # RFC 4291 IPv4-compatible (deprecated)
+
+
+def embedded_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The visitor's IPv4 address carried inside an IPv6 one, or None: IPv4-mapped
+    (``::ffff:a.b.c.d``), IPv4-compatible (``::a.b.c.d``, not ``::`` or ``::1`` nor anything in
+    ``0.0.0.0/8``), NAT64 (``64:ff9b::a.b.c.d``), 6to4 (``2002:AABB:CCDD::/48``, bits 16-48) and
+    Teredo (``2001:0::/32``: the client's address, stored XOR ``0xffffffff`` in the last 32 bits;
+    the server's, in bits 32-64, is not the visitor's)."""
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    if addr.sixtofour is not None:
+        return addr.sixtofour
+    if addr.teredo is not None:
+        return addr.teredo[1]
+    if addr in _NAT64 or addr in _COMPATIBLE:
+        v4 = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+        if addr in _NAT64 or int(v4) >> 24:
+            return v4
+    return None
 
 
 def truncate_ip(raw: str | None, v4_prefix: int = 24, v6_prefix: int = 48) -> str | None:
     """Zero the host part of an address: IPv4 to /24 (or /16), IPv6 to /48 (or as configured).
 
-    IPv4-mapped IPv6 addresses are treated as IPv4. Anything that is not an address gives None, so
-    a malformed or spoofed value never travels further.
+    An IPv6 address that carries an IPv4 one (IPv4-mapped or -compatible, NAT64, 6to4, Teredo: see
+    ``embedded_ipv4``) is treated as that IPv4 address: the truncated IPv4 comes out
+    (``2002:c633:6417::1`` gives ``198.51.100.0``), since its /48 would keep the whole IPv4 (6to4)
+    or more than an IPv4 /24 (Teredo keeps the client's address in its last bits). Anything that is
+    not an address gives None, so a malformed or spoofed value never travels further.
     """
     if not raw:
         return None
@@ -20,10 +46,12 @@ def truncate_ip(raw: str | None, v4_prefix: int = 24, v6_prefix: int = 48) -> st
         addr = ipaddress.ip_address(raw.strip())
     except ValueError:
         return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    prefix = v4_prefix if addr.version == 4 else v6_prefix
-    return str(ipaddress.ip_network((addr, prefix), strict=False).network_address)
+    if isinstance(addr, ipaddress.IPv6Address):
+        v4 = embedded_ipv4(addr)
+        if v4 is not None:
+            return str(ipaddress.ip_network((v4, v4_prefix), strict=False).network_address)
+        return str(ipaddress.ip_network((addr, v6_prefix), strict=False).network_address)
+    return str(ipaddress.ip_network((addr, v4_prefix), strict=False).network_address)
 
 
 def client_ip(source_ip: str | None, forwarded_for: str | None, trust_proxy: bool) -> str | None:
