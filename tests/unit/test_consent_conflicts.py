@@ -214,3 +214,132 @@ def test_other_repeated_parameters_still_take_the_last_value() -> None:
 
     assert hit.context["page"]["title"] == "second"
     assert hit.consent.conflicts is None
+
+
+# -- Segment / RudderStack: a JSON key repeated with different values ---------------------------------
+
+
+def segment_conflicts(raw: bytes) -> Any:
+    from pydantic_core import from_json
+
+    from fairtrack.protocols import segment
+
+    return segment.consent_conflicts(raw, from_json(raw))
+
+
+def event(context: str) -> str:
+    return '{"type":"track","event":"Order","anonymousId":"a1","context":' + context + "}"
+
+
+@pytest.mark.parametrize(
+    ("context", "conflicts"),
+    [
+        ('{"consent":{"categoryPreferences":{"analytics":false,"analytics":true}}}', ("categoryPreferences",)),
+        ('{"consent":{"categoryPreferences":{"analytics":true,"analytics":1}}}', ("categoryPreferences",)),
+        ('{"consent":{"categoryPreferences":{"analytics":true},"categoryPreferences":{}}}', ("categoryPreferences",)),
+        ('{"consent":{"gcs":"G100","gcs":"G111"}}', ("gcs",)),
+        ('{"consent":{"tcString":"CQ","tcString":"CP","gcd":"x","gcd":"y"}}', ("gcd", "tcString")),
+        ('{"consent":{"categoryPreferences":{"analytics":false}},"consent":{"gcs":"G111"}}', ("consent",)),
+        (
+            '{"consentManagement":{"allowedConsentIds":[],"allowedConsentIds":["C0002"]}}',
+            ("consentManagement",),
+        ),
+        (
+            '{"consentManagement":{"deniedConsentIds":["C0002"]},"consentManagement":{"allowedConsentIds":["C0002"]}}',
+            ("consentManagement",),
+        ),
+        # a key spelt with escapes is the same key
+        ('{"\\u0063onsent":{"gcs":"G100"},"consent":{"gcs":"G111"}}', ("consent",)),
+        ('{"consent":{"categoryPreferences":{"analytics":false,"\\u0061nalytics":true}}}', ("categoryPreferences",)),
+        # the same value twice is no conflict
+        ('{"consent":{"categoryPreferences":{"analytics":true,"analytics":true}}}', ()),
+        ('{"consent":{"gcs":"G111"},"consent":{"gcs":"G111"}}', ()),
+        # repeats of keys fairtrack does not read as consent are none of its business
+        ('{"consent":{"other":1,"other":2,"gcs":"G111"}}', ()),
+        ('{"page":{"title":"a","title":"b"},"consent":{"gcs":"G111"}}', ()),
+        ('{"consent":{"gcs":"G111"}}', ()),
+    ],
+)
+def test_a_repeated_consent_key_that_disagrees_is_a_conflict(context: str, conflicts: tuple[str, ...]) -> None:
+    assert segment_conflicts(event(context).encode()).of(None) == conflicts
+
+
+def test_context_given_twice_with_different_consent_is_a_conflict() -> None:
+    raw = '{"type":"page","anonymousId":"a","context":{"consent":{"gcs":"G100"}},"context":{"consent":{"gcs":"G111"}}}'
+    assert segment_conflicts(raw.encode()).of(None) == ("consent",)
+    same = (
+        '{"type":"page","anonymousId":"a","context":{"consent":{"gcs":"G1"},"x":1},"context":{"consent":{"gcs":"G1"}}}'
+    )
+    assert segment_conflicts(same.encode()).of(None) == ()
+
+
+def test_a_consent_key_under_properties_is_no_conflict() -> None:
+    raw = (
+        '{"type":"page","anonymousId":"a","properties":{"consent":{"a":1,"a":2}},"context":{"consent":{"gcs":"G111"}}}'
+    )
+    assert segment_conflicts(raw.encode()).of(None) == ()
+
+
+def test_the_parsed_event_carries_the_conflict_and_grants_nothing_from_it(policy: Policy) -> None:
+    from pydantic_core import from_json
+
+    from fairtrack.protocols import segment
+
+    raw = event('{"consent":{"categoryPreferences":{"analytics":false,"analytics":true}}}').encode()
+    body = from_json(raw)
+    parsed = segment.parse_event(body, implied_type=None, conflicts=segment.consent_conflicts(raw, body).of(None))
+    assert isinstance(parsed, segment.SegmentEvent)
+    hit = parsed.to_hit(parsed_time())
+
+    assert hit.consent.categoryPreferences == {"analytics": True}  # what the parser kept: the last
+    assert hit.consent.conflicts == ("categoryPreferences",)
+    assert granted(hit.consent, policy) == set()
+
+
+def parsed_time() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_a_batch_attributes_conflicts_to_the_events_that_carry_them() -> None:
+    good = event('{"consent":{"gcs":"G111"}}')
+    bad = event('{"consent":{"gcs":"G100","gcs":"G111"}}')
+    bare = '{"type":"page","anonymousId":"a"}'
+    raw = '{"batch":[' + ",".join([good, bad, bare, good]) + "]}"
+    found = segment_conflicts(raw.encode())
+
+    assert [found.of(i) for i in range(4)] == [(), ("gcs",), (), ()]
+
+
+def test_a_batch_context_conflict_reaches_the_events_that_do_not_replace_it() -> None:
+    own = event('{"consent":{"gcs":"G111"}}')
+    bare = '{"type":"page","anonymousId":"a"}'
+    managed = event('{"consentManagement":{"allowedConsentIds":["C0002"]}}')
+    raw = '{"context":{"consent":{"gcs":"G100","gcs":"G111"}},"batch":[' + ",".join([own, bare, managed]) + "]}"
+    found = segment_conflicts(raw.encode())
+
+    # the event's own consent replaces the batch's; the others inherit it
+    assert [found.of(i) for i in range(3)] == [(), ("gcs",), ("gcs",)]
+
+
+def test_bodies_without_consent_take_the_fast_way() -> None:
+    from fairtrack.protocols import segment
+
+    raw = event('{"page":{"title":"t"}}').encode()
+    assert segment_conflicts(raw) is segment.NO_CONFLICTS
+
+
+def test_a_body_that_is_not_ascii_is_read_the_same_way() -> None:
+    clean = event('{"page":{"title":"Café"},"consent":{"gcs":"G111"}}')
+    bad = event('{"page":{"title":"Café"},"consent":{"gcs":"G100","gcs":"G111"}}')
+
+    assert segment_conflicts(clean.encode()).of(None) == ()
+    assert segment_conflicts(bad.encode()).of(None) == ("gcs",)
+
+
+def test_a_consent_object_that_differs_from_the_ones_seen_is_checked_too() -> None:
+    events = [event('{"consent":{"gcs":"G111"}}'), event('{"consent":{"gcs":"G111","npa":"0","npa":"1"}}')]
+    found = segment_conflicts(('{"batch":[' + ",".join(events) + "]}").encode())
+
+    assert [found.of(0), found.of(1)] == [(), ("npa",)]
