@@ -6,8 +6,11 @@ import ipaddress
 import random
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from fairtrack.anonymise import client_ip, truncate_ip
+from fairtrack import forms
+from fairtrack.anonymise import client_ip, embedded_ipv4, truncate_ip
 
 
 @pytest.mark.parametrize(
@@ -144,3 +147,95 @@ def test_no_address_at_all_gives_none() -> None:
     """Given neither a source address nor a header, then there is no client address."""
     assert client_ip(None, None, trust_proxy=True) is None
     assert truncate_ip(client_ip(None, None, trust_proxy=False)) is None
+
+
+# -- IPv4 carried in IPv6: truncated as the IPv4 it carries -----------------------------------------
+
+
+def _teredo(server: str, client: str) -> str:
+    """A Teredo address (2001:0::/32): server IPv4 in bits 32-64, client IPv4 XOR 0xffffffff last."""
+    value = (
+        (0x20010000 << 96)
+        | (int(ipaddress.IPv4Address(server)) << 64)
+        | (int(ipaddress.IPv4Address(client)) ^ 0xFFFFFFFF)
+    )
+    return str(ipaddress.IPv6Address(value))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2002:c633:6417::1",  # 6to4: 198.51.100.23 in bits 16-48
+        "2002:C633:6417:12:34:56:78:9a",
+        _teredo("192.0.2.45", "198.51.100.23"),
+        "64:ff9b::198.51.100.23",  # NAT64 well-known prefix
+        "64:ff9b::c633:6417",
+        "::198.51.100.23",  # IPv4-compatible (deprecated)
+        "::ffff:198.51.100.23",
+    ],
+)
+def test_ipv4_embedded_in_ipv6_is_truncated_as_ipv4(raw: str) -> None:
+    """Given an IPv6 address carrying an IPv4 one, then the IPv4 rule applies and only its /24 (/16) comes out."""
+    assert truncate_ip(raw) == "198.51.100.0"
+    assert truncate_ip(raw, v4_prefix=16) == "198.51.0.0"
+    assert forms.ip_coarse(raw) == "198.51.0.0"
+    assert embedded_ipv4(ipaddress.IPv6Address(raw)) == ipaddress.IPv4Address("198.51.100.23")
+
+
+def test_teredo_keeps_neither_the_client_nor_the_server() -> None:
+    """Given a Teredo address, then the client's truncated IPv4 comes out, and nothing of the server's."""
+    out = truncate_ip(_teredo("203.0.113.77", "198.51.100.23"))
+    assert out == "198.51.100.0"
+    assert "203" not in str(out)
+
+
+@pytest.mark.parametrize("raw", ["::", "::1", "::0.0.0.9", "2001:db8::1", "fe80::1", "2003:c633:6417::1"])
+def test_addresses_that_carry_no_ipv4_stay_ipv6(raw: str) -> None:
+    """Given loopback, unspecified, documentation or ordinary addresses, then the IPv6 rule applies."""
+    assert embedded_ipv4(ipaddress.IPv6Address(raw)) is None
+    out = truncate_ip(raw)
+    assert out is not None and ipaddress.ip_address(out).version == 6
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("203.0.113.77", "203.0.0.0"),
+        ("2001:db8:abcd:12::1", "2001:db8::"),
+        ("2002:cb00:714d::1", "203.0.0.0"),
+        (" 192.0.2.1 ", "192.0.0.0"),
+        ("", None),
+        ("x", None),
+        (None, None),
+        (42, None),
+    ],
+)
+def test_ip_coarse(value: object, expected: str | None) -> None:
+    """Given any value, then ip_coarse cuts an address to /16 (IPv4, embedded ones too) or /32, else None."""
+    assert forms.ip_coarse(value) == expected
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    v4=st.ip_addresses(v=4),
+    kind=st.sampled_from(["6to4", "teredo", "nat64", "mapped", "compatible"]),
+    low=st.integers(0, 2**64 - 1),
+)
+def test_no_embedded_ipv4_survives_truncation(v4: ipaddress.IPv4Address, kind: str, low: int) -> None:
+    """Given any IPv4 carried in IPv6 in any of those ways, then truncation gives that IPv4's /24, nothing more."""
+    n = int(v4)
+    if kind == "6to4":
+        addr = ipaddress.IPv6Address((0x2002 << 112) | (n << 80) | (low & (2**80 - 1)))
+    elif kind == "teredo":
+        addr = ipaddress.IPv6Address(
+            (0x20010000 << 96) | ((low >> 32) << 64) | (low & 0xFFFF0000) << 16 | (n ^ 0xFFFFFFFF)
+        )
+    elif kind == "nat64":
+        addr = ipaddress.IPv6Address((0x64FF9B << 96) | n)
+    elif kind == "mapped":
+        addr = ipaddress.IPv6Address((0xFFFF << 32) | n)
+    else:
+        assume(n >> 24)
+        addr = ipaddress.IPv6Address(n)
+    expected = str(ipaddress.ip_network((v4, 24), strict=False).network_address)
+    assert truncate_ip(str(addr)) == expected
