@@ -25,9 +25,15 @@ def policy() -> Policy:
                 "advertising": {"legal_basis": "consent"},
             },
             "attributes": {
-                "type": {"purpose": "necessary", "format": "enum", "values": ["track", "page", "screen", "identify", "group", "alias"]},
+                "type": {
+                    "purpose": "necessary",
+                    "format": "enum",
+                    "values": ["track", "page", "screen", "identify", "group", "alias"],
+                },
                 "traits.email": {"purpose": "advertising", "format": "text", "transform": "sha256_normalised"},
-                "context.page.referrer": {"purpose": "advertising", "format": "origin", "reduced": "url_origin"},
+                # the format admits the value before any form: a cleaned URL, cut to its origin when
+                # the purpose is not granted
+                "context.page.referrer": {"purpose": "advertising", "format": "url", "reduced": "url_origin"},
                 "context.ip": {"purpose": "advertising", "format": "ip", "reduced": "ip_coarse"},
             },
             "destinations": {
@@ -40,22 +46,33 @@ def policy() -> Policy:
     )
 
 
-def hit(**context: Any) -> dict[str, Any]:
+def hit(email: str = "  Jane.Doe@Example.COM ", **context: Any) -> dict[str, Any]:
     return {
         "type": "identify",
-        "traits": {"email": "  Jane.Doe@Example.COM ", "plan": "pro"},
-        "context": {"page": {"referrer": "https://mail.example:8443/inbox?id=42#x"}, "ip": "203.0.113.0", **context},
+        "traits": {"email": email, "plan": "pro"},
+        "context": {"page": {"referrer": "https://mail.example:8443/inbox"}, "ip": "203.0.113.0", **context},
     }
 
 
 def test_full_form_transform_when_the_purpose_is_granted(policy: Policy) -> None:
+    # the format is checked on the value as it comes, before the transform: `text` admits this one
+    payload, decisions = evaluate(hit(email="  Member Token "), BOTH, "meta", policy)
+
+    assert payload is not None
+    assert payload["traits"] == {"email": hashlib.sha256(b"member token").hexdigest()}
+    email = next(d for d in decisions if d.field == "traits.email")
+    assert (email.action, email.form, email.legal_basis) == ("sent", "sha256_normalised", "consent")
+    assert payload["context"]["page"]["referrer"] == "https://mail.example:8443/inbox"
+
+
+def test_a_value_its_format_refuses_is_dropped_before_any_form(policy: Policy) -> None:
+    # a raw e-mail is personal data: the `text` format refuses it, so it is neither sent nor hashed
     payload, decisions = evaluate(hit(), BOTH, "meta", policy)
 
     assert payload is not None
-    assert payload["traits"] == {"email": hashlib.sha256(b"jane.doe@example.com").hexdigest()}
+    assert "traits" not in payload
     email = next(d for d in decisions if d.field == "traits.email")
-    assert (email.action, email.form, email.legal_basis) == ("sent", "sha256_normalised", "consent")
-    assert payload["context"]["page"]["referrer"] == "https://mail.example:8443/inbox?id=42#x"
+    assert (email.action, email.reason, email.purpose) == ("dropped", "format_mismatch", "advertising")
 
 
 def test_reduced_forms_when_the_purpose_is_not_granted(policy: Policy) -> None:
@@ -71,12 +88,21 @@ def test_reduced_forms_when_the_purpose_is_not_granted(policy: Policy) -> None:
 
 
 def test_a_value_the_form_does_not_fit_is_dropped_not_sent(policy: Policy) -> None:
+    # blank text fits the `text` format but has no sha256_normalised form
+    payload, decisions = evaluate(hit(email="   "), BOTH, "meta", policy)
+
+    assert payload is not None
+    assert "traits" not in payload
+    email = next(d for d in decisions if d.field == "traits.email")
+    assert (email.action, email.reason) == ("dropped", "form_not_applicable")
+
+    # and a value its format refuses never gets as far as the form
     payload, decisions = evaluate(hit(ip="not an address"), ANALYTICS, "meta", policy)
 
     assert payload is not None
     assert "ip" not in payload["context"]
     ip = next(d for d in decisions if d.field == "context.ip")
-    assert (ip.action, ip.reason) == ("dropped", "form_not_applicable")
+    assert (ip.action, ip.reason) == ("dropped", "format_mismatch")
 
 
 def test_every_field_has_a_decision_with_a_reason(policy: Policy) -> None:
