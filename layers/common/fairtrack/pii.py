@@ -692,7 +692,7 @@ PRECHECK: Final = re.compile(
 )
 
 
-_RANK: Final = {kind: rank for rank, kind in enumerate(("token", *MARKERS))}
+_RANK: Final = {kind: rank for rank, kind in enumerate(dict.fromkeys(("token", *MARKERS)))}  # a JWT's marker first
 
 
 def _apply(value: str, spans: list[Span]) -> str:
