@@ -78,6 +78,11 @@ PROPERTY = settings(max_examples=200, deadline=None, database=None, suppress_hea
             "Jane <[email]>, [phone], [iban], [card], [ip]",
         ),
         ("card 4111 1111 1111 1111 2026", {"card"}, "card [card] 2026"),
+        ("https://x.example/u/198.51.100.23", {"ipv4"}, "https://x.example/u/[ip]"),
+        ("GET /hosts/10.0.0.1/status", {"ipv4"}, "GET /hosts/[ip]/status"),
+        ("ship to 221B Baker Street, London", {"address"}, "ship to [address], London"),
+        ("Hauptstraße 5", {"address"}, "[address]"),
+        ("sent to jane&#64;example.com", {"email"}, "sent to [email]"),
     ],
 )
 def test_finds_and_redacts(text: str, kinds: set[str], redacted: str) -> None:
@@ -121,6 +126,10 @@ def test_finds_and_redacts(text: str, kinds: set[str], redacted: str) -> None:
         "v1.2.3.4",
         "1.2.3.4.5",
         "Chrome/131.0.0.0 Safari/537.36",
+        "Version/17.4.1 Mobile/15E148 Safari/604.1",
+        "Street Fighter 6",
+        "4 Wheel Drive",
+        "Nike Air Max 90",
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)",
         "4111111111111112",  # fails Luhn
         "1234567890123452",  # Luhn-valid, but 1 is no card network's first digit
