@@ -6,6 +6,7 @@ import argparse
 import gzip
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from fairtrack.policy import Policy
 from fairtrack_tools import cli, policy_cli
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
+USER_ID = "p-7c4a8d09ca3762af61e59520943dc264"  # as recorded traffic holds it: a gateway pseudonym
 
 SMALL = """\
 description: A small policy for the CLI tests.
@@ -24,7 +26,8 @@ purposes:
   analytics: {legal_basis: consent, description: Counting visits.}
   advertising: {legal_basis: consent, description: Ads.}
 attributes:
-  type:              {purpose: necessary, format: enum, values: [track, page, screen, identify, group, alias], description: Kind of hit.}
+  type:              {purpose: necessary, format: enum, description: Kind of hit.,
+                      values: [track, page, screen, identify, group, alias]}
   messageId:         {purpose: necessary, format: id}
   event:             {purpose: analytics, format: name, description: Name of the action.}
   userId:            {purpose: analytics, format: pseudonym, description: The site's user id.}
@@ -137,7 +140,7 @@ def test_reference_problems_are_one_line_each_with_their_path(
     assert code == 2
     lines = err.splitlines()
     assert lines[0] == f"{path}: not a valid policy (2 problems)"
-    assert lines[1] == f"{path}:{at(text, 'ads, description')}: attributes.userId.purpose: unknown purpose 'ads'"
+    assert lines[1] == f"{path}:{at(text, 'ads, format')}: attributes.userId.purpose: unknown purpose 'ads'"
     assert lines[2] == (
         f"{path}:{at(text, 'context.locale]')}: destinations.lake.attributes: 'context.locale' is not in the catalogue"
     )
@@ -248,8 +251,8 @@ def test_diff_lists_changes_per_section(tmp_path: Path, small: Path, capsys: pyt
         "attributes:",
         "  attributes.userId.purpose: analytics -> advertising",
         "  attributes.context.ip.reduced: ip_coarse -> drop",
-        '  - attributes.context.screen: {"purpose": "analytics", "description": "", "transform": "none", '
-        '"reduced": "drop"}',
+        '  - attributes.context.screen: {"purpose": "analytics", "format": "object", "description": "", '
+        '"transform": "none", "reduced": "drop"}',
         "destinations:",
         "  destinations.webhook.requires.all: + advertising",
         "  destinations.lake.attributes: - context.campaign",
@@ -258,7 +261,9 @@ def test_diff_lists_changes_per_section(tmp_path: Path, small: Path, capsys: pyt
 
 
 def test_diff_refuses_an_invalid_side(tmp_path: Path, small: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bad = write(tmp_path, "bad.yaml", SMALL.replace("purpose: advertising}", "purpose: nope}"))
+    bad = write(
+        tmp_path, "bad.yaml", SMALL.replace("purpose: advertising, format: object}", "purpose: nope, format: object}")
+    )
 
     code, out, err = run(["diff", str(small), str(bad)], capsys)
 
@@ -271,7 +276,7 @@ def test_diff_refuses_an_invalid_side(tmp_path: Path, small: Path, capsys: pytes
 
 
 def hit(purposes: list[str], **context: Any) -> dict[str, Any]:
-    event = {"type": "track", "messageId": "m", "event": "Order Completed", "userId": "u1", "context": context}
+    event = {"type": "track", "messageId": "m", "event": "Order Completed", "userId": USER_ID, "context": context}
     return {"source": "shop", "policy_version": 1, "purposes": purposes, "event": event}
 
 
@@ -354,20 +359,21 @@ def test_explain_markdown_rows(small: Path, capsys: pytest.CaptureFixture[str]) 
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "# Transparency table"
-    assert "| Attribute | Description | Purpose | Legal basis | webhook | lake |" in lines
+    assert "| Attribute | Description | Format | Purpose | Legal basis | webhook | lake |" in lines
     assert (
-        "| `type` | Kind of hit. | necessary | legitimate interest (Art. 6(1)(f) GDPR) | full (none) | full (none) |"
-        in lines
+        "| `type` | Kind of hit. | enum (track, page, screen, identify, group, alias) | necessary "
+        "| legitimate interest (Art. 6(1)(f) GDPR) | full (none) | full (none) |" in lines
     )
     assert (
-        "| `userId` | The site's user id. | analytics | consent (Art. 6(1)(a) GDPR) | not sent | full (none) |" in lines
+        "| `userId` | The site's user id. | pseudonym | analytics | consent (Art. 6(1)(a) GDPR) | not sent "
+        "| full (none) |" in lines
     )
     assert (
-        "| `context.ip` | Truncated IP address. | analytics | consent (Art. 6(1)(a) GDPR) "
+        "| `context.ip` | Truncated IP address. | ip | analytics | consent (Art. 6(1)(a) GDPR) "
         "| full (none); reduced (ip_coarse) without analytics | full (none); reduced (ip_coarse) without analytics |"
         in lines
     )
-    assert "| `context.screen` |  | analytics | consent (Art. 6(1)(a) GDPR) | not sent | not sent |" in lines
+    assert "| `context.screen` |  | object | analytics | consent (Art. 6(1)(a) GDPR) | not sent | not sent |" in lines
     assert "| `analytics` | consent (Art. 6(1)(a) GDPR) | Counting visits. |" in lines
     assert "| `webhook` | all of: analytics | 5 |" in lines
     assert "| `lake` | any of: analytics, advertising | 7 |" in lines
@@ -389,11 +395,15 @@ def test_explain_escapes_a_hostile_description(tmp_path: Path, capsys: pytest.Ca
     assert page.startswith("<!DOCTYPE html>")
     assert "<script" not in page and "<img" not in page and "</title><" not in page
     assert html.escape(hostile) in page
-    assert "http://" not in page and "https://" not in page and "src=" not in page.replace("src=x", "")
+    # nothing is loaded or linked: no tag names a URL (the formats' notes may mention one as text)
+    tags = re.findall(r"<[^>]*>", page)
+    assert not [t for t in tags if "://" in t or "src=" in t or "href=" in t or "url(" in t], tags
+    assert "@import" not in page and "url(" not in page
+    assert "src=" not in page.replace("src=x", "")
     row = next(line for line in md.splitlines() if line.startswith("| `event` |"))
     assert "<script>" not in md and "<img" not in md
     assert "&lt;script&gt;alert(1)&lt;/script&gt; a \\| b" in row
-    assert row.count(" | ") == 5  # the pipe in the description does not add a column
+    assert row.count(" | ") == 6  # the pipe in the description does not add a column
 
 
 def test_explain_default_policy_lists_every_attribute(capsys: pytest.CaptureFixture[str]) -> None:

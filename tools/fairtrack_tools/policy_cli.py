@@ -325,8 +325,10 @@ _BARE = re.compile(r"^[\w.:/@+-]{1,60}$")
 def _fmt(value: Any) -> str:
     if isinstance(value, str) and _BARE.match(value):
         return value
+    if isinstance(value, dict):  # an added or removed entry: its unset options (values, max_length) are noise
+        value = {k: v for k, v in value.items() if v is not None}
     text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-    return text if len(text) <= 100 else text[:99] + "…"
+    return text if len(text) <= 120 else text[:119] + "…"
 
 
 def _is_scalar(value: Any) -> bool:
