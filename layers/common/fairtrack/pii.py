@@ -163,7 +163,7 @@ _PHONE = re.compile(
 )
 _DIGIT_GROUP = re.compile(r"\d+")
 _DATE_START = re.compile(r"(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})(?![-./]?\d)")
-_SEVEN_DIGITS = re.compile(r"(?:\D*+\d){7}")
+_DIGITS = re.compile(r"\D*+\d(?P<seven>(?:\D*+\d){6})?")  # one digit at least; "seven" when 7+
 _THIRTEEN_DIGITS = re.compile(r"(?:\D*+\d){13}")
 # Whole values that are common and hold nothing to find whatever their digits: an ISO 8601 date or
 # timestamp, a number of at most 12 integer digits (a card has 13+), a UUID. Checked first, so the
@@ -175,7 +175,6 @@ _BENIGN = re.compile(
 )
 _IBAN_CHECK_DIGITS = re.compile(r"\d(?<=[A-Za-z]{2}\d)(?<![A-Za-z0-9][A-Za-z]{2}\d)\d")  # DE[89]
 
-_ANY_DIGIT = re.compile(r"\D*+\d")
 # A quick look for base64 runs: every base64 byte (ASCII letters, digits, "+/_-") becomes "a",
 # anything else " " (a C-level translate, then a substring search).
 _B64_BYTES: Final = bytes(ord("a") if i < 128 and (chr(i).isalnum() or chr(i) in "+/_-") else 32 for i in range(256))
@@ -398,7 +397,8 @@ def _detect(value: str, first: bool = False, depth: int = _NESTING) -> list[Span
         if depth < 0 or (value.isascii() and "&" not in value):
             return spans
         return _decoded(value, spans, first, depth)
-    digits = _SEVEN_DIGITS.match(value) is not None
+    counted = _DIGITS.match(value)
+    digits = counted is not None and counted.group("seven") is not None
     if digits:
         if _BENIGN.fullmatch(value):
             return spans  # nothing encoded in it either
@@ -431,13 +431,15 @@ def _detect(value: str, first: bool = False, depth: int = _NESTING) -> list[Span
                 spans.append((m.start(), m.end(), "phone"))
                 if first:
                     return spans
-    if " " in value and (digits or _ANY_DIGIT.match(value)):
+    if counted is not None and " " in value:
         for m in _ADDRESS.finditer(value):
             if _free(spans, *m.span()):
                 spans.append((m.start(), m.end(), "address"))
                 if first:
                     return spans
-    return spans if depth < 0 else _decoded(value, spans, first, depth)
+    if depth < 0 or not ("%" in value or "&" in value or "eyJ" in value or len(value) >= 16 or not value.isascii()):
+        return spans
+    return _decoded(value, spans, first, depth)
 
 
 # -- decoding ------------------------------------------------------------------------------------
