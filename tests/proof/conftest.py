@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from fairtrack_tools.closed_world import Report as ClosedWorldReport
+from fairtrack_tools.closed_world import run_closed_world
 from fairtrack_tools.proof import CanaryReport, LoadReport, run_canaries, run_load
 
 LOAD_HITS = int(os.environ.get("PROOF_LOAD_HITS", "2500"))
 CANARY_HITS = int(os.environ.get("PROOF_CANARY_HITS", "1500"))
+CLOSED_WORLD_HITS = int(os.environ.get("PROOF_CLOSED_WORLD_HITS", "400"))
 
 
 def _keep(report_text: str, path: Path) -> None:
@@ -38,4 +41,12 @@ def canary_report(tmp_path_factory: pytest.TempPathFactory) -> CanaryReport:
     logs = tmp_path_factory.mktemp("proof-canaries")
     report = run_canaries(CANARY_HITS, drain_timeout=90, log_dir=logs / "workers")
     _keep(report.render(), logs / "report.txt")
+    return report
+
+
+@pytest.fixture(scope="session")
+def closed_world_report(tmp_path_factory: pytest.TempPathFactory) -> ClosedWorldReport:
+    logs = tmp_path_factory.mktemp("proof-closed-world")
+    report = run_closed_world(CLOSED_WORLD_HITS, drain_timeout=90, log_dir=logs / "workers")
+    _keep(report.render(max_rows=200), logs / "report.txt")
     return report
