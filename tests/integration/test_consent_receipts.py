@@ -344,7 +344,7 @@ def test_beacon_text_plain_and_gzip_bodies_are_taken(ingest: Any, cloud: LocalCl
             {"anonymousId": "a", "consent": {"categoryPreferences": {"jane.doe@example.com": "jane.doe@example.com"}}},
             400,
             "invalid_consent",
-            ["consent.categoryPreferences.<key>"],
+            ["consent.categoryPreferences.<key #1>"],
         ),
         ({"anonymousId": "a", "gcs": "jane.doe@example.com", "npa": "2"}, 400, "invalid_consent", ["gcs", "npa"]),
         ({"anonymousId": "a", "gcs": "G111", "pad": "x" * (33 * 1024)}, 413, "invalid_consent", ["body"]),

@@ -12,7 +12,10 @@ hits carry them; fairtrack resolves it against the active policy (the same
   ``npa`` (Google Consent Mode) and ``tcString`` (IAB TCF); optional ``timestamp`` (when the visitor
   decided, as the client saw it). Other top-level keys (``writeKey``, ``context``...) are ignored and
   not kept; so are unknown keys inside ``consentManagement``. Bad input: 400 with field paths and
-  reasons, never the values.
+  reasons, never the values nor a key the client chose (a category is named by its position,
+  ``consent.categoryPreferences.<key #2>``: :mod:`fairtrack.errors`). A field, or a key inside
+  ``consent``/``categoryPreferences``/``consentManagement``, given twice with different values (which
+  a JSON parser would settle by keeping the last) is refused too: a receipt is evidence.
 - **Subject**: the keyed pseudonyms of ``anonymousId`` and ``userId`` made exactly as ingest makes
   them for hits (same key, same kind, same whitespace handling), so a receipt's subject is the
   ``anonymousId``/``userId`` a lake record holds. Without a pseudonym key no receipt is taken (503):
@@ -58,6 +61,7 @@ from fairtrack.hit import ConsentSignals
 from fairtrack.ingest import Ingestor, IngestRequest, Visitor, decode_body, parse_json
 from fairtrack.observability import logger, metrics
 from fairtrack.policy import Policy
+from fairtrack.protocols.segment import duplicate_fields
 from fairtrack.pseudonym import Pseudonymiser
 from fairtrack.store import NoActivePolicy, Source
 from fairtrack.timestamps import iso
@@ -71,6 +75,7 @@ SIGNAL_REQUIRED = (
     "a consent signal is required: consent.categoryPreferences, consentManagement, gcs, gcd, npa or tcString"
 )
 ANONYMOUS_ID_REQUIRED = "required: the visitor id the site's analytics uses"
+GIVEN_TWICE = "given twice with different values"
 SUBJECT_KINDS = ("anonymousId", "userId")  # the identifiers a receipt is about, pseudonymised like ingest does
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -166,8 +171,9 @@ class ConsentRequest(BaseModel):
         return {kind: value for kind in SUBJECT_KINDS if (value := getattr(self, kind)) is not None}
 
 
-def parse_request(raw: Any) -> ConsentRequest | list[FieldError]:
-    """Validate a consent body; on failure, its field errors (paths and reasons, never values)."""
+def parse_request(raw: Any, text: bytes | None = None) -> ConsentRequest | list[FieldError]:
+    """Validate a consent body (``text``: its JSON, to find keys given twice); on failure, its field
+    errors (paths and reasons, never values nor client keys)."""
     if not isinstance(raw, dict):
         return [FieldError("body", "must be a JSON object")]
     try:
@@ -177,6 +183,9 @@ def parse_request(raw: Any) -> ConsentRequest | list[FieldError]:
     if size > MAX_RECEIPT_BYTES:
         return [FieldError("body", RECEIPT_TOO_LARGE)]
     errors: list[FieldError] = []
+    if text is not None:
+        repeated = duplicate_fields(text.decode("utf-8", "replace"), tuple(ConsentRequest.model_fields))
+        errors += [FieldError(path, GIVEN_TWICE) for path in repeated]
     anonymous_id = raw.get("anonymousId")
     if anonymous_id is None or (isinstance(anonymous_id, str) and not anonymous_id.strip()):
         errors.append(FieldError("anonymousId", ANONYMOUS_ID_REQUIRED))
@@ -187,7 +196,8 @@ def parse_request(raw: Any) -> ConsentRequest | list[FieldError]:
     try:
         parsed = ConsentRequest.model_validate(data)
     except ValidationError as exc:
-        errors += [e for e in field_errors(exc) if e.path not in {m.path for m in errors}]
+        found = field_errors(exc, model=ConsentRequest, data=data)
+        errors += [e for e in found if e.path not in {m.path for m in errors}]
         return errors
     if errors:
         return errors
@@ -429,18 +439,19 @@ class ConsentReceipts:
     def record(self, request: IngestRequest) -> ReceiptResult:
         """Authenticate (write key), check the origin, validate, resolve and store one receipt. An
         answer to an allowed origin, an error included, carries its CORS headers."""
-        body = parse_json(decode_body(request))
+        text = decode_body(request)
+        body = parse_json(text)
         source = self.ingestor.authenticate(request, body)
         headers = self.ingestor.check_origin(request, source)
         try:
-            receipt_id = self._record(request, body, source)
+            receipt_id = self._record(request, body, source, text)
         except ClientError as exc:
             exc.headers.update(headers)
             raise
         return ReceiptResult(receipt_id, headers)
 
-    def _record(self, request: IngestRequest, body: Any, source: Source) -> str:
-        parsed = parse_request(body)
+    def _record(self, request: IngestRequest, body: Any, source: Source, text: bytes | None = None) -> str:
+        parsed = parse_request(body, text)
         if isinstance(parsed, list):
             status = 413 if all(e.reason == RECEIPT_TOO_LARGE for e in parsed) else 400
             raise ClientError(status, "invalid_consent", "the consent receipt is not valid", parsed)

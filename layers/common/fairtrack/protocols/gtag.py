@@ -364,7 +364,7 @@ def to_hit(
             consent=ConsentSignals(**consent),
         )
     except ValidationError as exc:
-        return field_errors(exc, path)
+        return field_errors(exc, path, model=Hit)
 
 
 def hits(

@@ -222,7 +222,8 @@ def parse_event(
     try:
         event = SegmentEvent.model_validate(data)
     except ValidationError as exc:
-        errors += [e for e in field_errors(exc, path) if e.path not in {m.path for m in errors}]
+        found = field_errors(exc, path, model=SegmentEvent, data=raw)
+        errors += [e for e in found if e.path not in {m.path for m in errors}]
     return errors or event
 
 
