@@ -4,6 +4,7 @@ no other test folder uses."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import socket
@@ -65,13 +66,37 @@ class Stack:
         result: dict[str, list[Any]] = self.request("GET", "/_dev/captured")[1]
         return result
 
-    def wait_for(self, predicate: Any, timeout: float = 5.0) -> dict[str, list[Any]]:
+    def wait_for(
+        self, predicate: Any, timeout: float = 5.0, *, what: str | None = None, allow_timeout: bool = False
+    ) -> dict[str, list[Any]]:
+        """Poll what the destinations captured until ``predicate`` holds, and return it. When it
+        still does not hold after ``timeout`` seconds this raises AssertionError naming what was
+        waited for (``what``, else the predicate's source) and how much each destination got, so a
+        test that waits for a delivery fails when the delivery never comes (a request refused with
+        a 401, say). ``allow_timeout=True`` is the explicit opt-in for a wait that may run out, for
+        a test that waits out the time for something *not* to arrive: then the capture at the
+        deadline is returned."""
         deadline = time.monotonic() + timeout
         while True:
             got = self.captured()
-            if predicate(got) or time.monotonic() > deadline:
+            if predicate(got):
                 return got
+            if time.monotonic() > deadline:
+                if allow_timeout:
+                    return got
+                counts = {name: len(items) for name, items in got.items()}
+                raise AssertionError(
+                    f"waited {timeout} s for {what or _describe(predicate)}; it never held. Captured: {counts}"
+                )
             time.sleep(0.1)
+
+
+def _describe(predicate: Any) -> str:
+    """A predicate as its source line(s), for a failure message."""
+    try:
+        return " ".join(inspect.getsource(predicate).split())
+    except (OSError, TypeError):
+        return repr(predicate)
 
 
 def fairtrack(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:

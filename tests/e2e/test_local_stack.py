@@ -76,8 +76,8 @@ def test_unknown_route_is_api_gateway_404(clean: Stack) -> None:
 
 
 def test_delete_clears_captured(clean: Stack) -> None:
-    clean.request("POST", "/v1/track", EXAMPLE, AUTH)
-    clean.wait_for(lambda c: c["lake"] and c["webhook"])
+    assert clean.request("POST", "/v1/track", EXAMPLE, AUTH) == (200, {"success": True})
+    clean.wait_for(lambda c: c["lake"] and c["webhook"])  # raises when nothing arrives
     assert clean.request("DELETE", "/_dev/captured")[0] == 200
     assert clean.captured() == {"ga4": [], "meta": [], "webhook": [], "lake": []}
 
@@ -87,13 +87,16 @@ def test_logs_hold_no_personal_data(clean: Stack) -> None:
     body = json.loads(EXAMPLE)
     body["properties"]["email"] = "jane.doe@example.com"
     body["context"]["userAgent"] = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) CanaryAgent/1.0"
-    clean.request(
+    status, answer = clean.request(
         "POST",
         "/v1/track",
         json.dumps(body).encode(),
         {**AUTH, "User-Agent": "CanaryAgent/2.0", "X-Forwarded-For": "198.51.100.23"},
     )
-    clean.wait_for(lambda c: c["lake"])
+    assert (status, answer) == (200, {"success": True})
+    # the hit went all the way through (wait_for raises if it never reaches the lake), so the log
+    # below holds every function's lines for it, not only a refusal's
+    clean.wait_for(lambda c: c["lake"], what="the hit in the lake")
     log = clean.log.read_text()  # type: ignore[attr-defined]
     # Then no log line of any function holds them
     for canary in ("jane.doe@example.com", "CanaryAgent", "198.51.100.23", "127.0.0.1 -"):
