@@ -127,11 +127,14 @@ def _pairs(text: str, path: str) -> _Params | FieldError:
 def _merge(shared: _Params, own: _Params) -> tuple[dict[str, str], tuple[str, ...]]:
     """A line's parameters over the query's, and the consent parameters in conflict: within either,
     or given in both with different values."""
+    merged = {**shared.values, **own.values}
+    if not shared.conflicts and not own.conflicts and own.values.keys().isdisjoint(_CONSENT):
+        return merged, ()  # the common line: its consent, if any, is the query's
     conflicts = shared.conflicts | own.conflicts
     for key in _CONSENT:
         if key in own.values and key in shared.values and own.values[key] != shared.values[key]:
             conflicts |= {key}
-    return {**shared.values, **own.values}, tuple(sorted(_CONSENT[key] for key in conflicts))
+    return merged, tuple(sorted(_CONSENT[key] for key in conflicts))
 
 
 def split_request(raw_query: str, body: bytes) -> Collect:
