@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import copy
 import gzip
+import hashlib
 import json
 import re
 from collections import Counter
@@ -50,12 +51,17 @@ def iso(when: datetime) -> str:
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def pseudonym(name: str) -> str:
+    """A gateway pseudonym (``p-`` and 32 hex digits) standing for ``name``: ingest queues no raw id."""
+    return "p-" + hashlib.sha256(name.encode()).hexdigest()[:32]
+
+
 def hit(n: int, shape: str, received: datetime, *, visitor: str, user: bool = False) -> dict[str, Any]:
     """A queued event as ingest leaves it (anonymised, pseudonymised), before the forwarder's policy."""
     event: dict[str, Any] = {
         "type": "page" if shape == "page" else "track",
         "messageId": f"msg-{n:03d}",
-        "anonymousId": f"p-{visitor}",
+        "anonymousId": pseudonym(f"anonymous {visitor}"),
         "timestamp": iso(received - timedelta(seconds=2)),
         "receivedAt": iso(received),
         "context": {
@@ -75,7 +81,7 @@ def hit(n: int, shape: str, received: datetime, *, visitor: str, user: bool = Fa
         },
     }
     if user:
-        event["userId"] = f"u-{visitor}"
+        event["userId"] = pseudonym(f"user {visitor}")
         event["userData"] = {"ga4": {"sha256_email_address": [HEX]}, "meta": {"em": [HEX]}}
     if shape == "order":
         event["event"] = "Order Completed"
@@ -341,7 +347,7 @@ def test_one_small_object_per_batch_beside_the_lake_never_in_it(
         assert {(r["day"], r["destination"]) for r in rows} == {match.groups()}
         assert len(body) < 16_384
         # counts, paths and reasons only: nothing an event carried
-        for value in ("msg-", "p-ana", "203.0.113", "shop.example", "Pricing", "ord_", SAFARI[:20]):
+        for value in ("msg-", pseudonym("anonymous ana"), "203.0.113", "shop.example", "Pricing", "ord_", SAFARI[:20]):
             assert value not in body.decode(), (key, value)
     # the lake's own records are untouched by the log
     lake_keys = [k for k, _ in objects(cloud, "lake/")]
