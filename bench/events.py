@@ -17,6 +17,8 @@ from typing import Any
 from bench.fakes import ORIGIN
 from fairtrack.ingest import IngestRequest
 
+_IDS = uuid.UUID("6f1c2b7e-3d4a-4b5c-8e9f-0a1b2c3d4e5f")  # reproducible message ids
+
 WRITE_KEY = "bench-write-key"
 SOURCE_ID = "bench"
 RECEIVED_AT = datetime(2026, 11, 24, 10, 15, 0, 250_000, tzinfo=UTC)
@@ -68,7 +70,9 @@ def analytics_js_hit(i: int, *, consent: bool = True) -> dict[str, Any]:
             "categoryPreferences": {"analytics": True, "advertising": False, "functional": True},
         }
     hit: dict[str, Any] = {
-        "messageId": f"ajs-next-{uuid.UUID(int=i + 1).hex}",
+        # as analytics-next makes them: a random hex token (a run of digits alone is no opaque id:
+        # ingest would replace it with a keyed one, an HMAC that real ids never cost)
+        "messageId": f"ajs-next-{uuid.uuid5(_IDS, str(i)).hex}",
         "anonymousId": str(uuid.UUID(int=(i // 10) + 7_000_000)),
         "timestamp": _iso(happened),
         "sentAt": _iso(happened + timedelta(milliseconds=5)),

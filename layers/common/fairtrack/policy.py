@@ -331,8 +331,10 @@ def _reported(prefix: str, key: str, catalogued: frozenset[str] = frozenset()) -
 # reduced form once its format admits it; _DROP: not for this destination; _DESCEND: not sent
 # itself, but catalogued children of it may be; _OBJECT: an object attribute sent with its
 # catalogued children only; _MAP: a free-form attribute (properties), its catalogued children
-# judged on their own and every other entry filtered by the map format.
-_SEND, _DROP, _DESCEND, _OBJECT, _FORM, _MAP = 0, 1, 2, 3, 4, 5
+# judged on their own and every other entry filtered by the map format; _WHOLE: an _OBJECT whose
+# catalogued children all go as they are, so that a conformed one (only catalogued children, each
+# admitted) is sent whole by the unrecorded route.
+_SEND, _DROP, _DESCEND, _OBJECT, _FORM, _MAP, _WHOLE = 0, 1, 2, 3, 4, 5, 6
 # key -> (what to do, the decision made in advance, the plan one level down, the form, the check)
 PlanEntry = tuple[int, "Decision | None", "Plan | None", "Form | None", "formats.Check | None"]
 Plan = dict[str, PlanEntry]
@@ -390,7 +392,11 @@ def _compile(policy: Policy, destination: str | None, granted: frozenset[str]) -
                 kind, made, form = decision(path)
                 if kind == _SEND and attr.format in ("object", "map"):
                     children = level(path + ".") if has_children else {}
-                    plan[key] = (_OBJECT if attr.format == "object" else _MAP, made, children, None, attr.check)
+                    if attr.format == "map":  # fit_map is its check, entry by entry
+                        plan[key] = (_MAP, made, children, None, None)
+                    else:
+                        whole = all(e[0] == _SEND for e in children.values())
+                        plan[key] = (_WHOLE if whole else _OBJECT, made, children, None, attr.check)
                 elif kind == _DROP and has_children and any(a.startswith(path + ".") for a in allowed):
                     # the object may not go, but the destination lists some of its catalogued
                     # fields (traits.email without traits): those are judged on their own
@@ -427,6 +433,7 @@ def _plan_for(policy: Policy, destination: str, granted: frozenset[str]) -> Plan
 MAX_MAP_DEPTH = 8
 _KEY = formats.checker("key")
 _TEXT = formats.checker("text")
+_NUMBER = formats.checker("number")
 
 
 def fit_map(obj: dict[str, Any], depth: int = 0) -> tuple[dict[str, Any], int]:
@@ -455,7 +462,7 @@ def _fit_value(value: Any, depth: int) -> tuple[Any, int]:
     if isinstance(value, str):
         return (value, 0) if _TEXT(value) else (_MISSING, 1)
     if isinstance(value, int | float):
-        return (value, 0) if formats.admits("number", value) else (_MISSING, 1)
+        return (value, 0) if _NUMBER(value) else (_MISSING, 1)
     if depth >= MAX_MAP_DEPTH:
         return _MISSING, 1
     if isinstance(value, dict):
@@ -539,12 +546,14 @@ class _Evaluation:
                 ), False
             out[key] = shaped
             return made, True
-        if kind == _OBJECT:
+        if kind in (_OBJECT, _WHOLE):
             inner, inner_sent = self.walk(value, children, path)  # type: ignore[arg-type]
             if inner:
                 out[key] = inner
             return made, inner_sent
         if kind == _MAP:
+            if not isinstance(value, dict):
+                return self.mismatch(path, made), False
             fitted = self.fitted_map(value, children, path, made)  # type: ignore[arg-type]
             if fitted:
                 out[key] = fitted
@@ -599,7 +608,7 @@ def _select(obj: dict[str, Any], plan: Plan) -> dict[str, Any]:
         if entry is None:  # not catalogued
             continue
         kind = entry[0]
-        if kind == _SEND:
+        if kind in (_SEND, _WHOLE):
             out[key] = value
         elif kind in (_DESCEND, _OBJECT):
             if isinstance(value, dict):
@@ -627,10 +636,43 @@ def conform(payload: dict[str, Any], policy: Policy) -> tuple[dict[str, Any], li
     before routing): uncatalogued keys leave, objects keep only their catalogued children, and every
     value that its attribute's format does not admit is dropped. Returns the conformed payload and
     the paths of the values dropped for their format (``format_mismatch``)."""
-    plan = policy.catalogue_plan
-    run = _Evaluation("catalogue", policy.version, record=False)
-    out, _ = run.walk(payload, plan, "")
-    return out, run.mismatches
+    mismatches: list[str] = []
+    return _conform(payload, policy.catalogue_plan, "", mismatches), mismatches
+
+
+def _conform(obj: dict[str, Any], plan: Plan, prefix: str, mismatches: list[str]) -> dict[str, Any]:
+    """The catalogue plan's walk, lean: no decisions, a path built only for a mismatch."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        entry = plan.get(key)
+        if entry is None:  # not catalogued
+            continue
+        kind, _, children, _, check = entry
+        if kind == _SEND:
+            if check(value):  # type: ignore[misc]
+                out[key] = value
+            else:
+                mismatches.append(f"{prefix}{key}")
+        elif kind == _MAP:
+            if not isinstance(value, dict):
+                mismatches.append(f"{prefix}{key}")
+                continue
+            own = {k: v for k, v in value.items() if k not in children} if children else value
+            fitted, dropped = fit_map(own)
+            if dropped:
+                mismatches.append(f"{prefix}{key}")
+            if children:
+                fitted.update(_conform(value, children, f"{prefix}{key}.", mismatches))
+            if fitted:
+                out[key] = fitted
+        elif kind == _DESCEND or check(value):  # type: ignore[misc]
+            if isinstance(value, dict):
+                inner = _conform(value, children, f"{prefix}{key}.", mismatches)  # type: ignore[arg-type]
+                if inner:
+                    out[key] = inner
+        else:
+            mismatches.append(f"{prefix}{key}")
+    return out
 
 
 def evaluate(

@@ -1,6 +1,8 @@
-"""Anonymisation transforms that run at ingest, before anything is queued.
+"""The anonymise stage: every value a hit carries crosses it before anything is queued.
 
-The spine has IP truncation; user agent, URL, PII and pseudonym transforms join it here.
+- :mod:`fairtrack.anonymise.formats`: the closed set of value formats the policy's catalogue
+  declares for each attribute, and the checks that admit a value or refuse it;
+- IP truncation (here), with IPv4 embedded in IPv6 truncated as IPv4.
 """
 
 from __future__ import annotations

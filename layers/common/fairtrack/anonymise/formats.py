@@ -550,7 +550,8 @@ _KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_ .$:-]*")
 
 
 @lru_cache(maxsize=4096)
-def _key_ok(value: str) -> bool:
+@lru_cache(maxsize=4096)
+def _key_ok(value: str) -> bool:  # keys repeat from hit to hit: remembered
     return (
         _KEY.fullmatch(value) is not None
         and (_SEVEN_DIGITS.search(value) is None or _digit_runs_ok(value))
