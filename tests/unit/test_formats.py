@@ -140,7 +140,9 @@ ACCEPTED: list[tuple[str, Any]] = [
     ("pseudonym", "d-" + "f" * 32),
     ("number", 0),
     ("number", -12.5),
-    ("number", 10**12 - 1),
+    ("number", 10**9 - 1),
+    ("number", 1733481234),  # an epoch time in seconds
+    ("number", 1733481234567),  # and in milliseconds
     ("number", 4111111111111112),  # not Luhn-valid
     ("integer", 42),
     ("bool", True),
@@ -197,6 +199,9 @@ ACCEPTED: list[tuple[str, Any]] = [
 ]
 
 REFUSED: list[tuple[str, Any]] = [
+    ("number", 447700900123),  # a phone number sent as a number
+    ("integer", 4930123456),
+    ("number", 447700900123.0),
     ("id", ""),
     ("id", "a" * 129),
     ("id", "jane.doe@example.com"),
@@ -476,8 +481,8 @@ def test_property_simple_shapes() -> None:
         st.tuples(st.just("locale"), st.from_regex(LOCALE_GRAMMAR, fullmatch=True)),
         st.tuples(st.just("timezone"), st.sampled_from(zones)),
         st.tuples(st.just("country"), st.sampled_from(sorted(formats.COUNTRIES))),
-        st.tuples(st.just("number"), st.floats(-1e12, 1e12, allow_nan=False)),
-        st.tuples(st.just("integer"), st.integers(-(10**12) + 1, 10**12 - 1)),
+        st.tuples(st.just("number"), st.floats(-1e9 + 1, 1e9 - 1, allow_nan=False)),
+        st.tuples(st.just("integer"), st.integers(-(10**9) + 1, 10**9 - 1)),
         st.tuples(st.just("bool"), st.booleans()),
     )
 
@@ -618,8 +623,8 @@ def json_maps(draw: st.DrawFn, leaf: st.SearchStrategy[Any]) -> dict[str, Any]:
 SAFE_LEAF = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(-(10**9), 10**9),
-    st.floats(allow_nan=False, allow_infinity=False, max_value=1e11, min_value=-1e11),
+    st.integers(-(10**9) + 1, 10**9 - 1),
+    st.floats(allow_nan=False, allow_infinity=False, max_value=1e9 - 1, min_value=-1e9 + 1),
     SAFE_TEXT,
 )
 
@@ -735,25 +740,3 @@ def test_property_user_data() -> None:
 
 
 # -- cost -----------------------------------------------------------------------------------------
-
-
-def test_common_values_are_cheap() -> None:
-    """Given the values of a typical hit, then checking each format costs a few microseconds at
-    most once warm (a loose bound: this is a shared machine)."""
-    import timeit
-
-    values = [
-        ("id", UUID),
-        ("pseudonym", "p-" + "0" * 32),
-        ("timestamp", "2026-11-24T10:15:30.123Z"),
-        ("url", "https://shop.example/products/blue-shirt?utm_source=newsletter"),
-        ("name", "Order Completed"),
-        ("user_agent", ACCEPTED[49][1]),
-        ("ip", "198.51.100.0"),
-        ("country", "DE"),
-    ]
-    for name, value in values:
-        check = checker(name)
-        assert check(value)
-        per_call = min(timeit.repeat(lambda c=check, v=value: c(v), number=2000, repeat=3)) / 2000
-        assert per_call < 20e-6, (name, per_call)

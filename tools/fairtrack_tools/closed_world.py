@@ -940,13 +940,22 @@ def format_allowance() -> Callable[[Place | None, Plant], bool] | None:
         if place is None:
             return False
         path = place.hit_path or (".".join(place.path) if place.protocol in (SEGMENT, BATCH) else None)
-        if path is None or "<" in path:
+        if path is None:
             return False
+        as_key = KEY in path
         parts = path.split(".")
         for end in range(len(parts), 0, -1):
             fmt = declared.get(".".join(parts[:end]))
-            if fmt:
-                return bool(admits(fmt, plant.value))
+            if not fmt:
+                continue
+            if fmt == "map":  # a free-form object: its keys are `key`s, its values `text` or numbers
+                if as_key:
+                    return bool(admits("key", plant.value))
+                leaf = "text" if isinstance(plant.value, str) else "number"
+                return bool(admits(leaf, plant.value))
+            if "<" in path:  # an unknown key under a closed object: nothing admits it
+                return False
+            return bool(admits(fmt, plant.value))
         return False
 
     return allowed

@@ -186,7 +186,7 @@ _EN_STREET = (
     r"(?:Street|St|Road|Rd|Avenue|Ave|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Square|Sq"
     r"|Terrace|Parkway|Pkwy|Highway|Hwy|Way|Crescent|Close)"
 )
-_NAME_WORD = r"[A-Z][A-Za-z'\u2019-]*"
+_NAME_WORD = r"[A-Z][A-Za-z0-9'\u2019-]*"  # a capital first; digits inside (a house name, X5)
 _ORDINAL = r"\d{1,3}(?:st|nd|rd|th)"
 _HOUSE = r"\d{1,4}[A-Za-z]?\b(?![.,:/-]?\d)"  # 5, 12a, 221B; not 12.50, 3:15, 2026-11
 _DE_SUFFIX = (

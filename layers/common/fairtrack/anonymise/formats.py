@@ -29,8 +29,10 @@ format         admits
 ``pseudonym``  what :mod:`fairtrack.pseudonym` makes: ``p-`` or ``d-`` then 32 lower-case hex digits.
 ``enum``       a ``str`` in the attribute's ``values`` (required, and only for this format).
 ``number``     an ``int`` or a finite ``float``; never a ``bool``; never an integral value of
-               13-19 digits that is a Luhn-valid card number (first digit 2-6, as the scanner).
-``integer``    an ``int`` (not ``bool``), under the same card-number rule.
+               13-19 digits that is a Luhn-valid card number (first digit 2-6, as the scanner),
+               nor one of 10-15 digits (a phone number's length) unless it is an epoch time in
+               seconds or milliseconds from 2017 to 2033.
+``integer``    an ``int`` (not ``bool``), under the same rules.
 ``bool``       ``True`` or ``False`` only.
 ``timestamp``  ``YYYY-MM-DDTHH:MM:SS.mmmZ`` naming a real instant, as :func:`fairtrack.timestamps.iso`
                writes it.
@@ -121,8 +123,8 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "id": "Opaque id: 1-128 of A-Z a-z 0-9 _ . : -; no e-mail, IP, phone, long number, JWT or encoded personal data.",
     "pseudonym": "Keyed pseudonym made by the gateway: p- or d- and 32 hex digits.",
     "enum": "One of the values the policy lists.",
-    "number": "A finite number (not a card number).",
-    "integer": "A whole number (not a card number).",
+    "number": "A finite number (not a card number, nor a phone number's 10-15 digits).",
+    "integer": "A whole number (not a card number, nor a phone number's 10-15 digits).",
     "bool": "true or false.",
     "timestamp": "UTC time with milliseconds, e.g. 2026-11-24T10:15:30.123Z.",
     "locale": "Language tag: language, optional script and region (en-GB, zh-Hant-TW); nothing more.",
@@ -339,19 +341,27 @@ def _regex_check(pattern: re.Pattern[str]) -> Check:
     return check
 
 
+_PHONE_MIN, _PHONE_MAX = 10**9, 10**15  # 10 to 15 digits: the length of a phone number (E.164)
+_EPOCH_S = (1_483_228_800, 2_000_000_000)  # 2017 to 2033, in seconds; times 1,000 in milliseconds
+
+
 def _card_like(number: int) -> bool:
     number = abs(number)
+    if _PHONE_MIN <= number < _PHONE_MAX and not (
+        _EPOCH_S[0] <= number < _EPOCH_S[1] or _EPOCH_S[0] * 1000 <= number < _EPOCH_S[1] * 1000
+    ):
+        return True  # a phone number sent as a JSON number (447700900123), unless an epoch time
     return _CARD_MIN <= number < _CARD_MAX and pii.classify(str(number)) == "card"
 
 
 def _number(value: Any) -> bool:
     kind = type(value)
     if kind is int:
-        return -_CARD_MIN < value < _CARD_MIN or not _card_like(value)
+        return -_PHONE_MIN < value < _PHONE_MIN or not _card_like(value)
     if kind is float:
         if not math.isfinite(value):
             return False
-        return -_CARD_MIN < value < _CARD_MIN or not value.is_integer() or not _card_like(int(value))
+        return -_PHONE_MIN < value < _PHONE_MIN or not value.is_integer() or not _card_like(int(value))
     return False
 
 
@@ -471,9 +481,19 @@ _UA = re.compile(r"[\x20-\x7e]{1,512}")
 _PRODUCT = re.compile(r"(?<![A-Za-z0-9._+-])[A-Za-z][A-Za-z0-9._+-]*/[0-9A-Za-z][0-9A-Za-z._+-]*")
 
 
+_UA_PUNCTUATION = re.compile(r"[,;()\[\]]")
+
+
 @lru_cache(maxsize=4096)
 def _user_agent_ok(value: str) -> bool:
-    return _UA.fullmatch(value) is not None and _PRODUCT.search(value) is not None and not _scan(value)
+    # scanned as it is and with its punctuation as spaces: a comma-joined second header
+    # ("...Firefox/133.0,30 Baker Street") must not hide what follows it behind the comma
+    return (
+        _UA.fullmatch(value) is not None
+        and _PRODUCT.search(value) is not None
+        and not _scan(value)
+        and not _scan(_UA_PUNCTUATION.sub(" ", value))
+    )
 
 
 def _user_agent(value: Any) -> bool:
