@@ -26,7 +26,7 @@ EMAIL_SHA256 = hashlib.sha256(b"jane@example.com").hexdigest()
 @pytest.fixture(scope="module")
 def policy() -> Policy:
     doc: dict[str, Any] = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
-    doc["attributes"]["traits.email"] = {"purpose": "advertising", "format": "text", "transform": "sha256_normalised"}
+    doc["attributes"]["traits.email"] = {"purpose": "advertising", "format": "hash", "transform": "sha256_normalised"}
     doc["attributes"]["userId"]["purpose"] = "advertising"
     doc["attributes"]["context.campaign"]["purpose"] = "advertising"
     common = ["type", "messageId", "timestamp", "event", "name", "anonymousId", "properties", "context.page.path"]
@@ -105,11 +105,11 @@ def test_advertising_adds_the_hashed_email_and_ids(policy: Policy) -> None:
     assert payload["userData"] == {"ga4": {"sha256_email_address": [EMAIL_SHA256]}}
     user_data = next(d for d in decisions if d.field == "userData.ga4")
     assert (user_data.action, user_data.purpose, user_data.legal_basis) == ("sent", "advertising", "consent")
-    # the raw e-mail never leaves: the `text` format refuses an e-mail before any transform could
-    # hash it (the hashed one is ingest's userData.ga4)
+    # the raw e-mail never leaves: traits.email goes only in the form its format declares, a hash
     assert "jane@example.com" not in json.dumps(payload)
     email = next(d for d in decisions if d.field == "traits.email")
-    assert (email.action, email.reason) == ("dropped", "format_mismatch")
+    assert (email.action, email.form) == ("sent", "sha256_normalised")
+    assert len(payload["traits"]["email"]) == 64
 
 
 def _listed(field: str, allowed: set[str], policy: Policy) -> bool:

@@ -30,7 +30,7 @@ def policy() -> Policy:
                     "format": "enum",
                     "values": ["track", "page", "screen", "identify", "group", "alias"],
                 },
-                "traits.email": {"purpose": "advertising", "format": "text", "transform": "sha256_normalised"},
+                "traits.email": {"purpose": "advertising", "format": "hash", "transform": "sha256_normalised"},
                 # the format admits the value before any form: a cleaned URL, cut to its origin when
                 # the purpose is not granted
                 "context.page.referrer": {"purpose": "advertising", "format": "url", "reduced": "url_origin"},
@@ -65,14 +65,14 @@ def test_full_form_transform_when_the_purpose_is_granted(policy: Policy) -> None
     assert payload["context"]["page"]["referrer"] == "https://mail.example:8443/inbox"
 
 
-def test_a_value_its_format_refuses_is_dropped_before_any_form(policy: Policy) -> None:
-    # a raw e-mail is personal data: the `text` format refuses it, so it is neither sent nor hashed
+def test_a_transformed_value_goes_only_in_the_form_its_format_declares(policy: Policy) -> None:
+    # the e-mail leaves hashed (the attribute's format is what the transform makes), never raw
     payload, decisions = evaluate(hit(), BOTH, "meta", policy)
 
     assert payload is not None
-    assert "traits" not in payload
+    assert payload["traits"]["email"] != "jane@example.com" and len(payload["traits"]["email"]) == 64
     email = next(d for d in decisions if d.field == "traits.email")
-    assert (email.action, email.reason, email.purpose) == ("dropped", "format_mismatch", "advertising")
+    assert (email.action, email.form) == ("sent", "sha256_normalised")
 
 
 def test_reduced_forms_when_the_purpose_is_not_granted(policy: Policy) -> None:

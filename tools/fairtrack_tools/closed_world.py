@@ -940,9 +940,11 @@ def format_allowance() -> Callable[[Place | None, Plant], bool] | None:
         if place is None:
             return False
         path = place.hit_path or (".".join(place.path) if place.protocol in (SEGMENT, BATCH) else None)
+        if place.protocol == HEADER and place.path[0] == "user-agent":
+            path = "context.userAgent"  # where ingest puts the request's user agent
         if path is None:
             return False
-        as_key = KEY in path
+        as_key = KEY in path or any(KEY in part for part in place.path)
         parts = path.split(".")
         for end in range(len(parts), 0, -1):
             fmt = declared.get(".".join(parts[:end]))

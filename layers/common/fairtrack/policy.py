@@ -374,7 +374,8 @@ def _compile(policy: Policy, destination: str | None, granted: frozenset[str]) -
             return _FORM, made, reducer
         transform = None if everything else TRANSFORMS[attr.transform]
         if transform is not None:
-            return _FORM, Decision(name, "sent", "allowed", path, attr.purpose, basis, v, attr.transform), transform
+            made = Decision(name, "sent", "allowed", path, attr.purpose, basis, v, attr.transform)
+            return _FORM, made, _checked(transform, attr.check)
         return _SEND, Decision(name, "sent", "allowed", path, attr.purpose, basis, v), None
 
     def level(prefix: str) -> Plan:
@@ -402,12 +403,26 @@ def _compile(policy: Policy, destination: str | None, granted: frozenset[str]) -
                     # fields (traits.email without traits): those are judged on their own
                     plan[key] = (_DESCEND, made, level(path + "."), None, None)
                 else:
-                    plan[key] = (kind, made, None, form, attr.check)
+                    # an attribute with a full-form transform declares the format of what the
+                    # transform makes (a hash): checked on the way out (``_checked``), and by
+                    # nothing before, since the value never leaves untransformed
+                    transformed = attr.transform != "none" and (everything or made.form == attr.transform)
+                    plan[key] = (kind, made, None, form, None if transformed else attr.check)
             elif has_children:
                 plan[key] = (_DESCEND, None, level(path + "."), None, None)
         return plan
 
     return level("")
+
+
+def _checked(transform: Form, check: formats.Check) -> Form:
+    """``transform``, whose result must fit the attribute's format to go (None otherwise)."""
+
+    def form(value: Any) -> Any:
+        shaped = transform(value)
+        return shaped if shaped is not None and check(shaped) else None
+
+    return form
 
 
 def plan_for(policy: Policy, destination: str, granted: frozenset[str]) -> Plan | Decision:
@@ -572,6 +587,8 @@ class _Evaluation:
             if entry is None:
                 self.not_catalogued(prefix, key)
                 continue
+            if value is None:  # absent: a null is no value, sent or refused
+                continue
             kind, made, children, _, _ = entry
             path = f"{prefix}.{key}" if prefix else key
             if kind == _DROP:
@@ -645,11 +662,11 @@ def _conform(obj: dict[str, Any], plan: Plan, prefix: str, mismatches: list[str]
     out: dict[str, Any] = {}
     for key, value in obj.items():
         entry = plan.get(key)
-        if entry is None:  # not catalogued
+        if entry is None or value is None:  # not catalogued, or absent (a null is no value)
             continue
         kind, _, children, _, check = entry
         if kind == _SEND:
-            if check(value):  # type: ignore[misc]
+            if check is None or check(value):  # None: a value that only ever leaves transformed
                 out[key] = value
             else:
                 mismatches.append(f"{prefix}{key}")
@@ -665,7 +682,7 @@ def _conform(obj: dict[str, Any], plan: Plan, prefix: str, mismatches: list[str]
                 fitted.update(_conform(value, children, f"{prefix}{key}.", mismatches))
             if fitted:
                 out[key] = fitted
-        elif kind == _DESCEND or check(value):  # type: ignore[misc]
+        elif kind == _DESCEND or check is None or check(value):
             if isinstance(value, dict):
                 inner = _conform(value, children, f"{prefix}{key}.", mismatches)  # type: ignore[arg-type]
                 if inner:

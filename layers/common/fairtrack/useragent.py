@@ -357,7 +357,9 @@ def _brand(hints: dict[str, Any]) -> tuple[str, str | None] | None:
             brand = entry.get("brand")
             if not isinstance(brand, str) or _is_grease(brand):
                 continue
-            name = _BRANDS.get(brand) or _name(brand)
+            # only a brand this table knows: a client hint is client input, and a brand of its own
+            # choosing ("jane.doe", an id) would otherwise travel as the browser's name
+            name = _BRANDS.get(brand)
             if name is None:
                 continue
             if best is None or (best[0] in _GENERIC_BRANDS and brand not in _GENERIC_BRANDS):

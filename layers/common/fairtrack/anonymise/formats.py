@@ -481,18 +481,23 @@ _UA = re.compile(r"[\x20-\x7e]{1,512}")
 _PRODUCT = re.compile(r"(?<![A-Za-z0-9._+-])[A-Za-z][A-Za-z0-9._+-]*/[0-9A-Za-z][0-9A-Za-z._+-]*")
 
 
+# RFC 9110's grammar: products (token[/token]) and comments in parentheses, separated by spaces;
+# a comma-joined second header or text after the last product does not fit it
+_UA_PRODUCT_PATTERN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+(?:/[A-Za-z0-9!#$%&'*+.^_`|~-]+)?"
+_UA_GRAMMAR = re.compile(rf"{_UA_PRODUCT_PATTERN}(?: +(?:{_UA_PRODUCT_PATTERN}|\([^()]*\)))*")
 _UA_PUNCTUATION = re.compile(r"[,;()\[\]]")
 
 
 @lru_cache(maxsize=4096)
 def _user_agent_ok(value: str) -> bool:
-    # scanned as it is and with its punctuation as spaces: a comma-joined second header
-    # ("...Firefox/133.0,30 Baker Street") must not hide what follows it behind the comma
+    # scanned as it is and with its punctuation as line breaks: a version before a comment must
+    # not hide what follows it ("Firefox/133.0 (4350-0662-3103-9933)" reads as one run of digits)
     return (
         _UA.fullmatch(value) is not None
+        and _UA_GRAMMAR.fullmatch(value) is not None
         and _PRODUCT.search(value) is not None
         and not _scan(value)
-        and not _scan(_UA_PUNCTUATION.sub(" ", value))
+        and not _scan(_UA_PUNCTUATION.sub("\n", value))
     )
 
 
