@@ -236,4 +236,3 @@ def test_an_unknown_format_does_not_validate() -> None:
         assert "anything" in str(exc)
     else:
         raise AssertionError("a policy with an unknown format validated")
-
