@@ -942,6 +942,12 @@ def format_allowance() -> Callable[[Place | None, Plant], bool] | None:
         path = place.hit_path or (".".join(place.path) if place.protocol in (SEGMENT, BATCH) else None)
         if place.protocol == HEADER and place.path[0] == "user-agent":
             path = "context.userAgent"  # where ingest puts the request's user agent
+        elif path is None and place.protocol == GTAG:  # a key of the client's choosing: its object
+            head = place.path[0]
+            if head.startswith(("ep.", "epn.")) or head.startswith("pr"):
+                path = "properties"
+            elif head.startswith(("up.", "upn.")):
+                path = "context.traits"
         if path is None:
             return False
         as_key = KEY in path or any(KEY in part for part in place.path)
