@@ -236,3 +236,11 @@ def test_an_unknown_format_does_not_validate() -> None:
         assert "anything" in str(exc)
     else:
         raise AssertionError("a policy with an unknown format validated")
+
+
+def test_the_readme_format_table_describes_every_format_as_the_code_does() -> None:
+    from fairtrack.anonymise import formats
+
+    readme = (ROOT / "README.md").read_text()
+    for name, description in formats.DESCRIPTIONS.items():
+        assert f"| `{name}` | {description} |" in readme, name
