@@ -27,7 +27,7 @@ from fairtrack.hit import EventType, Hit, UserData
 from fairtrack.observability import logger, metrics
 from fairtrack.policy import Decision, Policy, conform, evaluate, plan_for
 from fairtrack.protocols import gtag as gtag_protocol
-from fairtrack.protocols.segment import batch_events, parse_event
+from fairtrack.protocols.segment import batch_events, consent_conflicts, parse_event
 from fairtrack.pseudonym import DailySalts, Pseudonymiser, secret_key
 from fairtrack.queue import QueueSender, Routed, chunk_envelopes
 from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
@@ -38,7 +38,7 @@ MAX_REQUEST_BYTES = 500 * 1024
 # search instead of a walk): "@", "%40" or any double encoding "%25" (e-mail), a run of 7+ digits
 # with separators (phone, card, IBAN, IPv4), two colons among hex digits (IPv6). No match: nothing
 # to redact.
-_MAYBE_PII = re.compile(rb"@|%40|%25|\d[\d\s().+/-]{5,}\d|:[0-9A-Fa-f]{0,4}:")
+_MAYBE_PII = pii.PRECHECK  # the scanner's own superset, encoded forms included
 _PAGE_KEYS = frozenset({"url", "search", "referrer", "path"})
 IDENTIFIERS = ("anonymousId", "userId", "groupId", "previousId")  # pseudonymised before anything is queued
 ANALYTICS = "analytics"  # without it, a hit gets a cookieless daily visitor id instead of its ids
@@ -337,12 +337,14 @@ class Ingestor:
 
     def segment(self, request: IngestRequest, implied_type: EventType) -> IngestResult:
         """One event on a typed route (``/v1/track``, ``/v1/t`` ...)."""
-        body = parse_json(decode_body(request))
+        raw = decode_body(request)
+        body = parse_json(raw)
         source = self.authenticate(request, body)
 
         def work() -> IngestResult:
             visitor = self.visitor(request)
-            parsed = parse_event(body, implied_type=implied_type, ip=visitor.ip)
+            conflicts = consent_conflicts(raw, body).of(None)  # a consent key twice, disagreeing
+            parsed = parse_event(body, implied_type=implied_type, ip=visitor.ip, conflicts=conflicts)
             if isinstance(parsed, list):
                 raise ClientError(status_for(parsed), "invalid_event", "the event is not valid", parsed)
             return self.route(source, [parsed.to_hit(request.received_at)], request.request_id, visitor)
@@ -352,19 +354,23 @@ class Ingestor:
     def segment_batch(self, request: IngestRequest) -> IngestResult:
         """A batch (``/v1/batch``, ``/v1/b``, ``/beacon/v1/batch``): good events are kept, bad ones
         reported by index; only a batch with nothing valid in it is refused."""
-        body = parse_json(decode_body(request))
+        raw = decode_body(request)
+        body = parse_json(raw)
         source = self.authenticate(request, body)
-        return self._from(request, source, lambda: self._segment_batch(request, body, source))
+        return self._from(request, source, lambda: self._segment_batch(request, raw, body, source))
 
-    def _segment_batch(self, request: IngestRequest, body: Any, source: Source) -> IngestResult:
+    def _segment_batch(self, request: IngestRequest, raw: bytes, body: Any, source: Source) -> IngestResult:
         events, errors, sent_at = batch_events(body)
         if errors:
             raise ClientError(status_for(errors), "invalid_batch", "the batch is not valid", errors)
         hits: list[Hit] = []
         rejected: list[dict[str, Any]] = []
         visitor = self.visitor(request)  # one connection, one address: reduce it once
-        for index, raw in events:
-            parsed = parse_event(raw, implied_type=None, path=f"batch[{index}]", ip=visitor.ip)
+        conflicts = consent_conflicts(raw, body)  # consent keys given twice, disagreeing, per event
+        for index, event in events:
+            parsed = parse_event(
+                event, implied_type=None, path=f"batch[{index}]", ip=visitor.ip, conflicts=conflicts.of(index)
+            )
             if isinstance(parsed, list):
                 rejected.append({"index": index, "errors": [e.as_dict() for e in parsed]})
             else:
