@@ -343,3 +343,21 @@ def test_a_consent_object_that_differs_from_the_ones_seen_is_checked_too() -> No
     found = segment_conflicts(('{"batch":[' + ",".join(events) + "]}").encode())
 
     assert [found.of(0), found.of(1)] == [(), ("npa",)]
+
+
+def test_the_debug_explanation_of_consent_mode_follows_the_resolver() -> None:
+    """Given gcs=G111 alone, then the explanation says Consent Mode grants analytics and not
+    advertising, as the resolver decides (ad_user_data and ad_personalization were never granted)."""
+    from pathlib import Path
+
+    import yaml
+
+    from fairtrack.explain import signal_effects
+    from fairtrack.hit import ConsentSignals
+    from fairtrack.policy import Policy
+
+    root = Path(__file__).resolve().parents[2]
+    policy = Policy.model_validate(yaml.safe_load((root / "policies" / "default.yaml").read_text()))
+    [effect] = signal_effects(ConsentSignals(gcs="G111"), policy, ("google.consent_mode",))
+    assert effect["grants"] == ["analytics"]
+    assert "advertising" not in effect["denies"]

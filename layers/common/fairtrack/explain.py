@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fairtrack.consent import GRANTED, Consent, consent_mode_states, rudder_purposes, tcf_purposes
+from fairtrack.consent import Consent, consent_mode_purposes, consent_mode_states, rudder_purposes, tcf_purposes
 from fairtrack.hit import ConsentSignals
 from fairtrack.policy import NECESSARY, Decision, Policy
 
@@ -115,8 +115,9 @@ def signal_effects(signals: ConsentSignals, policy: Policy, used: tuple[str, ...
         elif kind == CONSENT_MODE:
             states = consent_mode_states(signals)
             entry["states"] = states  # Consent Mode's own type names and granted/denied
-            for name, state in states.items():
-                (grants if state == GRANTED else denies).update(policy.signals.consent_mode.get(name, ()))
+            # a purpose only when every Consent Mode type mapped to it is granted (the resolver's rule)
+            for purpose, grant in consent_mode_purposes(states, policy).items():
+                (grants if grant else denies).add(purpose)
             if not states:
                 entry["note"] = "no readable gcs/gcd/npa value: not a signal"
         elif kind == TCF and signals.tcString is not None:
