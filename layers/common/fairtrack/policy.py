@@ -335,6 +335,7 @@ def _reported(prefix: str, key: str, catalogued: frozenset[str] = frozenset()) -
 # catalogued children all go as they are, so that a conformed one (only catalogued children, each
 # admitted) is sent whole by the unrecorded route.
 _SEND, _DROP, _DESCEND, _OBJECT, _FORM, _MAP, _WHOLE = 0, 1, 2, 3, 4, 5, 6
+_AS_IS, _INTO = frozenset({_SEND, _WHOLE}), frozenset({_DESCEND, _OBJECT})  # the unrecorded route's cases
 # key -> (what to do, the decision made in advance, the plan one level down, the form, the check)
 PlanEntry = tuple[int, "Decision | None", "Plan | None", "Form | None", "formats.Check | None"]
 Plan = dict[str, PlanEntry]
@@ -625,9 +626,9 @@ def _select(obj: dict[str, Any], plan: Plan) -> dict[str, Any]:
         if entry is None:  # not catalogued
             continue
         kind = entry[0]
-        if kind in (_SEND, _WHOLE):
+        if kind in _AS_IS:
             out[key] = value
-        elif kind in (_DESCEND, _OBJECT):
+        elif kind in _INTO:
             if isinstance(value, dict):
                 inner = _select(value, entry[2])  # type: ignore[arg-type]
                 if inner:
