@@ -82,6 +82,7 @@ from fairtrack_tools.proof import (
     Request,
     _now_iso,
     _table,
+    collect_surfaces,
     send,
 )
 
@@ -1097,39 +1098,6 @@ class Report:
         out.append("checks:")
         out += [f"  [{'ok' if c.ok else 'FAIL'}] {c.name}" + (f": {c.detail}" if c.detail else "") for c in self.checks]
         return "\n".join(out)
-
-
-def collect_surfaces(stack: ProofStack, evidence: Evidence, requests: list[Request]) -> dict[str, list[str]]:
-    """What :func:`fairtrack_tools.proof.run_canaries` searches, under the same names."""
-    surfaces: dict[str, list[str]] = {}
-    assert stack.tap is not None
-    surfaces["queue messages (every one ingest sent)"] = list(stack.tap.messages)
-    ddb = stack.client("dynamodb")
-    items: list[str] = []
-    for output in ("PolicyTableName", "ConsentTableName", "DeliveryTableName"):
-        for page in ddb.get_paginator("scan").paginate(TableName=stack.output(output)):
-            items.extend(json.dumps(item) for item in page.get("Items", []))
-    surfaces["DynamoDB items (policy, consent, ledger)"] = items
-    surfaces["DLQ messages"] = [b for bodies in evidence.dlq.values() for b in bodies]
-    surfaces["queue messages left at the end"] = [b for bodies in evidence.leftover.values() for b in bodies]
-    for name in ("ga4", "meta", "webhook"):
-        surfaces[f"{name}: requests received (body, query, headers)"] = [
-            json.dumps(body)
-            + "\n"
-            + str(req.get("path"))
-            + "?"
-            + str(req.get("query"))
-            + "\n"
-            + json.dumps(req.get("headers"))
-            for body, req in evidence.captured[name]
-        ]
-    surfaces["lake bucket objects (lake/, decisions/)"] = [b.decode(errors="replace") for _, b in evidence.lake_raw]
-    surfaces["failed-events store objects"] = [b.decode(errors="replace") for _, b in evidence.failed_raw]
-    surfaces["worker log lines"] = [line for line in evidence.logs if '"_aws"' not in line]
-    surfaces["worker metric lines (EMF)"] = [line for line in evidence.logs if '"_aws"' in line]
-    surfaces["stack stderr"] = evidence.stderr.splitlines()
-    surfaces["ingest API answers"] = [f"{r.status} " + r.answer.decode(errors="replace") for r in requests]
-    return surfaces
 
 
 SHORT_FAULTS = FaultPlan(rate=0.15, mix=(("http_500", 0.35), ("http_429", 0.25), ("permanent", 0.40)), seed=5)

@@ -713,13 +713,14 @@ CONSENT_STATES = (
     ),
     ConsentState("unknown category", _purposes(), 3, {"functional": True}),
 )
-# gtag Consent Mode v1 (gcs = G1<ad_storage><analytics_storage>)
+# gtag Consent Mode v1 (gcs = G1<ad_storage><analytics_storage>): it grants analytics; advertising
+# also needs ad_user_data and ad_personalization granted, which only v2's gcd says
 GTAG_CONSENT = (
     ("", _purposes(), 2),
     ("G100", _purposes(), 2),
     ("G101", _purposes(ANALYTICS), 3),
-    ("G110", _purposes(ADVERTISING), 1),
-    ("G111", _purposes(ANALYTICS, ADVERTISING), 3),
+    ("G110", _purposes(), 1),
+    ("G111", _purposes(ANALYTICS), 3),
 )
 
 # track names: (name, weight, carries a value and currency, GA4's drop reason for the name)
@@ -1902,6 +1903,7 @@ class Catalogue:
             name: (str(a["purpose"]), str(a.get("reduced", "drop"))) for name, a in doc["attributes"].items()
         }
         self.allowed = {name: frozenset(d["attributes"]) for name, d in doc["destinations"].items()}
+        self.objects = frozenset(name for name, a in doc["attributes"].items() if a.get("format") == "object")
         self.requires = {
             name: (frozenset(d["requires"].get("all", [])), frozenset(d["requires"].get("any", [])))
             for name, d in doc["destinations"].items()
@@ -1914,6 +1916,17 @@ class Catalogue:
             if candidate in self.attributes:
                 return candidate
         return None
+
+    def listed(self, destination: str, attribute: str) -> bool:
+        """The destination lists the attribute, or an object attribute holding it (an object
+        listed brings its catalogued children)."""
+        allowed = self.allowed.get(destination, frozenset())
+        parent = attribute
+        while parent:
+            if parent in allowed and (parent == attribute or parent in self.objects):
+                return True
+            parent = parent.rpartition(".")[0]
+        return False
 
     def purpose(self, attribute: str) -> str:
         return NECESSARY if attribute.startswith("@") else self.attributes[attribute][0]
@@ -1932,7 +1945,7 @@ class Catalogue:
             if candidate not in self.attributes:
                 problem = "not_catalogued"
                 continue
-            if candidate not in self.allowed.get(destination, frozenset()):
+            if not self.listed(destination, candidate):
                 problem = "not_allowed_for_destination"
                 continue
             purpose, reduced = self.attributes[candidate]
@@ -2143,6 +2156,41 @@ class CanaryReport:
         return "\n".join(out)
 
 
+def collect_surfaces(stack: ProofStack, evidence: Evidence, requests: list[Request]) -> dict[str, list[str]]:
+    """Every surface a planted value could reach, by name: what ingest queued (through the tap),
+    DLQs and leftovers, each destination request, lake and decision-log objects, failed events,
+    every table item, log and metric line, and every HTTP answer. The stack must still be up."""
+    surfaces: dict[str, list[str]] = {}
+    assert stack.tap is not None
+    surfaces["queue messages (every one ingest sent)"] = list(stack.tap.messages)
+    ddb = stack.client("dynamodb")
+    items: list[str] = []
+    for output in ("PolicyTableName", "ConsentTableName", "DeliveryTableName"):
+        for page in ddb.get_paginator("scan").paginate(TableName=stack.output(output)):
+            items.extend(json.dumps(item) for item in page.get("Items", []))
+    surfaces["DynamoDB items (policy, consent, ledger)"] = items
+    surfaces["DLQ messages"] = [b for bodies in evidence.dlq.values() for b in bodies]
+    surfaces["queue messages left at the end"] = [b for bodies in evidence.leftover.values() for b in bodies]
+    for name in ("ga4", "meta", "webhook"):
+        surfaces[f"{name}: requests received (body, query, headers)"] = [
+            json.dumps(body)
+            + "\n"
+            + str(req.get("path"))
+            + "?"
+            + str(req.get("query"))
+            + "\n"
+            + json.dumps(req.get("headers"))
+            for body, req in evidence.captured[name]
+        ]
+    surfaces["lake bucket objects (lake/, decisions/)"] = [b.decode(errors="replace") for _, b in evidence.lake_raw]
+    surfaces["failed-events store objects"] = [b.decode(errors="replace") for _, b in evidence.failed_raw]
+    surfaces["worker log lines"] = [line for line in evidence.logs if '"_aws"' not in line]
+    surfaces["worker metric lines (EMF)"] = [line for line in evidence.logs if '"_aws"' in line]
+    surfaces["stack stderr"] = evidence.stderr.splitlines()
+    surfaces["ingest API answers"] = [f"{r.status} " + r.answer.decode(errors="replace") for r in requests]
+    return surfaces
+
+
 def run_canaries(
     hits: int,
     *,
@@ -2162,7 +2210,6 @@ def run_canaries(
         f"workload: {len(workload.hits)} hits, {len(workload.planted) + len(workload.phones)} canaries, "
         f"{len(workload.requests)} requests"
     )
-    surfaces: dict[str, list[str]] = {}
     with contextlib.ExitStack() as exits:
         directory = log_dir or Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="proof-canaries-")))
         stack = exits.enter_context(
@@ -2184,35 +2231,7 @@ def run_canaries(
         timings["drain"] = time.monotonic() - mark
         mark = time.monotonic()
         evidence = Evidence.collect(stack, drained)
-        assert stack.tap is not None
-        surfaces["queue messages (every one ingest sent)"] = list(stack.tap.messages)
-        ddb = stack.client("dynamodb")
-        items: list[str] = []
-        for output in ("PolicyTableName", "ConsentTableName", "DeliveryTableName"):
-            for page in ddb.get_paginator("scan").paginate(TableName=stack.output(output)):
-                items.extend(json.dumps(item) for item in page.get("Items", []))
-        surfaces["DynamoDB items (policy, consent, ledger)"] = items
-    surfaces["DLQ messages"] = [b for bodies in evidence.dlq.values() for b in bodies]
-    surfaces["queue messages left at the end"] = [b for bodies in evidence.leftover.values() for b in bodies]
-    for name in ("ga4", "meta", "webhook"):
-        surfaces[f"{name}: requests received (body, query, headers)"] = [
-            json.dumps(body)
-            + "\n"
-            + str(req.get("path"))
-            + "?"
-            + str(req.get("query"))
-            + "\n"
-            + json.dumps(req.get("headers"))
-            for body, req in evidence.captured[name]
-        ]
-    surfaces["lake bucket objects (lake/, decisions/)"] = [
-        body.decode(errors="replace") for _, body in evidence.lake_raw
-    ]
-    surfaces["failed-events store objects"] = [body.decode(errors="replace") for _, body in evidence.failed_raw]
-    surfaces["worker log lines"] = [line for line in evidence.logs if '"_aws"' not in line]
-    surfaces["worker metric lines (EMF)"] = [line for line in evidence.logs if '"_aws"' in line]
-    surfaces["stack stderr"] = evidence.stderr.splitlines()
-    surfaces["ingest API answers"] = [r.answer.decode(errors="replace") for r in workload.requests]
+        surfaces = collect_surfaces(stack, evidence, workload.requests)
     leaks: list[Leak] = []
     for name, texts in surfaces.items():
         for text in texts:
