@@ -289,18 +289,16 @@ def anonymise_cpu(options: Options) -> list[Row]:
 
     raw_events, _, sent_at = batch_events(doc)
     hits = [parse_event(raw, implied_type=None, ip="203.0.113.0") for _, raw in raw_events]
-    payloads = [h.to_hit(datetime.now(UTC), sent_at).to_payload() for h in hits if not isinstance(h, list)]
+    received = datetime.now(UTC)
+    canonical = [h.to_hit(received, sent_at) for h in hits if not isinstance(h, list)]
+    policy = MemoryPolicyStore(events.WRITE_KEY, events.SOURCE_ID).active_policy()
+    granted = frozenset({"necessary", "analytics"})
     result = IngestResult()
 
     def stage() -> None:
-        for memo in (ing._urls, ing._origins, ing._agents, ing._pseudonyms, ing._texts):
-            memo.clear()  # every URL, agent and id of the batch computed afresh: the worst case
-        for source in payloads:
-            payload = dict(source)
-            ing._pseudonymise(payload)
-            context = payload.get("context") or {}
-            ing._agent(context.get("userAgent"), context.get("userAgentData"))
-            ing._minimise(payload, result)
+        ing.anonymiser.forget()  # every URL, agent, id and text of the batch computed afresh: the worst case
+        for hit in canonical:
+            ing.anonymise(hit, policy, granted=granted, visitor=None, source_id=events.SOURCE_ID, result=result)
 
     with quiet():
         stage()
@@ -317,6 +315,7 @@ def anonymise_cpu(options: Options) -> list[Row]:
             ratio=c.ratio,
             target="informational",
             passed=None,
-            note="pseudonyms, reduced user agent, URL cleaning, PII scan; per-container memos cleared each round",
+            note="the whole stage: pseudonyms, reduced user agent, URL cleaning, PII scan, echoed ids, "
+            "conform to the catalogue's formats; per-container memos cleared each round",
         )
     ]

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pydantic_core import to_json
 
 from fairtrack import pii
-from fairtrack.ingest import _MAYBE_PII, _may_hold_pii
+from fairtrack.anonymise.stage import _MAYBE_PII, _may_hold_pii
 
 planted = st.one_of(
     st.emails(),

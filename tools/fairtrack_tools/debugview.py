@@ -149,10 +149,11 @@ class PreviewIngestor(Ingestor):
         )
         self._payload = None
 
-    def _conform(self, payload: dict[str, Any], policy: Policy, result: IngestResult) -> dict[str, Any]:
-        # the payload ingest goes on to evaluate per destination: the anonymise stage's last step
-        self._payload = super()._conform(payload, policy, result)
-        return self._payload
+    def anonymise(self, hit: Hit, policy: Policy, **kwargs: Any) -> dict[str, Any] | str:
+        # the payload ingest goes on to evaluate per destination: what the anonymise stage made
+        made = super().anonymise(hit, policy, **kwargs)
+        self._payload = made if isinstance(made, dict) else None
+        return made
 
     @staticmethod
     def _record(result: IngestResult, source: Any) -> None:
@@ -160,10 +161,7 @@ class PreviewIngestor(Ingestor):
 
     def forget(self) -> None:
         """Drop what the per-container memos keep of raw input (ids, URLs, user agents)."""
-        self._pseudonyms.clear()
-        self._urls.clear()
-        self._agents.clear()
-        self._origins.clear()
+        self.anonymiser.forget()
         for policy in self.store._policies.values():
             policy.consent_cache.clear()  # keyed on the signals as sent
 

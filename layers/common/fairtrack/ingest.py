@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
-import uuid
 import zlib
 from collections import Counter
 from collections.abc import Callable
@@ -18,117 +16,38 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic_core import from_json, to_json
+from pydantic_core import from_json
 
-from fairtrack import consent, cors, geo, pii, urls, useragent
-from fairtrack.anonymise import client_ip, formats, truncate_ip
+from fairtrack import consent, cors, geo
+from fairtrack.anonymise import client_ip, truncate_ip
+from fairtrack.anonymise.stage import BOT, IDENTIFIERS, QUARANTINED, SUPPRESSED, Anonymiser, Visitor
 from fairtrack.errors import ClientError, FieldError, status_for
-from fairtrack.hit import EventType, Hit, UserData
+from fairtrack.hit import EventType, Hit
 from fairtrack.observability import logger, metrics
-from fairtrack.policy import Decision, Policy, conform, evaluate, plan_for
+from fairtrack.policy import Decision, Policy, evaluate, plan_for
 from fairtrack.protocols import gtag as gtag_protocol
 from fairtrack.protocols.segment import batch_events, consent_conflicts, parse_event
 from fairtrack.pseudonym import DailySalts, Pseudonymiser, secret_key
 from fairtrack.queue import QueueSender, Routed, chunk_envelopes
 from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
-from fairtrack.store import NoActivePolicy, PolicyStore, Source, is_suppressed
+from fairtrack.store import NoActivePolicy, PolicyStore, Source
+
+__all__ = [
+    "IDENTIFIERS",
+    "MAX_REQUEST_BYTES",
+    "IngestRequest",
+    "IngestResult",
+    "Ingestor",
+    "Visitor",
+    "decode_body",
+    "parse_json",
+    "write_key_of",
+]
+
+# the counter of IngestResult each reason of the anonymise stage's for sending a hit nowhere bumps
+_SKIP_COUNTS = {SUPPRESSED: "suppressed", BOT: "bots_dropped", QUARANTINED: "quarantined"}
 
 MAX_REQUEST_BYTES = 500 * 1024
-# A superset of what pii.scan looks for, run over the JSON of a hit's properties first (one C-level
-# search instead of a walk): "@", "%40" or any double encoding "%25" (e-mail), a run of 7+ digits
-# with separators (phone, card, IBAN, IPv4), two colons among hex digits (IPv6). No match: nothing
-# to redact.
-_MAYBE_PII = re.compile(rb"@|%40|%25|&#|&[a-z]+;|[\xef]\xbc|eyJ|\d[\d\s().+/-]{5,}\d|:[0-9A-Fa-f]{0,4}:")
-# (an entity, a full-width form (U+FF00-FF3F), a JWT, besides the plain forms. What it lets pass
-# unscanned that the scanner would have redacted (base64 of an e-mail, a street address) is
-# refused by the catalogue's `map` format instead: dropped with format_mismatch, never sent.)
-_PAGE_KEYS = frozenset({"url", "search", "referrer", "path"})
-IDENTIFIERS = ("anonymousId", "userId", "groupId", "previousId")  # pseudonymised before anything is queued
-ANALYTICS = "analytics"  # without it, a hit gets a cookieless daily visitor id instead of its ids
-
-
-_JSON_KEY = re.compile(rb'"([^"\\]{1,128})":')
-
-
-_MESSAGE_ID = formats.checker("id", max_length=100)  # the catalogue's messageId: an opaque id
-
-MIN_ECHOED_ID = 6  # shorter ids ("42") would match ordinary text: left to the other checks
-
-
-def _replace_in(value: Any, ids: tuple[str, ...], marker: str = "[id]") -> Any:
-    """``value`` with each id replaced by ``marker`` (``:id`` inside URLs, as urls.py marks them)."""
-    if isinstance(value, str):
-        for raw in ids:
-            if raw in value:
-                value = value.replace(raw, marker)
-        return value
-    if isinstance(value, dict):
-        return {
-            k: _replace_in(v, ids, ":id" if k in _PAGE_KEYS and isinstance(v, str) else marker)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_replace_in(v, ids, marker) for v in value]
-    return value
-
-
-def _strip_own_ids(payload: dict[str, Any], hit: Hit) -> None:
-    """A hit's own raw ids, echoed in its URL, title or properties (``/users/<userId>/orders``),
-    become ``[id]``: they leave ingest only as pseudonyms. One search of the encoded payload;
-    parts are rewritten only when an id is in them."""
-    ids = tuple(v for v in (hit.anonymousId, hit.userId, hit.groupId, hit.previousId) if v and len(v) >= MIN_ECHOED_ID)
-    if not ids:
-        return
-    encoded = [to_json(raw)[1:-1] for raw in ids]  # as the id appears inside a JSON string
-    whole = to_json(payload)  # the pseudonyms stand where the ids were: a match is an echo
-    if not any(raw in whole for raw in encoded):
-        return
-    for key in ("context", "properties", "traits", "name", "event"):
-        part = payload.get(key)
-        if part is None:
-            continue
-        blob = to_json(part)
-        if any(raw in blob for raw in encoded):
-            payload[key] = _replace_in(part, ids)
-
-
-def _may_hold_pii(properties: Any) -> bool:
-    """Whether the scan could find anything in ``properties``: a value that may be personal data
-    (``_MAYBE_PII``), a key named as personal data (``pii.is_personal_property``), or a key the
-    quick look cannot read (escaped or very long)."""
-    raw = to_json(properties)
-    if _MAYBE_PII.search(raw) or b"\\" in raw:
-        return True
-    if isinstance(properties, dict) and raw.count(b"{") == 1 and b"[" not in raw:
-        # flat (the usual case): no object or list inside, so its own keys are all the keys there are
-        return any(map(pii.is_personal_property, properties))
-    keys = _JSON_KEY.findall(raw)
-    if raw.count(b'":') != len(keys):
-        return True
-    return any(pii.is_personal_property(key.decode()) for key in keys)
-
-
-def user_data_for_destinations(data: UserData) -> dict[str, Any]:
-    """User-provided data normalised and hashed per destination spec (``userData.ga4``,
-    ``userData.meta``); the raw values are never part of a payload."""
-    from fairtrack import userdata  # loaded on the first hit that carries user data
-
-    out: dict[str, Any] = {}
-    if ga4 := userdata.ga4_user_data(data):
-        out["ga4"] = ga4
-    if meta := userdata.meta_user_data(data):
-        out["meta"] = meta
-    return out
-
-
-@dataclass(frozen=True)
-class Visitor:
-    country: str | None
-    ip: str | None  # truncated
-    full_ip: str | None
-    user_agent: str | None
-
-
 # (destinations that may receive something, skip decisions of the others, purposes to record)
 Route = tuple[list[Destination], list[Decision], list[str]]
 
@@ -256,13 +175,7 @@ class Ingestor:
         self._ddb: Any = None
         self._configured = [d for d in DESTINATIONS if settings.queue_url(d)]  # the others get nothing
         self._routes: dict[tuple[int, frozenset[str]], Route] = {}
-        self._user_data_routes: dict[tuple[int, frozenset[str]], bool] = {}
-        self._texts: dict[str, str] = {}  # campaign values and titles, redacted
-        self._agents: dict[tuple[str | None, bytes | None], dict[str, Any]] = {}
-        self._pseudonyms: dict[tuple[str, str], str] = {}
-        self._urls: dict[str, urls.CleanUrl | None] = {}
-        self._origins: dict[str, str] = {}
-        self._message_ids: dict[str, str] = {}
+        self.anonymiser = Anonymiser(lambda: self.pseudonymiser, self.salts)
 
     def _dynamodb(self) -> Any:
         if self._ddb is None:
@@ -501,86 +414,44 @@ class Ingestor:
         result.decisions.extend(skipped)
         if not receiving:
             return
-        payload = hit.to_payload()
-        self._pseudonymise(payload)
-        self._own_message_id(payload)
-        if is_suppressed(payload, suppressed):
-            result.suppressed += 1
+        anonymised = self.anonymise(
+            hit,
+            policy,
+            granted=granted.granted,
+            visitor=visitor,
+            source_id=source_id,
+            result=result,
+            suppressed=suppressed,
+        )
+        if isinstance(anonymised, str):  # the hit goes nowhere, for this reason
+            setattr(result, _SKIP_COUNTS[anonymised], getattr(result, _SKIP_COUNTS[anonymised]) + 1)
             result.decisions.extend(
-                Decision(dest, "skipped", "subject_suppressed", policy_version=policy.version) for dest in receiving
+                Decision(dest, "skipped", anonymised, policy_version=policy.version) for dest in receiving
             )
             return
-        context = payload.get("context")
-        user_agent = (context or {}).get("userAgent") or (visitor.user_agent if visitor else None)
-        agent = self._agent(user_agent, (context or {}).get("userAgentData"))
-        if agent is not None:
-            # the reduced form (browser and OS family and major, device class, bot flag) is what the
-            # catalogue offers destinations; the full user agent stays behind
-            payload.setdefault("context", {})["agent"] = agent  # shared, read-only
-            if agent.get("bot") and policy.defaults.bots == "drop":
-                result.bots_dropped += 1
-                result.decisions.extend(
-                    Decision(dest, "skipped", "bot_traffic", policy_version=policy.version) for dest in receiving
-                )
-                return
-        if self._minimise(payload, result, policy.defaults.pii):
-            result.quarantined += 1
-            result.decisions.extend(
-                Decision(dest, "skipped", "pii_quarantined", policy_version=policy.version) for dest in receiving
-            )
-            return
-        _strip_own_ids(payload, hit)
-        context = payload.get("context")
-        if context is not None and "location" in context:
-            del context["location"]  # a location is the gateway's word, never the client's
-        if visitor is not None and visitor.country is not None:
-            payload.setdefault("context", {})["location"] = {"country": visitor.country}
-        if hit.userData is not None and self._hashes_user_data(policy, granted.granted):
-            hashed = user_data_for_destinations(hit.userData)
-            if hashed:
-                payload["userData"] = hashed
-        if ANALYTICS not in granted.granted and visitor is not None:
-            visitor_id = self._daily_id(source_id, visitor, hit.context.get("userAgent"))
-            if visitor_id is not None:
-                payload["visitorId"] = visitor_id
-        payload = self._conform(payload, policy, result)
+        payload = anonymised
         for dest in receiving:
             minimal, decisions = evaluate(payload, granted.granted, dest, policy, record=False)
             result.decisions.extend(decisions)
             if minimal is not None:
                 per_destination.setdefault(dest, []).append((purposes, minimal))
 
-    def _conform(self, payload: dict[str, Any], policy: Policy, result: IngestResult) -> dict[str, Any]:
-        """The last step of the anonymise stage: the payload held to the catalogue (uncatalogued
-        keys out, objects with their catalogued children only, every value admitted by its
-        attribute's format, see :func:`fairtrack.policy.conform`); each value dropped for its
-        format is counted and recorded as a ``format_mismatch`` decision."""
-        conformed, mismatches = conform(payload, policy)
-        if mismatches:
-            result.format_mismatches += len(mismatches)
-            result.decisions.extend(
-                Decision("ingest", "dropped", "format_mismatch", path, policy_version=policy.version)
-                for path in mismatches
-            )
-        return conformed
-
-    def _own_message_id(self, payload: dict[str, Any]) -> None:
-        """A client ``messageId`` that is not an opaque id (an e-mail, a phone number, free text)
-        is replaced by a gateway id derived from it with the keyed pseudonym function, so that a
-        retried hit still deduplicates; without a key, by a random one."""
-        raw = payload["messageId"]
-        if _MESSAGE_ID(raw):
-            return
-        made = self._message_ids.get(raw)
-        if made is None:
-            pseudonymiser = self.pseudonymiser
-            candidate = "m-" + pseudonymiser.pseudonym("messageId", raw)[2:] if pseudonymiser is not None else ""
-            made = candidate if _MESSAGE_ID(candidate) else f"m-{uuid.uuid4().hex}"
-            if pseudonymiser is not None:  # a random id is not kept: it cannot deduplicate anyway
-                if len(self._message_ids) >= 1024:
-                    self._message_ids.clear()
-                self._message_ids[raw] = made
-        payload["messageId"] = made
+    def anonymise(
+        self,
+        hit: Hit,
+        policy: Policy,
+        *,
+        granted: frozenset[str],
+        visitor: Visitor | None,
+        source_id: str,
+        result: IngestResult,
+        suppressed: frozenset[str] = frozenset(),
+    ) -> dict[str, Any] | str:
+        """The anonymise stage (:class:`fairtrack.anonymise.stage.Anonymiser`) on one hit: the
+        payload routing reads, or why the hit goes nowhere."""
+        return self.anonymiser.anonymise(
+            hit, policy, granted=granted, visitor=visitor, source_id=source_id, result=result, suppressed=suppressed
+        )
 
     def _skip_rows(
         self, decisions: list[Decision], policy: Policy, source_id: str, received: datetime | None
@@ -600,193 +471,6 @@ class Ingestor:
             for (dest, reason, version), n in counts.items()
         ]
 
-    def _hashes_user_data(self, policy: Policy, granted: frozenset[str]) -> bool:
-        """Whether any destination could get hashed user data under these purposes (the catalogue's
-        ``userData.*`` entries): only then is it normalised and hashed; otherwise it stays behind."""
-        key = (policy.version, granted)
-        wanted = self._user_data_routes.get(key)
-        if wanted is None:
-            wanted = self._user_data_routes[key] = any(
-                path.startswith("userData") and attr.purpose in granted for path, attr in policy.attributes.items()
-            )
-        return wanted
-
-    def _agent(self, user_agent: str | None, hints: Any) -> dict[str, Any] | None:
-        """The reduced user agent, memoised on the agent and its client hints (the hits of one page
-        or batch repeat both; ua-parser's own cache is keyed on the agent string only)."""
-        key = (user_agent, to_json(hints) if hints else None)
-        agent = self._agents.get(key)
-        if agent is None:
-            if len(self._agents) >= 1024:
-                self._agents.clear()
-            reduced = useragent.reduce(user_agent, hints if isinstance(hints, dict) else None)
-            agent = self._agents[key] = dict(reduced) if reduced is not None else {}
-        return agent or None
-
-    def _minimise(self, payload: dict[str, Any], result: IngestResult, action: pii.Action = "redact") -> bool:
-        """URLs cleaned (query allowlist, PII and tokens redacted, click ids set apart for the
-        advertising purpose, referrers cut to their origin) and free text scanned: personal data in
-        properties and traits, and fields named as personal data (traits ``email``, ``name``...;
-        properties ``email``, ``firstName``..., not a product's ``name``), redacted or dropped as
-        the policy says (``defaults.pii``). Returns True when the policy quarantines the hit
-        instead (nothing found is changed then; the hit goes nowhere).
-        Everything here happens before anything is queued."""
-        context = payload.get("context")
-        page = context.get("page") if context else None
-        if page:
-            page = context["page"] = dict(page)  # type: ignore[index]
-            click_ids = self._clean_page(page)
-            if click_ids:
-                context["clickIds"] = click_ids  # type: ignore[index]
-        if context:
-            self._clean_text_fields(context, result)
-        for key in ("event", "name"):  # names are labels: personal data in one is redacted
-            value = payload.get(key)
-            if isinstance(value, str) and value:
-                redacted = self._redacted(value)
-                if redacted != value:
-                    result.pii_findings += 1
-                    payload[key] = redacted
-        props = payload.get("properties")
-        if props and payload.get("type") == "page" and not _PAGE_KEYS.isdisjoint(props):
-            # page calls copy the page's url, search and referrer into their properties
-            props = payload["properties"] = dict(props)
-            self._clean_page(props)
-        for key in ("properties", "traits"):
-            value = payload.get(key)
-            if not value:
-                continue
-            if key == "properties" and not _may_hold_pii(value):
-                continue  # nothing that could be an e-mail, phone, card, IBAN, address or personal field
-            # a trait named email or name is a person's; a property named name is a page's or product's
-            named = True if key == "traits" else pii.is_personal_property
-            cleaned, findings = pii.scan(value, action, path=key, by_name=named)
-            if findings:
-                if action == "quarantine":
-                    return True
-                result.pii_findings += len(findings)
-                if cleaned is None:
-                    del payload[key]
-                else:
-                    payload[key] = cleaned
-        traits = context.get("traits") if context else None
-        if traits:
-            cleaned, findings = pii.scan(traits, action, path="context.traits", by_name=True)
-            if findings and action == "quarantine":
-                return True
-            result.pii_findings += len(findings)
-            if isinstance(cleaned, dict) and findings:
-                # user properties are labels: one named as personal data goes, not a placeholder
-                cleaned = {k: v for k, v in cleaned.items() if v != pii.FIELD_MARKER}
-            if cleaned is None:
-                del context["traits"]  # type: ignore[union-attr]
-            else:
-                context["traits"] = cleaned  # type: ignore[index]
-        return False
-
-    def _redacted(self, text: str) -> str:
-        """``pii.redact`` memoised per container: a page's hits share their campaign and title."""
-        done = self._texts.get(text)
-        if done is None:
-            if len(self._texts) >= 1024:
-                self._texts.clear()
-            done = self._texts[text] = pii.redact(text)
-        return done
-
-    def _clean_text_fields(self, context: dict[str, Any], result: IngestResult) -> None:
-        """Free text that is not a URL but comes from one or from the page: the campaign (utm_*
-        values, gtag ``cn cs cm ck cc``) and the page title. Personal data in them is redacted
-        whatever ``defaults.pii`` says: these fields are labels, and a label with an e-mail in it
-        is still a useful label without it."""
-        campaign = context.get("campaign")
-        if isinstance(campaign, dict) and campaign:
-            cleaned = {k: self._redacted(v) if isinstance(v, str) else v for k, v in campaign.items()}
-            changed = sum(1 for k, v in campaign.items() if cleaned[k] != v)
-            if changed:
-                result.pii_findings += changed
-                context["campaign"] = cleaned
-        page = context.get("page")
-        title = page.get("title") if isinstance(page, dict) else None
-        if isinstance(title, str) and title:
-            redacted = self._redacted(title)
-            if redacted != title:
-                result.pii_findings += 1
-                context["page"] = {**page, "title": redacted}  # type: ignore[dict-item]
-
-    def _clean_page(self, page: dict[str, Any]) -> dict[str, str]:
-        """Clean ``url``/``search``/``referrer`` in a page object in place; return the click ids."""
-        click_ids: dict[str, str] = {}
-        url = page.get("url")
-        cleaned = self._clean_url(url) if isinstance(url, str) else None
-        if cleaned is not None:
-            page["url"] = cleaned.url
-            if "path" in page:
-                page["path"] = cleaned.path
-            click_ids = cleaned.click_ids
-            if cleaned.search is None:
-                page.pop("search", None)
-            else:
-                page["search"] = cleaned.search
-        else:
-            # no URL, or one that does not parse (``app://shop``, a relative ``/account?...``): the
-            # URL and its query go, whatever they hold; a path is cut at its query and fragment
-            # and cleaned on its own
-            page.pop("url", None)
-            page.pop("search", None)
-            path = page.get("path")
-            if isinstance(path, str):
-                page["path"] = urls.clean_path(path.split("?", 1)[0].split("#", 1)[0] or "/")
-            elif isinstance(url, str) and url.startswith("/") and "path" not in page:
-                page["path"] = urls.clean_path(url.split("?", 1)[0].split("#", 1)[0] or "/")
-        referrer = page.get("referrer")
-        if isinstance(referrer, str):
-            origin = self._origins.get(referrer)
-            if origin is None:
-                if len(self._origins) >= 1024:
-                    self._origins.clear()
-                origin = self._origins[referrer] = urls.referrer_origin(referrer) or ""
-            origin = origin or None
-            if origin is None:
-                del page["referrer"]
-            else:
-                page["referrer"] = origin
-        return click_ids
-
-    def _clean_url(self, url: str) -> urls.CleanUrl | None:
-        cached = self._urls.get(url)
-        if cached is None and url not in self._urls:
-            if len(self._urls) >= 1024:
-                self._urls.clear()
-            cached = self._urls[url] = urls.clean_url(url)
-        return cached
-
-    def _pseudonymise(self, payload: dict[str, Any]) -> None:
-        pseudonymiser = self.pseudonymiser
-        for key in IDENTIFIERS:
-            value = payload.get(key)
-            if value is None:
-                continue
-            if pseudonymiser is None:
-                del payload[key]
-                continue
-            made = self._pseudonyms.get((key, value))
-            if made is None:  # the hits of a page or batch share their ids: one HMAC each
-                if len(self._pseudonyms) >= 4096:
-                    self._pseudonyms.clear()
-                made = self._pseudonyms[(key, value)] = pseudonymiser.pseudonym(key, value)
-            payload[key] = made
-
-    def _daily_id(self, source_id: str, visitor: Visitor, hit_user_agent: str | None) -> str | None:
-        """The cookieless visitor id (see fairtrack.pseudonym); None when it cannot be made (no
-        address, or the salt store failing): the hit goes on without one, never lost for it."""
-        if not visitor.full_ip:
-            return None
-        try:
-            return self.salts.daily_id(source_id, visitor.full_ip, hit_user_agent or visitor.user_agent or "")
-        except Exception as exc:  # noqa: BLE001 - an optional enrichment must not lose the hit
-            logger.warning("no cookieless id: salt store failed", extra={"error_type": type(exc).__name__})
-            return None
-
     def _route_for(
         self, policy: Policy, granted: consent.Consent
     ) -> tuple[list[Destination], list[Decision], list[str]]:
@@ -794,7 +478,6 @@ class Ingestor:
         may receive something, the skip decisions of the others, and the purposes to record."""
         if len(self._routes) > 256:
             self._routes.clear()
-            self._user_data_routes.clear()
         receiving: list[Destination] = []
         skipped: list[Decision] = []
         for dest in self._configured:
