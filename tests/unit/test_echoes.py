@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `bench`
 
@@ -89,3 +91,65 @@ def test_the_log_line_counts_rejected_events(caplog: pytest.LogCaptureFixture) -
     assert [r["index"] for r in result.rejected] == [1]
     (line,) = [r for r in caplog.records if r.getMessage() == "hits routed"]
     assert line.__dict__["rejected"] == 1
+
+
+_ID_PLACES = (
+    ("properties", "note"),
+    ("properties", "nested"),
+    ("context", "page"),
+    ("traits", "ref"),
+    ("name", None),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    uid=st.from_regex(r"u[a-z]{3}[0-9]{3}[A-Za-z0-9]{0,10}", fullmatch=True),  # nothing else in a hit spells it
+    batch=st.integers(min_value=1, max_value=12),
+    echo_at=st.one_of(st.none(), st.tuples(st.integers(min_value=0, max_value=11), st.sampled_from(_ID_PLACES))),
+)
+def test_a_request_counted_echo_free_holds_no_echo_and_an_echo_is_always_searched(
+    uid: str, batch: int, echo_at: tuple[int, tuple[str, str | None]] | None
+) -> None:
+    """Given a batch whose events carry one user id, and maybe that id echoed in one event's
+    properties, traits, page or name, then ingest's one count of the body (``echo_free``) says
+    "echo-free" only when there is no echo, and the echo never reaches the lake either way."""
+    from fairtrack.anonymise.stage import echo_free
+    from fairtrack.protocols.segment import batch_events, parse_event
+
+    events = [
+        {"type": "page", "userId": uid, "messageId": f"m-{i}", "context": {"consent": CONSENT}} for i in range(batch)
+    ]
+    echoed = echo_at is not None and echo_at[0] < batch
+    if echoed:
+        index, (part, key) = echo_at  # type: ignore[misc]
+        event = events[index]
+        if part == "name":
+            event["name"] = f"Orders of {uid}"
+        elif part == "context":
+            event["context"]["page"] = {"url": f"https://shop.example/users/{uid}/orders"}
+        elif key == "nested":
+            event[part] = {"deep": {"list": [f"see {uid} here"]}}
+        else:
+            event[part] = {key: f"x {uid} y"}
+    body = {"batch": events}
+    raw = json.dumps(body).encode()
+    parsed, _, sent_at = batch_events(json.loads(raw))
+    hits = [parse_event(e, implied_type=None).to_hit(datetime.now(UTC), sent_at) for _, e in parsed]  # type: ignore[union-attr]
+    assert echo_free(raw, hits) is not echoed
+    sender = DiscardingSender()
+    ingestor = memory_ingestor(all_destinations_settings(), MemoryPolicyStore(KEY, "web"), sender)
+    ingestor.segment_batch(
+        IngestRequest(
+            body=raw.decode(),
+            is_base64=False,
+            headers={"authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()},
+            query={},
+            source_ip="198.51.100.7",
+            received_at=datetime.now(UTC),
+            request_id="echo",
+        )
+    )
+    queued = "".join(body for _, body in sender.last)
+    assert queued, "nothing was queued: the check would hold vacuously"
+    assert uid not in queued  # neither the id fields (pseudonymised) nor any echo (replaced by [id])

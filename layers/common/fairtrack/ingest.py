@@ -20,7 +20,7 @@ from pydantic_core import from_json
 
 from fairtrack import consent, cors, geo
 from fairtrack.anonymise import client_ip, truncate_ip
-from fairtrack.anonymise.stage import BOT, IDENTIFIERS, QUARANTINED, SUPPRESSED, Anonymiser, Visitor
+from fairtrack.anonymise.stage import BOT, IDENTIFIERS, QUARANTINED, SUPPRESSED, Anonymiser, Visitor, echo_free
 from fairtrack.errors import ClientError, FieldError, status_for
 from fairtrack.hit import EventType, Hit
 from fairtrack.observability import logger, metrics
@@ -263,7 +263,7 @@ class Ingestor:
             parsed = parse_event(body, implied_type=implied_type, ip=visitor.ip, conflicts=conflicts)
             if isinstance(parsed, list):
                 raise ClientError(status_for(parsed), "invalid_event", "the event is not valid", parsed)
-            return self.route(source, [parsed.to_hit(request.received_at)], request.request_id, visitor)
+            return self.route(source, [parsed.to_hit(request.received_at)], request.request_id, visitor, raw=raw)
 
         return self._from(request, source, work)
 
@@ -294,7 +294,7 @@ class Ingestor:
         if not hits:
             problems = [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50]
             raise ClientError(status_for(problems), "invalid_batch", "no event in the batch is valid", problems)
-        return self.route(source, hits, request.request_id, visitor, rejected=rejected)
+        return self.route(source, hits, request.request_id, visitor, rejected=rejected, raw=raw)
 
     def gtag(self, request: IngestRequest) -> IngestResult:
         """GA4 gtag hits (``GET|POST /g/collect``): the measurement id (``tid``) names the source;
@@ -349,7 +349,10 @@ class Ingestor:
         visitor: Visitor | None = None,
         *,
         rejected: list[dict[str, Any]] | None = None,
+        raw: bytes | None = None,
     ) -> IngestResult:
+        """Anonymise and route ``hits``; ``raw``, the JSON body they came from, lets one count of
+        it per id spare each hit the search for its own echoed ids (:func:`echo_free`)."""
         try:
             policy = self.store.active_policy()
         except NoActivePolicy:
@@ -358,6 +361,7 @@ class Ingestor:
         result = IngestResult(accepted=len(hits), rejected=rejected or [])
         per_destination: dict[Destination, list[Routed]] = {}
         suppressed = self.store.suppressed()
+        echoes = raw is None or not echo_free(raw, hits)
         for hit in hits:
             self._route_hit(
                 hit,
@@ -367,6 +371,7 @@ class Ingestor:
                 visitor=visitor,
                 source_id=source.source_id,
                 suppressed=suppressed,
+                echoes=echoes,
             )
         messages: list[tuple[Destination, str]] = []
         skips = self._skip_rows(result.decisions, policy, source.source_id, hits[0].receivedAt if hits else None)
@@ -405,6 +410,7 @@ class Ingestor:
         visitor: Visitor | None,
         source_id: str,
         suppressed: frozenset[str] = frozenset(),
+        echoes: bool = True,
     ) -> None:
         granted = consent.resolve(hit.consent, policy, visitor.country if visitor else None)
         route = self._routes.get((policy.version, granted.granted))
@@ -422,6 +428,7 @@ class Ingestor:
             source_id=source_id,
             result=result,
             suppressed=suppressed,
+            echoes=echoes,
         )
         if isinstance(anonymised, str):  # the hit goes nowhere, for this reason
             setattr(result, _SKIP_COUNTS[anonymised], getattr(result, _SKIP_COUNTS[anonymised]) + 1)
@@ -446,11 +453,19 @@ class Ingestor:
         source_id: str,
         result: IngestResult,
         suppressed: frozenset[str] = frozenset(),
+        echoes: bool = True,
     ) -> dict[str, Any] | str:
         """The anonymise stage (:class:`fairtrack.anonymise.stage.Anonymiser`) on one hit: the
         payload routing reads, or why the hit goes nowhere."""
         return self.anonymiser.anonymise(
-            hit, policy, granted=granted, visitor=visitor, source_id=source_id, result=result, suppressed=suppressed
+            hit,
+            policy,
+            granted=granted,
+            visitor=visitor,
+            source_id=source_id,
+            result=result,
+            suppressed=suppressed,
+            echoes=echoes,
         )
 
     def _skip_rows(

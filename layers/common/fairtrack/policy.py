@@ -462,6 +462,13 @@ def fit_map(obj: dict[str, Any], depth: int = 0) -> tuple[dict[str, Any], int]:
         if not _KEY(key):
             dropped += 1
             continue
+        kind = type(value)
+        if kind is str:  # the usual entry, without a call more
+            if _TEXT(value):
+                out[key] = value
+            else:
+                dropped += 1
+            continue
         kept, n = _fit_value(value, depth + 1)
         dropped += n
         if kept is not _MISSING:
@@ -470,6 +477,7 @@ def fit_map(obj: dict[str, Any], depth: int = 0) -> tuple[dict[str, Any], int]:
 
 
 _MISSING: Any = object()
+_NUMBERS = (int, float)
 
 
 def _fit_value(value: Any, depth: int) -> tuple[Any, int]:
@@ -477,7 +485,7 @@ def _fit_value(value: Any, depth: int) -> tuple[Any, int]:
         return value, 0
     if isinstance(value, str):
         return (value, 0) if _TEXT(value) else (_MISSING, 1)
-    if isinstance(value, int | float):
+    if isinstance(value, _NUMBERS):
         return (value, 0) if _NUMBER(value) else (_MISSING, 1)
     if depth >= MAX_MAP_DEPTH:
         return _MISSING, 1
@@ -658,6 +666,33 @@ def conform(payload: dict[str, Any], policy: Policy) -> tuple[dict[str, Any], li
     return _conform(payload, policy.catalogue_plan, "", mismatches), mismatches
 
 
+def _conform_map(value: dict[str, Any], children: Plan, path: str, mismatches: list[str]) -> dict[str, Any]:
+    """A free-form object in one pass: its catalogued children judged by their own formats, every
+    other entry by the map format's (see :func:`fit_map`)."""
+    out: dict[str, Any] = {}
+    dropped = 0
+    for key, item in value.items():
+        if key in children:
+            if item is not None:
+                out.update(_conform({key: item}, children, path + ".", mismatches))
+            continue
+        if not _KEY(key):
+            dropped += 1
+        elif type(item) is str:
+            if _TEXT(item):
+                out[key] = item
+            else:
+                dropped += 1
+        else:
+            kept, n = _fit_value(item, 1)
+            dropped += n
+            if kept is not _MISSING:
+                out[key] = kept
+    if dropped:
+        mismatches.append(path)
+    return out
+
+
 def _conform(obj: dict[str, Any], plan: Plan, prefix: str, mismatches: list[str]) -> dict[str, Any]:
     """The catalogue plan's walk, lean: no decisions, a path built only for a mismatch."""
     out: dict[str, Any] = {}
@@ -675,12 +710,7 @@ def _conform(obj: dict[str, Any], plan: Plan, prefix: str, mismatches: list[str]
             if not isinstance(value, dict):
                 mismatches.append(f"{prefix}{key}")
                 continue
-            own = {k: v for k, v in value.items() if k not in children} if children else value
-            fitted, dropped = fit_map(own)
-            if dropped:
-                mismatches.append(f"{prefix}{key}")
-            if children:
-                fitted.update(_conform(value, children, f"{prefix}{key}.", mismatches))
+            fitted = _conform_map(value, children, f"{prefix}{key}", mismatches)  # type: ignore[arg-type]
             if fitted:
                 out[key] = fitted
         elif kind == _DESCEND or check is None or check(value):

@@ -42,7 +42,7 @@ from fairtrack.policy import Decision, Policy, conform
 from fairtrack.pseudonym import DailySalts, Pseudonymiser
 from fairtrack.store import is_suppressed
 
-__all__ = ["ANALYTICS", "IDENTIFIERS", "Anonymiser", "Tally", "Visitor", "user_data_for_destinations"]
+__all__ = ["ANALYTICS", "IDENTIFIERS", "Anonymiser", "Tally", "Visitor", "echo_free", "user_data_for_destinations"]
 
 # A superset of what pii.scan looks for, run over the JSON of a hit's properties first (one C-level
 # search instead of a walk): "@", "%40" or any double encoding "%25" (e-mail), a run of 7+ digits
@@ -80,6 +80,27 @@ def _replace_in(value: Any, ids: tuple[str, ...], marker: str = "[id]") -> Any:
     if isinstance(value, list):
         return [_replace_in(v, ids, marker) for v in value]
     return value
+
+
+MAX_COUNTED_IDS = 8  # more distinct ids in one request: each hit is searched on its own instead
+
+
+def echo_free(raw: bytes, hits: list[Hit]) -> bool:
+    """Whether no hit of a request can hold one of its own raw ids anywhere but in its id fields:
+    each id occurs in the JSON body, as JSON writes it, no more often than hits carry it in an id
+    field (one C-level count of the body per distinct id). False, so that each hit is searched
+    (:func:`_strip_own_ids`), when that cannot be told cheaply: an escape in the body, or more
+    than :data:`MAX_COUNTED_IDS` distinct ids."""
+    if b"\\" in raw:
+        return False
+    carried: dict[str, int] = {}
+    for hit in hits:
+        for value in (hit.anonymousId, hit.userId, hit.groupId, hit.previousId):
+            if value and len(value) >= MIN_ECHOED_ID:
+                carried[value] = carried.get(value, 0) + 1
+    if len(carried) > MAX_COUNTED_IDS:
+        return False
+    return all(raw.count(to_json(value)[1:-1]) <= n for value, n in carried.items())
 
 
 def _strip_own_ids(payload: dict[str, Any], hit: Hit) -> None:
@@ -183,9 +204,11 @@ class Anonymiser:
         source_id: str,
         result: Tally,
         suppressed: frozenset[str] = frozenset(),
+        echoes: bool = True,
     ) -> dict[str, Any] | str:
         """The hit's payload as routing may read it, or why it goes nowhere (``subject_suppressed``,
-        ``bot_traffic``, ``pii_quarantined``)."""
+        ``bot_traffic``, ``pii_quarantined``). ``echoes=False``: the request was found
+        :func:`echo_free`, so the hit is not searched for its own raw ids."""
         payload = hit.to_payload()
         self._pseudonymise(payload)
         self._own_message_id(payload)
@@ -202,7 +225,8 @@ class Anonymiser:
                 return BOT
         if self._minimise(payload, result, policy.defaults.pii):
             return QUARANTINED
-        _strip_own_ids(payload, hit)
+        if echoes:
+            _strip_own_ids(payload, hit)
         context = payload.get("context")
         if context is not None and "location" in context:
             del context["location"]  # a location is the gateway's word, never the client's
