@@ -55,6 +55,7 @@ REASON_NOTES = {
     "not_allowed_for_destination": "not in the destination's allowlist",
     "not_catalogued": "not in the data catalogue",
     "form_not_applicable": "the value did not fit its transformed or reduced form",
+    "format_mismatch": "the value did not fit its attribute's format (dropped before it could go anywhere)",
     "nothing_allowed": "nothing in the event was allowed",
     "destination_not_in_policy": "the policy names no such destination",
 }
@@ -309,6 +310,7 @@ def document(audit: Audit, bucket: str | None = None) -> tuple[str, list[Part]]:
                 ", ".join(f"v{v}" for v in sorted(d.versions)),
             ]
             for d in audit.destinations.values()
+            if d.name != "ingest"  # no destination: its own section, below
         ],
         numeric=frozenset({1, 2, 3, 4}),
         code_columns=frozenset({0}),
@@ -321,6 +323,22 @@ def document(audit: Audit, bucket: str | None = None) -> tuple[str, list[Part]]:
 
 
 def _destination_parts(d: DestinationAudit, period: list[str]) -> list[Part]:
+    if d.name == "ingest":  # values no destination could get: dropped for their format before routing
+        return [
+            ("h2", "Before routing: values dropped for their format"),
+            (
+                "table",
+                Table(
+                    ["Field", "Reason", "Purpose", "Values"],
+                    [
+                        [fld, REASON_NOTES.get(reason, reason), purpose or "-", _n(n)]
+                        for (fld, reason, purpose), n in sorted(d.withheld.items(), key=lambda kv: -kv[1])
+                    ],
+                    numeric=frozenset({3}),
+                    code_columns=frozenset({0}),
+                ),
+            ),
+        ]
     parts: list[Part] = [("h2", f"Destination: {d.name}")]
     parts.append(
         (

@@ -177,6 +177,18 @@ def skip_row(
     return _row((day, source, destination, None, "skipped", bare, purpose, basis, version), count)
 
 
+INGEST = "ingest"  # the destination of the rows for what ingest dropped before routing
+
+
+def mismatch_row(day: str, source: str, field: str, *, version: int, count: int, policy: Policy) -> dict[str, Any]:
+    """A row for ``count`` values of ``field`` that ingest dropped before routing because the
+    attribute's format did not admit them (``format_mismatch``), under the attribute's purpose."""
+    attr = policy.attributes.get(field)
+    purpose = attr.purpose if attr is not None else None
+    basis = policy.purposes[purpose].legal_basis if purpose in policy.purposes else None
+    return _row((day, source, INGEST, field, "dropped", "format_mismatch", purpose, basis, version), count)
+
+
 class BatchDecisions:
     """The decisions of one forwarder batch, counted as its events settle.
 

@@ -46,6 +46,7 @@ REASONS: dict[str, str] = {
     "not_allowed_for_destination": "the destination's attribute list does not name it",
     "purpose_not_granted": "its purpose was not granted",
     "form_not_applicable": "the value does not fit the form the policy asks for, so it is dropped rather than sent",
+    "format_mismatch": "the value does not fit its attribute's format (closed world), so it is dropped, never sent",
     "nothing_allowed": "no field of the hit may go to this destination",
     "destination_not_in_policy": "the active policy does not name this destination",
     "bot_traffic": "the user agent is a bot and the policy says defaults.bots: drop",

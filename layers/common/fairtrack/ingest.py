@@ -471,19 +471,29 @@ class Ingestor:
     def _skip_rows(
         self, decisions: list[Decision], policy: Policy, source_id: str, received: datetime | None
     ) -> list[dict[str, Any]]:
-        """Decision-log rows for the destinations this request's hits were kept from, counted:
+        """Decision-log rows for the destinations this request's hits were kept from, and for the
+        values ingest dropped for their format before routing (destination ``ingest``), counted:
         the audit must show what was withheld and why, and only ingest sees most of it."""
         counts: Counter[tuple[str, str, int]] = Counter(
             (d.destination, d.reason, d.policy_version) for d in decisions if d.action == "skipped"
         )
-        if not counts:
+        mismatches: Counter[tuple[str, int]] = Counter(
+            (d.field or "", d.policy_version) for d in decisions if d.reason == "format_mismatch"
+        )
+        if not counts and not mismatches:
             return []
-        from fairtrack.decision_log import skip_row  # only requests that skipped something load it
+        from fairtrack.decision_log import mismatch_row, skip_row  # only requests that withheld something load it
 
         day = received.strftime("%Y-%m-%d") if received else datetime.now(UTC).strftime("%Y-%m-%d")
         return [
-            skip_row(day, source_id, dest, reason, version=version, count=n, policy=policy)
-            for (dest, reason, version), n in counts.items()
+            *(
+                skip_row(day, source_id, dest, reason, version=version, count=n, policy=policy)
+                for (dest, reason, version), n in counts.items()
+            ),
+            *(
+                mismatch_row(day, source_id, field, version=version, count=n, policy=policy)
+                for (field, version), n in mismatches.items()
+            ),
         ]
 
     def _route_for(
