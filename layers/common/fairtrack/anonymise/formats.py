@@ -46,9 +46,10 @@ format         admits
 ``url``        an absolute http(s) URL that URL cleaning leaves as it is (a fixed point of
                :func:`fairtrack.urls.clean_url`: no user info, no fragment, only ``utm_*``
                parameters, placeholders where the path or a UTM value held personal data or a
-               token), scanned, without white space or control characters, at most ``max_length``
-               (2048).
-``origin``     ``scheme://host[:port]`` as :func:`fairtrack.urls.referrer_origin` writes it; scanned.
+               token), its path and query scanned (the host is the site's, its shape vouched for
+               by the parser: an IP host is no visitor's data), without white space or control
+               characters, at most ``max_length`` (2048).
+``origin``     ``scheme://host[:port]`` as :func:`fairtrack.urls.referrer_origin` writes it.
 ``path``       a ``/``-led path without ``?`` or ``#`` that :func:`fairtrack.urls.clean_path` leaves as
                it is, scanned, without white space or control characters, at most ``max_length``
                (1024).
@@ -436,12 +437,20 @@ def _url_ok(value: str) -> bool:
     if _URL_UNSAFE.search(value) is not None:
         return False
     cleaned = urls.clean_url(value)
-    return cleaned is not None and cleaned.url == value and not _scan(value)
+    # the host is the site's (an address such as 127.0.0.1 or a staging IP is no visitor's data,
+    # and the URL parser has vouched for its shape): the path and query are scanned
+    return (
+        cleaned is not None
+        and cleaned.url == value
+        and not _scan(value[len(value) - len(cleaned.path) - len(cleaned.search or "") :])
+    )
 
 
 @lru_cache(maxsize=1024)
 def _origin_ok(value: str) -> bool:
-    return _URL_UNSAFE.search(value) is None and urls.referrer_origin(value) == value and not _scan(value)
+    # scheme and host only, the host's shape vouched for by the URL parser: a site's address, not
+    # a visitor's data (a referrer on an IP host is still a referrer)
+    return _URL_UNSAFE.search(value) is None and urls.referrer_origin(value) == value
 
 
 @lru_cache(maxsize=4096)
