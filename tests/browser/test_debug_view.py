@@ -226,6 +226,7 @@ def test_gtag_hit_shows_consent_mode_and_cleaned_url_as_text(clean: DevStack, pa
         "dl": "https://shop.example/thanks?email=jane.doe%40example.com&utm_source=news&gclid=Cj0Kabc123",
         "dt": "Thanks",
         "gcs": "G111",
+        "gcd": "13t3t3t3t5",  # Consent Mode v2, every type granted: advertising needs ad_user_data too
         "ep.note": '<img src=x onerror="window.__xss=1">',
     }
     query = urlencode(params, quote_via=quote)
@@ -239,7 +240,7 @@ def test_gtag_hit_shows_consent_mode_and_cleaned_url_as_text(clean: DevStack, pa
     # the URL is the cleaned one; the click id is set apart for advertising (Meta)
     stored = page.locator("#detail #stored")
     expect(stored).to_contain_text("utm_source=news")
-    expect(page.locator('#detail section[data-dest="meta"] tr[data-field="context.clickIds"]')).to_have_attribute(
+    expect(page.locator('#detail section[data-dest="meta"] tr[data-field="context.clickIds.gclid"]')).to_have_attribute(
         "data-action", "sent"
     )
     expect(page.locator("#detail #anonymisation")).to_contain_text("gclid")
