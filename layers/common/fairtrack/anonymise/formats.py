@@ -115,6 +115,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from fairtrack import pii, urls
+from fairtrack.anonymise import embedded_ipv4
 
 __all__ = ["DESCRIPTIONS", "FORMATS", "Check", "admits", "checker", "timezone_data_available"]
 
@@ -531,8 +532,9 @@ def _ip_ok(value: str) -> bool:
         return addr.packed[3] == 0
     if int(addr) & _V6_HOST_BITS:
         return False
-    embedded = addr.sixtofour
-    return embedded is None or embedded.packed[3] == 0
+    # an IPv6 form that carries an IPv4 (mapped, compatible, NAT64, 6to4, Teredo) is never what
+    # truncation writes: it writes that IPv4, truncated
+    return embedded_ipv4(addr) is None
 
 
 def _ip(value: Any) -> bool:
