@@ -281,14 +281,13 @@ def _answer(response: Any) -> tuple[int, dict[str, Any] | None]:
     out: dict[str, Any] = {}
     if isinstance(body.get("success"), bool):
         out["success"] = body["success"]
-    error = body.get("error")
-    if isinstance(error, dict):
+    if body.get("success") is False and "code" in body:  # ingest's error: code, message, fields at the top
         out["error"] = {
-            "code": str(error.get("code", "")),
-            "message": str(error.get("message", "")),
+            "code": str(body.get("code", "")),
+            "message": str(body.get("message", "")),
             "fields": [
                 {"path": str(f.get("path", "")), "reason": str(f.get("reason", ""))}
-                for f in error.get("fields") or []
+                for f in body.get("fields") or []
                 if isinstance(f, dict)
             ][:50],
         }

@@ -56,9 +56,14 @@ class ClientError(Exception):
     headers: dict[str, str] = field(default_factory=dict)  # e.g. CORS headers for an allowed origin
 
     def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"success": False, "error": {"code": self.code, "message": self.message}}
+        """``{"success": false, "code", "message"[, "fields"]}``: the shape Segment's and
+        RudderStack's own APIs answer and their SDKs read (``payload["code"]``,
+        ``payload["message"]``, top level). rudder-sdk-python reads nothing else: a body without
+        them raises ``KeyError``, which its backoff takes for a network error and retries, where
+        a 4xx it can read is given up at once."""
+        out: dict[str, Any] = {"success": False, "code": self.code, "message": self.message}
         if self.errors:
-            out["error"]["fields"] = [e.as_dict() for e in self.errors]
+            out["fields"] = [e.as_dict() for e in self.errors]
         return out
 
 
