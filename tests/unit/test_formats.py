@@ -81,7 +81,7 @@ def _needs_decoding_scanner(kind: str) -> Any:
 def test_formats_and_descriptions() -> None:
     """Given the module, then every format has one description line and a checker."""
     assert set(DESCRIPTIONS) == FORMATS
-    assert len(FORMATS) == 23
+    assert len(FORMATS) == 24
     for name in FORMATS:
         assert "\n" not in DESCRIPTIONS[name] and len(DESCRIPTIONS[name]) <= 120
         params: dict[str, Any] = {"values": frozenset({"a"})} if name == "enum" else {}
@@ -138,6 +138,11 @@ ACCEPTED: list[tuple[str, Any]] = [
     ("id", SHA),
     ("id", "GA1.1.123456.1733481234"),
     ("id", "a"),
+    # Meta's "fbp and fbc parameters": fb.<subdomain index>.<creation time ms>.<random | fbclid>
+    ("meta_cookie", "fb.1.1596403881668.1116446470"),  # _fbp, the docs' example
+    ("meta_cookie", "fb.0.1700000000000.42"),
+    ("meta_cookie", "fb.1.1554763741205.IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB_qa2ofrHyiLjcbCRxTDMgk"),  # _fbc
+    ("meta_cookie", "fb.2.1795600800123.IwZXh0bgNhZW0CMTAAAR2xYz_aem_AbC-12"),
     ("pseudonym", "p-" + "0123456789abcdef" * 2),
     ("pseudonym", "d-" + "f" * 32),
     ("number", 0),
@@ -335,6 +340,21 @@ REFUSED: list[tuple[str, Any]] = [
     ("user_data", {"em": [SHA], "sha256_email_address": [SHA]}),
     ("user_data", {"address": [{"sha256_first_name": SHA, "city": "berlin"}]}),
     ("user_data", {"address": [{"sha256_first_name": "jane"}]}),
+]
+
+REFUSED += [
+    ("meta_cookie", "fb.3.1596403881668.1116446470"),  # subdomain index 0-2 only
+    ("meta_cookie", "fb.1.159640388166.1116446470"),  # creation time not in milliseconds
+    ("meta_cookie", "fb.1.1296403881668.1116446470"),  # before 2017
+    ("meta_cookie", "fb.1.1596403881668."),
+    ("meta_cookie", "fb.1.1596403881668.12345678901"),  # more digits than the Pixel's random number
+    ("meta_cookie", "fb.1.1596403881668.jane@example.com"),
+    ("meta_cookie", "fb.1.1596403881668.u_4155551234x"),  # a phone number as the click id
+    ("meta_cookie", "fb.1.1596403881668.eyJhbGciOiJIUzI1NiJ9"),  # a JWT as the click id
+    ("meta_cookie", "fb.1.1596403881668.192.168.1.10"),
+    ("meta_cookie", " fb.1.1596403881668.1116446470"),
+    ("meta_cookie", "fb.1.1596403881668." + "a" * 600),
+    ("meta_cookie", 1596403881668),
 ]
 
 

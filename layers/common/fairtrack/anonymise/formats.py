@@ -80,6 +80,11 @@ format         admits
                ``max_length``), a list of such or a dict of such; at most 8 levels of containers
                (the map itself is the first) and 1000 leaves.
 ``object``     a dict: the policy engine keeps only its catalogued keys, each with its own format.
+``meta_cookie`` Meta's browser cookies as the Pixel writes them (Meta's "fbp and fbc parameters"):
+               ``fb.<subdomain index 0-2>.<creation time: epoch milliseconds, 2017 to 2033>.<rest>``,
+               where the rest is the ``_fbp`` cookie's random number (1-10 digits, the Pixel draws
+               it below 2^31) or the ``_fbc`` cookie's click id (``fbclid``: 1-500 characters that
+               pass ``id``'s checks); at most 600 characters.
 =============  ====================================================================================
 
 Values are checked as they are, not as they could be made: ``"de"`` is not a ``country`` (lower
@@ -145,6 +150,7 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     "key": "Object key: up to 64 of letters, digits and _ . $ : - space, checked for personal data.",
     "map": "Object of keys and values (text, numbers, booleans, lists, objects); 8 levels, 1000 values, all checked.",
     "object": "Object whose catalogued keys are checked one by one; the others are dropped.",
+    "meta_cookie": "Meta _fbp or _fbc cookie: fb.<0-2>.<creation time in ms>.<random number, or the fbclid click id>.",
 }
 FORMATS: Final[frozenset[str]] = frozenset(DESCRIPTIONS)
 
@@ -634,6 +640,23 @@ def _map_check(max_length: int) -> Check:
     return check
 
 
+_META_COOKIE = re.compile(r"fb\.[0-2]\.1[5-9][0-9]{11}\.([0-9]{1,10}|[A-Za-z0-9_.:-]{1,500})")
+_FBCLID_CHECK: Final = _id_check(500)
+
+
+@lru_cache(maxsize=4096)
+def _meta_cookie_ok(value: str) -> bool:
+    m = _META_COOKIE.fullmatch(value)
+    if m is None:
+        return False
+    rest = m.group(1)
+    return (rest.isdigit() and len(rest) <= 10) or _FBCLID_CHECK(rest)
+
+
+def _meta_cookie(value: Any) -> bool:
+    return type(value) is str and len(value) <= 600 and _meta_cookie_ok(value)
+
+
 def _object(value: Any) -> bool:
     return type(value) is dict
 
@@ -662,6 +685,7 @@ _FIXED: Final[dict[str, Check]] = {
     "ip": _ip,
     "user_data": _user_data,
     "object": _object,
+    "meta_cookie": _meta_cookie,
 }
 _SIZED: Final[dict[str, Callable[[int], Check]]] = {
     "id": _id_check,
