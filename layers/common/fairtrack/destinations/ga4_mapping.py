@@ -108,10 +108,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from fairtrack.destinations import Delivery, EventRef, Mapping, WireRequest
 
 __all__ = [
+    "CURRENCIES",
     "ECOMMERCE_EVENTS",
     "ITEM_FIELDS",
     "MAX_AGE",
@@ -119,6 +121,7 @@ __all__ = [
     "MAX_EVENTS_PER_REQUEST",
     "MAX_FUTURE",
     "MAX_ITEMS",
+    "MAX_ITEM_CUSTOM_PARAMS",
     "MAX_NAME_CHARS",
     "MAX_PARAMS",
     "MAX_USER_DATA_VALUES",
@@ -133,6 +136,7 @@ __all__ = [
     "RESERVED_PARAM_NAMES",
     "RESERVED_PREFIXES",
     "RESERVED_USER_PROPERTY_NAMES",
+    "REVENUE_WITHOUT_CURRENCY",
     "SEGMENT_EVENTS",
     "VALUE_LIMITS",
     "map_ga4",
@@ -145,6 +149,7 @@ MAX_PARAMS = 25
 MAX_NAME_CHARS = 40
 MAX_VALUE_CHARS = 100
 MAX_ITEMS = 200
+MAX_ITEM_CUSTOM_PARAMS = 27  # MP events reference, ``items``: "up to 27 custom parameters"
 MAX_USER_PROPERTIES = 25
 MAX_USER_PROPERTY_NAME_CHARS = 24
 MAX_USER_PROPERTY_VALUE_CHARS = 36
@@ -193,6 +198,22 @@ ECOMMERCE_EVENTS = frozenset(
         "select_promotion",
     }
 )
+# The ISO 4217 codes of currencies in use (the standard's list one without fund codes, precious
+# metals, XTS and XXX): what MP's ``currency`` ("3-letter ISO 4217 format") can name.
+_CURRENCY_CODES = """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN
+    BZD CAD CDF CHF CLP CNY COP CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL
+    GHS GIP GMD GNF GTQ GYD HKD HNL HRK HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF
+    KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR
+    MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG
+    SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD
+    UYU UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG ZWL
+"""
+CURRENCIES = frozenset(re.findall(r"[A-Z]{3}", _CURRENCY_CODES))
+REVENUE_WITHOUT_CURRENCY = "revenue_without_currency"
+"""Adjustment (``revenue_without_currency:missing_currency|invalid_currency``): an event sent with
+a ``value`` and no valid ``currency``, whose revenue GA4 does not count."""
+
 _SINGLE_PRODUCT_EVENTS = frozenset({"add_to_cart", "remove_from_cart", "view_item", "select_item", "add_to_wishlist"})
 
 _PROMOTION = {"creative": "creative_name", "name": "promotion_name", "position": "creative_slot"}
@@ -204,6 +225,10 @@ PROPERTY_RENAMES: dict[str, dict[str, str]] = {
     "select_promotion": _PROMOTION,
 }
 
+# Measurement Protocol reference, "Reserved names"
+# (https://developers.google.com/analytics/devguides/collection/protocol/ga4/reference#reserved_names):
+# these exact event names, and names starting with a reserved prefix; nothing else
+# (``ad_banner_clicked`` and ``notification_bell_opened`` are ordinary custom names).
 RESERVED_EVENT_NAMES = frozenset(
     {
         "ad_activeview",
@@ -215,14 +240,12 @@ RESERVED_EVENT_NAMES = frozenset(
         "adunit_exposure",
         "app_background",
         "app_clear_data",
-        "app_data_clear",
         "app_exception",
         "app_remove",
         "app_store_refund",
         "app_store_subscription_cancel",
         "app_store_subscription_convert",
         "app_store_subscription_renew",
-        "app_uninstall",
         "app_update",
         "app_upgrade",
         "dynamic_link_app_open",
@@ -232,19 +255,22 @@ RESERVED_EVENT_NAMES = frozenset(
         "first_open",
         "first_visit",
         "in_app_purchase",
+        "notification_dismiss",
+        "notification_foreground",
+        "notification_open",
+        "notification_receive",
         "os_update",
         "session_start",
         "session_start_with_rollout",
         "user_engagement",
     }
 )
-RESERVED_PREFIXES = ("ad_", "firebase_", "google_", "ga_")
-_RESERVED_EVENT_PREFIXES = (*RESERVED_PREFIXES, "notification_")
+RESERVED_PREFIXES = ("ga_", "google_", "firebase_")
 RESERVED_PARAM_NAMES = frozenset({"firebase_conversion"})
 RESERVED_USER_PROPERTY_NAMES = frozenset(
     {"first_open_time", "first_visit_time", "last_deep_link_referrer", "user_id", "first_open_after_install"}
 )
-_PARAM_PREFIXES = ("google_", "ga_", "firebase_")
+_PARAM_PREFIXES = RESERVED_PREFIXES
 
 # GA4 item fields: (field, the input keys it is read from in order of preference, kind).
 ITEM_FIELDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -277,11 +303,18 @@ _USER_DATA_LISTS = ("sha256_email_address", "sha256_phone_number")
 _ADDRESS_HASHED = ("sha256_first_name", "sha256_last_name", "sha256_street")
 _ADDRESS_PLAIN = ("city", "region", "postal_code", "country")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _PAGE_PROPERTIES = {"url": "url", "referrer": "referrer", "title": "title", "path": "path"}
+_UTM_FIELDS = {
+    "utm_campaign": "name",
+    "utm_source": "source",
+    "utm_medium": "medium",
+    "utm_term": "term",
+    "utm_content": "content",
+    "utm_id": "id",
+}
 _CAMPAIGN = (
     ("name", "campaign"),
     ("source", "source"),
@@ -401,13 +434,13 @@ def _map_entry(message_id: str, entry: Any, options: _Options, seen: set[str]) -
     kind = event.get("type")
     if not isinstance(kind, str):
         return ref, "invalid_event"
-    if kind not in ("track", "page", "screen"):
+    if kind not in ("track", "page", "screen", "group"):
         return ref, "unsupported_type"
     client_id = event.get("anonymousId")
     if not isinstance(client_id, str) or not client_id.strip():
         return ref, "missing_client_id"
     adjustments: Counter[str] = Counter()
-    name, invalid = _event_name(kind, event.get("event"), adjustments)
+    name, invalid = _event_name(kind, event, adjustments)
     if invalid is not None:
         return ref, invalid
     micros = _timestamp_micros(event, options, adjustments)
@@ -421,24 +454,38 @@ def _map_entry(message_id: str, entry: Any, options: _Options, seen: set[str]) -
     return _Mapped(ref=ref, head=head, body=body, adjustments=adjustments)
 
 
-def _event_name(kind: str, raw: Any, adjustments: Counter[str]) -> tuple[str, str | None]:
+def _event_name(kind: str, event: dict[str, Any], adjustments: Counter[str]) -> tuple[str, str | None]:
     """The GA4 name and ``None``, or ``""`` and the drop reason."""
     if kind == "page":
         return "page_view", None
     if kind == "screen":
         return "screen_view", None
+    if kind == "group":
+        return "join_group", None
+    raw = event.get("event")
     if not isinstance(raw, str):
         return "", "invalid_event_name"
+    if raw == "user_engagement" and _relayed_engagement(event):
+        return raw, None
     name, cut = sanitise_name(raw)
     if name in SEGMENT_EVENTS:
         return SEGMENT_EVENTS[name], None
     if not NAME_PATTERN.match(name):
         return "", "invalid_event_name"
-    if name == "screen_view" or name in RESERVED_EVENT_NAMES or name.startswith(_RESERVED_EVENT_PREFIXES):
+    if name in RESERVED_EVENT_NAMES or name.startswith(RESERVED_PREFIXES):
         return "", "reserved_event_name"
     if cut:
         adjustments["truncated:event_name"] += 1
     return name, None
+
+
+def _relayed_engagement(event: dict[str, Any]) -> bool:
+    """Whether ``event`` is gtag.js's own ``user_engagement`` hit: named exactly so and carrying the
+    engagement time gtag measured (``_et``, as ``context.session.engagementTimeMs``)."""
+    context = event.get("context")
+    session = context.get("session") if isinstance(context, dict) else None
+    engagement = _number(session.get("engagementTimeMs")) if isinstance(session, dict) else None
+    return engagement is not None and engagement >= 1
 
 
 def _timestamp_micros(event: dict[str, Any], options: _Options, adjustments: Counter[str]) -> int | str:
@@ -622,15 +669,36 @@ def _params(kind: str, name: str, event: dict[str, Any], context: dict[str, Any]
     _page_params(kind, context, properties, consumed=consumed, params=params, adj=adj)
     if kind == "screen":
         _put_text(params, "screen_name", event.get("name"), "name", adj)
+    if kind == "group":
+        _put_text(params, "group_id", event.get("groupId"), "groupId", adj, numbers=True)
     session = _dict(context, "session", "context.session", adj)
     _put_text(params, "session_id", session.get("id"), "context.session.id", adj, numbers=True)
     params["engagement_time_msec"] = _engagement(session.get("engagementTimeMs"), adj)
     campaign = _dict(context, "campaign", "context.campaign", adj)
+    utm = _utm(params.get("page_location"))
     for key, param in _CAMPAIGN:
-        _put_text(params, param, campaign.get(key), f"context.campaign.{key}", adj)
+        value = campaign.get(key)
+        _put_text(params, param, utm.get(key) if value is None else value, f"context.campaign.{key}", adj)
     _commerce_params(name, properties, consumed, params, adj)
     _property_params(name, properties, consumed, params, adj)
     return params
+
+
+def _utm(url: Any) -> dict[str, str]:
+    """The campaign fields in the ``utm_*`` parameters of a page URL (``{"name": ..., "source": ...}``),
+    the first value of each; GA4 reads the landing page's UTMs the same way."""
+    if not isinstance(url, str) or "utm_" not in url:
+        return {}
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return {}
+    found: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=False):
+        field = _UTM_FIELDS.get(key)
+        if field is not None and value:
+            found.setdefault(field, value)
+    return found
 
 
 def _page_params(
@@ -678,14 +746,19 @@ def _commerce_params(
             adj["dropped_param:invalid_value"] += 1
         else:
             params["value"] = value
+    currency = properties.get("currency")
     if "currency" in properties:
         consumed.add("currency")
-        currency = properties["currency"]
         code = currency.strip().upper() if isinstance(currency, str) else None
-        if code is not None and _CURRENCY.match(code):
+        if code is not None and code in CURRENCIES:
             params["currency"] = code
         elif currency is not None:
             adj["dropped_param:invalid_currency"] += 1
+    if "value" in params and "currency" not in params:
+        # GA4 computes no revenue from a value without a currency: the event is sent as it is, and
+        # the lost revenue counted with its reason (the forwarder logs it, Ga4Destination meters it)
+        reason = "missing_currency" if currency is None else "invalid_currency"
+        adj[f"{REVENUE_WITHOUT_CURRENCY}:{reason}"] += 1
     id_key = _first_present(properties, ("transaction_id", "order_id") if commerce else ("transaction_id",))
     if id_key is not None:
         consumed.add(id_key)
@@ -742,13 +815,37 @@ def _item(raw: dict[str, Any], adj: Counter[str], *, unknown: bool = False) -> d
             adj["dropped_item_param:invalid"] += 1
         else:
             item[field] = value
-    if unknown:
-        for key in raw:
-            if key not in _ITEM_KEYS:
-                adj["dropped_item_param:unknown"] += 1
     if "item_id" not in item and "item_name" not in item:
         return None
+    if unknown:
+        _item_custom_params(raw, item, adj)
     return item
+
+
+def _item_custom_params(raw: dict[str, Any], item: dict[str, Scalar], adj: Counter[str]) -> None:
+    """The item's own keys beyond GA4's item fields, as item-scoped custom parameters: named like
+    event parameters, scalars only, at most :data:`MAX_ITEM_CUSTOM_PARAMS`."""
+    custom = 0
+    for key, value in raw.items():
+        if key in _ITEM_KEYS:
+            continue
+        name = _name(key, MAX_NAME_CHARS, "item_param", adj)
+        if name is None:
+            continue
+        if name in RESERVED_PARAM_NAMES or name.startswith(_PARAM_PREFIXES):
+            adj["dropped_item_param:reserved_name"] += 1
+            continue
+        if name in item:
+            adj["dropped_item_param:duplicate_name"] += 1
+            continue
+        scalar = _scalar(value, MAX_VALUE_CHARS, f"items.{name}", "item_param", adj)
+        if scalar is None:
+            continue
+        if custom >= MAX_ITEM_CUSTOM_PARAMS:
+            adj["dropped_item_param:over_27"] += 1
+            continue
+        item[name] = scalar
+        custom += 1
 
 
 def _property_params(
