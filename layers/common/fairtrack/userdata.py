@@ -45,8 +45,13 @@ GA4 Measurement Protocol (:func:`ga4_user_data`): ``user_data`` with
   removed from the local part (Google treats them as insignificant; Meta does not, so ``em`` keeps
   them);
 - ``sha256_phone_number``: E.164, ``+`` then the digits, under the same rules as ``ph``;
-- ``address``: ``[{"sha256_first_name", "sha256_last_name"}]`` normalised like ``fn``/``ln``. GA4
-  takes city, region, postal code and country *unhashed*; they are never sent from here.
+- ``address``: ``[{"sha256_first_name", "sha256_last_name"}]`` normalised as the MP user-provided
+  data guide says (developers.google.com/analytics/devguides/collection/ga4/uid-data,
+  ``user_data.address[].sha256_first_name``): digits and symbols removed, lower-cased, leading and
+  trailing spaces removed, so "O'Brien-Smith 3rd" hashes "obriensmith rd" (hyphens and apostrophes
+  are symbols; Meta's ``fn``/``ln`` keep digits). A run of inner whitespace becomes one space, as
+  Google Ads' Customer Match asks ("remove extra spaces ... in between"). GA4 takes city, region,
+  postal code and country *unhashed*; they are never sent from here.
 """
 
 from __future__ import annotations
@@ -419,6 +424,18 @@ def _name(value: Any) -> str | None:
     return name or None
 
 
+def _ga4_name(value: Any) -> str | None:
+    """A first or last name as GA4's user-provided data wants it: digits and symbols removed,
+    lower-cased, leading and trailing spaces removed ("O'Brien-Smith 3rd" -> "obriensmith rd").
+    Inner whitespace is kept as one space (Google Ads' "remove extra spaces in between")."""
+    text = _text(value)
+    if text is None:
+        return None
+    lowered = unicodedata.normalize("NFC", text.lower())
+    kept = "".join(ch if unicodedata.category(ch)[0] in "LM" else (" " if ch.isspace() else "") for ch in lowered)
+    return " ".join(kept.split()) or None
+
+
 def _gender(value: Any) -> str | None:
     text = _text(value)
     return None if text is None else _GENDERS.get(text.lower())
@@ -515,7 +532,7 @@ def ga4_user_data(ud: UserData) -> dict[str, Any] | None:
         out["sha256_phone_number"] = [digest]
     address: dict[str, str] = {}
     for key, field in (("sha256_first_name", "firstName"), ("sha256_last_name", "lastName")):
-        name = _name(_field(ud, field))
+        name = _ga4_name(_field(ud, field))
         if name is not None and (digest := sha256_hex(name)) is not None:
             address[key] = digest
     if address:
