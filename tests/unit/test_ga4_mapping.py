@@ -534,7 +534,12 @@ def test_items_keep_ga4_fields_their_custom_parameters_and_at_most_200() -> None
     ]
     assert items[-1] == {"item_id": "s198", "price": 198, "colour": "red"}
     assert mapping.adjustments == Counter(
-        {"dropped_item:over_200": 51, "dropped_item:no_id": 1, "dropped_item:invalid": 1, "dropped_item_param:invalid": 2}
+        {
+            "dropped_item:over_200": 51,
+            "dropped_item:no_id": 1,
+            "dropped_item:invalid": 1,
+            "dropped_item_param:invalid": 2,
+        }
     )
 
 

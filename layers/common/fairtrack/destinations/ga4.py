@@ -10,21 +10,58 @@ dev mode (``GA4_DEBUG=true``) posts to ``/debug/mp/collect`` instead, where GA4 
 not record: a request with ``validationMessages`` is a permanent failure (reason
 ``ga4_validation``), kept in the failed-events store with GA4's answer, and the messages' field
 paths and codes (never descriptions or values) are logged so a developer sees what to fix.
+
+An event sent with a ``value`` but no valid ``currency`` keeps its place (GA4 records it) but GA4
+computes no revenue from it: each batch's count of them, by reason (``missing_currency``,
+``invalid_currency``), is logged as a warning and metered as ``Ga4RevenueWithoutCurrency``
+(dimensions ``destination`` and ``reason``), besides the ``revenue_without_currency:<reason>``
+adjustment in the forwarder's batch line. Counts only, never the amounts.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import urllib3
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from fairtrack.destinations import Delivery, DeliveryReport
-from fairtrack.destinations.ga4_mapping import map_ga4
+from fairtrack.destinations.ga4_mapping import REVENUE_WITHOUT_CURRENCY, map_ga4
 from fairtrack.destinations.transport import Answer, Transport, Verdict, send_all, verdict
-from fairtrack.observability import logger
+from fairtrack.observability import logger, metrics
+
+REVENUE_METRIC = "Ga4RevenueWithoutCurrency"
+
+
+def meter_revenue_without_currency(adjustments: Counter[str]) -> dict[str, int]:
+    """Log and meter the events of a mapping sent with a value GA4 will not count as revenue (no
+    valid currency); returns the counts by reason."""
+    counts = {
+        reason: count
+        for key, count in adjustments.items()
+        for action, _, reason in [key.partition(":")]
+        if action == REVENUE_WITHOUT_CURRENCY and count > 0
+    }
+    if not counts:
+        return counts
+    logger.warning(
+        "GA4 events sent with a value and no valid currency: GA4 counts no revenue for them",
+        extra={"revenue_without_currency": counts},
+    )
+    for reason, count in counts.items():
+        with single_metric(
+            name=REVENUE_METRIC,
+            unit=MetricUnit.Count,
+            value=count,
+            namespace=metrics.namespace,
+            default_dimensions={**metrics.default_dimensions, "destination": "ga4"},
+        ) as metric:
+            metric.add_dimension(name="reason", value=reason)
+    return counts
 
 
 def validation_messages(answer: Answer) -> list[dict[str, str]]:
@@ -87,6 +124,7 @@ class Ga4Destination:
             return answer
 
         mapping = map_ga4(items, now=datetime.now(UTC))
+        meter_revenue_without_currency(mapping.adjustments)
         if self.debug:
             return send_all(mapping, post, debug_verdict, debug_reason)
         return send_all(mapping, post)

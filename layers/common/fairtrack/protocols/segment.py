@@ -273,8 +273,34 @@ def _prepare(
         ctx.pop("ip", None)
         if ip is not None:
             ctx["ip"] = ip
+        _sdk_session(ctx, data.get("integrations"))
     data["consentSignals"] = signals
     return data
+
+
+def _sdk_session(ctx: dict[str, Any], integrations: Any) -> None:
+    """The SDKs' own session id as the canonical ``context.session`` (``id`` as a string: an epoch
+    time in milliseconds, which the ``id`` format admits; ``start`` from ``sessionStart``):
+    RudderStack's ``context.sessionId``/``context.sessionStart``, else Segment's, which
+    analytics.js keeps in ``integrations["Actions Amplitude"].session_id``. A client's own
+    ``context.session.id`` wins."""
+    session = ctx.get("session")
+    if session is not None and (not isinstance(session, dict) or session.get("id") is not None):
+        return
+    raw = ctx.get("sessionId")
+    start = ctx.get("sessionStart")
+    if raw is None and isinstance(integrations, dict):
+        amplitude = integrations.get("Actions Amplitude")
+        raw = amplitude.get("session_id") if isinstance(amplitude, dict) else None
+        start = None
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        raw = str(raw)
+    if not isinstance(raw, str) or not raw.strip():
+        return
+    found: dict[str, Any] = {**(session or {}), "id": raw.strip()}
+    if start is True:
+        found.setdefault("start", True)
+    ctx["session"] = found
 
 
 def _missing_required(raw: dict[str, Any], path: str) -> list[FieldError]:
