@@ -30,16 +30,21 @@ Request body (compact JSON, UTF-8, keys always in this order, absent parts left 
 
 Events
 - ``page`` becomes ``page_view``, ``screen`` becomes ``screen_view`` (with ``screen_name`` from
-  the screen's ``name``); ``identify``/``group``/``alias`` are dropped (``unsupported_type``),
-  as are unknown types; an event without ``type`` or ``messageId`` is ``invalid_event``.
+  the screen's ``name``), ``group`` becomes GA4's recommended ``join_group`` (``group_id`` is the
+  ``groupId``, a keyed pseudonym by then); ``identify``/``alias`` are dropped
+  (``unsupported_type``), as are unknown types; an event without ``type`` or ``messageId`` is
+  ``invalid_event``.
 - ``track``: the Segment e-commerce spec names become GA4 recommended events
   (:data:`SEGMENT_EVENTS`, looked up after sanitising, so ``Order Completed``, ``order completed``
   and ``order_completed`` are all ``purchase``); any other name is sanitised: accents stripped,
   runs of characters outside ``[A-Za-z0-9]`` become one ``_``, leading and trailing ``_`` removed,
   lower-cased (GA4 names are case-sensitive: ``Signup`` and ``signup`` would be two events), cut to
   40 characters. A name that does not start with a letter after this is ``invalid_event_name``;
-  a GA4 reserved name or prefix (:data:`RESERVED_EVENT_NAMES`, :data:`RESERVED_PREFIXES`, and
-  ``screen_view`` from a ``track``) is ``reserved_event_name``.
+  a name the MP reference reserves (exactly :data:`RESERVED_EVENT_NAMES`, or starting with one of
+  :data:`RESERVED_PREFIXES` ``ga_ google_ firebase_``) is ``reserved_event_name``. One exception:
+  gtag.js's own ``user_engagement`` hit (named exactly so, with a positive
+  ``context.session.engagementTimeMs`` from ``_et``) is relayed as ``user_engagement``: it is the
+  event GA4 collects automatically, and its engagement time would be lost otherwise.
 - ``timestamp_micros`` (event level) comes from ``timestamp`` (``receivedAt`` when the policy left
   no ``timestamp``; neither: ``missing_timestamp``; unparseable: ``invalid_timestamp``). Older
   than 72 hours before ``now``: ``too_old`` (GA4 would answer 2xx and discard it silently; a
@@ -69,21 +74,26 @@ Parameters, in this order (the mapper's own first, then ``properties`` in input 
    realtime and active-user counts ignore events without a positive engagement time, and 1 ms
    adds nothing measurable to engagement).
 3. ``campaign``, ``source``, ``medium``, ``term``, ``content``, ``campaign_id`` from
-   ``context.campaign``.
+   ``context.campaign``, each field the context lacks from the ``utm_*`` parameter of
+   ``page_location`` (gtag.js sends UTMs only in ``dl``).
 4. ``value``, ``currency``, ``transaction_id``, ``items``. ``value`` is ``properties.value``; on
    e-commerce events (:data:`ECOMMERCE_EVENTS`) also ``revenue`` then ``total`` (``value`` first,
    then ``revenue``: GA4's value excludes shipping and tax, as Segment's ``revenue`` does). It must
-   be a finite number (numeric strings are parsed). ``currency`` must be three letters (upper-cased).
+   be a finite number (numeric strings are parsed). ``currency`` must be an ISO 4217 code of a
+   currency in use (:data:`CURRENCIES`; upper-cased, trimmed). A ``value`` without a valid
+   ``currency`` is still sent, and counted as ``revenue_without_currency:missing_currency`` or
+   ``:invalid_currency`` (GA4 computes no revenue from it; ``ga4.py`` meters it).
    ``transaction_id`` is ``transaction_id`` (or ``order_id`` on e-commerce events). ``items`` is
    ``properties.items`` (or ``products`` on e-commerce events), at most 200; on single-product
    events (``add_to_cart``, ``view_item``...) without a list, the product fields at the top of
    ``properties`` make the one item. Items keep only GA4's item fields (:data:`ITEM_FIELDS`, from
    their GA4 or Segment names: ``product_id``/``sku``/``id`` -> ``item_id``, ``name`` ->
    ``item_name``, ``category`` -> ``item_category``, ``brand`` -> ``item_brand``, ``variant`` ->
-   ``item_variant``, ``position`` -> ``index``); item-scoped custom parameters are left out
-   (``dropped_item_param:unknown``: they need item-scoped custom dimensions), as are fields of the
-   wrong type (``dropped_item_param:invalid``); an item without
-   ``item_id`` and ``item_name`` is left out (``dropped_item:no_id``).
+   ``item_variant``, ``position`` -> ``index``); fields of the wrong type are left out
+   (``dropped_item_param:invalid``); an item without ``item_id`` and ``item_name`` is left out
+   (``dropped_item:no_id``). An item's other keys (gtag's ``kN``/``vN`` pairs, Segment's extra
+   product fields) are item-scoped custom parameters, under the rules of event parameters (names
+   sanitised, scalars only, reserved prefixes left out), at most 27 per item (``over_27``).
 5. ``properties``: scalars only (``dropped_param:not_scalar`` for objects and lists, ``null``
    left out), names sanitised like event names (40 characters), names GA4 reserves
    (``google_``, ``ga_``, ``firebase_`` prefixes) left out, the first of two names that sanitise
