@@ -365,6 +365,10 @@ def structural_diff(a: Policy, b: Policy) -> dict[str, list[str]]:
     leaving a field out and writing its default are the same policy."""
     da = a.model_dump(mode="json", exclude={"version"})
     db = b.model_dump(mode="json", exclude={"version"})
+    for doc in (da, db):  # an attribute without per-destination purposes reads as before they existed
+        for attr in doc["attributes"].values():
+            if not attr["purpose_for"]:
+                del attr["purpose_for"]
     sections: dict[str, list[str]] = {}
     for section in [*da, *(k for k in db if k not in da)]:
         lines: list[str] = []
@@ -535,10 +539,26 @@ def _form(policy: Policy, destination: str, path: str) -> str:
         if path not in listed:
             return "not sent"
     attr = policy.attributes[path]
+    purposes = attr.purposes(destination)
     full = f"full ({attr.transform})"
-    if attr.purpose != NECESSARY and attr.reduced != "drop":
-        return f"{full}; reduced ({attr.reduced}) without {attr.purpose}"
+    if purposes != attr.purposes():  # a destination of its own purposes (purpose_for)
+        full += " with " + " or ".join(purposes)
+    if NECESSARY not in purposes and attr.reduced != "drop":
+        return f"{full}; reduced ({attr.reduced}) without {' or '.join(purposes)}"
     return full
+
+
+def _purposes(attr: Any) -> str:
+    """``analytics``; ``analytics or advertising``; ``analytics (meta: analytics or advertising)``."""
+    shown = " or ".join(attr.purposes())
+    own = [f"{d}: {' or '.join(attr.purposes(d))}" for d in attr.purpose_for]
+    return shown + (f" ({'; '.join(own)})" if own else "")
+
+
+def _bases(policy: Policy, attr: Any) -> str:
+    """The legal bases of every purpose that allows the attribute somewhere, each once."""
+    ordered = [*attr.purposes(), *(p for d in attr.purpose_for for p in attr.purposes(d))]
+    return " or ".join(dict.fromkeys(_basis(policy, p) for p in ordered))
 
 
 def _format(attr: Any) -> str:
@@ -570,14 +590,15 @@ def transparency(policy: Policy, label: str) -> Transparency:
         "Data and where it goes",
         ["Attribute", "Description", "Format", "Purpose", "Legal basis", *destinations],
         [
-            [path, attr.description, _format(attr), attr.purpose, _basis(policy, attr.purpose)]
+            [path, attr.description, _format(attr), _purposes(attr), _bases(policy, attr)]
             + [_form(policy, d, path) for d in destinations]
             for path, attr in policy.attributes.items()
         ],
         frozenset({0}),
         [
             "full (form): sent when the attribute's purpose is granted, in that form (none: unchanged; "
-            "sha256_normalised: trimmed, lower-cased and hashed with SHA-256).",
+            "sha256_normalised: trimmed, lower-cased and hashed with SHA-256). A purpose 'a or b': sent when "
+            "either is granted; 'with a or b': that destination's own purposes for the attribute.",
             "reduced (form) without a purpose: sent in that reduced form when the purpose is not granted "
             "(url_origin: only the site's address; ip_coarse: the network, /16 or /32). "
             "Otherwise nothing is sent without the purpose.",

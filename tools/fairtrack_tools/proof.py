@@ -1875,14 +1875,15 @@ GA4_FIELDS: dict[str, tuple[str, ...]] = {
 META_FIELDS: dict[str, tuple[str, ...]] = {
     "data[].event_name": ("type", "event"),  # PageView: type; any other name: event
     "data[].event_time": ("timestamp",),
-    "data[].event_id": ("messageId",),
+    "data[].event_id": ("properties.event_id", "messageId"),
     "data[].action_source": (DERIVED,),
     "data[].event_source_url": ("context.page.url",),
     "data[].user_data.<hashed>": ("userData.meta",),
     "data[].user_data.external_id": ("userId", "anonymousId"),
     "data[].user_data.client_ip_address": ("context.ip",),
     "data[].user_data.client_user_agent": ("context.userAgent",),
-    "data[].user_data.fbc": ("context.clickIds",),
+    "data[].user_data.fbc": ("context.fbc", "context.clickIds"),  # the cookie, else built from fbclid
+    "data[].app_data": ("context.os.name", "context.os.version"),
     "data[].user_data.fbp": ("context.fbp",),
     "data[].custom_data": ("properties",),
     "data[].data_processing_options": (POLICY_RULE,),
@@ -1893,14 +1894,26 @@ META_FIELDS: dict[str, tuple[str, ...]] = {
 META_HASHED = frozenset({"em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country"})
 
 
+def _purpose_list(value: Any) -> tuple[str, ...]:
+    """A catalogue ``purpose``: one name, or a list of names any one of which allows."""
+    return (str(value),) if isinstance(value, str) else tuple(str(p) for p in value)
+
+
 class Catalogue:
     """The policy's catalogue and destination lists, read from ``policies/default.yaml``."""
 
     def __init__(self, path: Path = POLICY_FILE) -> None:
         doc = admin.load_policy_file(path)
         self.legal = {name: str(p["legal_basis"]) for name, p in doc["purposes"].items()}
+        # attribute -> (the purposes any one of which allows it, its reduced form); a destination
+        # of its own purposes (``purpose_for``) in ``by_destination``
         self.attributes = {
-            name: (str(a["purpose"]), str(a.get("reduced", "drop"))) for name, a in doc["attributes"].items()
+            name: (_purpose_list(a["purpose"]), str(a.get("reduced", "drop"))) for name, a in doc["attributes"].items()
+        }
+        self.by_destination = {
+            (destination, name): _purpose_list(purposes)
+            for name, a in doc["attributes"].items()
+            for destination, purposes in (a.get("purpose_for") or {}).items()
         }
         self.allowed = {name: frozenset(d["attributes"]) for name, d in doc["destinations"].items()}
         self.objects = frozenset(name for name, a in doc["attributes"].items() if a.get("format") == "object")
@@ -1928,8 +1941,19 @@ class Catalogue:
             parent = parent.rpartition(".")[0]
         return False
 
-    def purpose(self, attribute: str) -> str:
-        return NECESSARY if attribute.startswith("@") else self.attributes[attribute][0]
+    def purposes(self, attribute: str, destination: str | None = None) -> tuple[str, ...]:
+        """The purposes any one of which allows ``attribute`` at ``destination``."""
+        if attribute.startswith("@"):
+            return (NECESSARY,)
+        own = self.by_destination.get((destination, attribute)) if destination else None
+        return own or self.attributes[attribute][0]
+
+    def purpose(self, attribute: str, destination: str | None = None) -> str:
+        """The purposes as the table shows them: ``analytics|advertising`` for any of them."""
+        return "|".join(self.purposes(attribute, destination))
+
+    def legal_basis(self, attribute: str, destination: str | None = None) -> str:
+        return "|".join(dict.fromkeys(self.legal[p] for p in self.purposes(attribute, destination)))
 
     def judge(
         self, destination: str, candidates: Iterable[str | None], granted: frozenset[str]
@@ -1948,9 +1972,9 @@ class Catalogue:
             if not self.listed(destination, candidate):
                 problem = "not_allowed_for_destination"
                 continue
-            purpose, reduced = self.attributes[candidate]
-            if purpose not in granted and reduced == "drop":
-                problem = f"purpose_not_granted ({purpose})"
+            purposes, reduced = self.purposes(candidate, destination), self.attributes[candidate][1]
+            if granted.isdisjoint(purposes) and reduced == "drop":
+                problem = f"purpose_not_granted ({'|'.join(purposes)})"
                 continue
             return candidate, None
         return first or "?", problem
@@ -2062,8 +2086,8 @@ class Trace:
                 d,
                 wire,
                 attribute if not attribute.startswith("@") else f"{attribute} (no hit data)",
-                self.catalogue.purpose(attribute),
-                self.catalogue.legal[self.catalogue.purpose(attribute)],
+                self.catalogue.purpose(attribute, d),
+                self.catalogue.legal_basis(attribute, d),
                 str(n),
             )
             for (d, wire, attribute), n in sorted(self.fields.items())

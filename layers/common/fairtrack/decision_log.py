@@ -184,7 +184,7 @@ def mismatch_row(day: str, source: str, field: str, *, version: int, count: int,
     """A row for ``count`` values of ``field`` that ingest dropped before routing because the
     attribute's format did not admit them (``format_mismatch``), under the attribute's purpose."""
     attr = policy.attributes.get(field)
-    purpose = attr.purpose if attr is not None else None
+    purpose = attr.primary if attr is not None else None
     basis = policy.purposes[purpose].legal_basis if purpose in policy.purposes else None
     return _row((day, source, INGEST, field, "dropped", "format_mismatch", purpose, basis, version), count)
 

@@ -8,6 +8,11 @@ dropped with a :class:`Decision` saying which purpose and legal basis allowed or
 Attribute paths are dotted paths into the canonical hit (``context.page.path``). Anything not
 catalogued is never sent: the catalogue is an allowlist, not a blocklist.
 
+An attribute may serve more than one purpose: ``purpose: [analytics, advertising]`` allows it when
+any one of them is granted, and ``purpose_for: {meta: [analytics, advertising]}`` says so for one
+destination only (the others keep ``purpose``). A decision records the purpose that allowed the
+field (the first of the list that is granted) or, when none is, the first of the list.
+
 Closed world, at the level of values: every attribute declares a **format**
 (:mod:`fairtrack.anonymise.formats`), and a value goes only when its format admits it; otherwise it
 is dropped with the decision ``format_mismatch``. An ``object`` attribute (``context.campaign``)
@@ -86,14 +91,59 @@ Transform = Literal["none", "sha256_normalised"]
 Reduction = Literal["drop", "url_origin", "ip_coarse"]
 
 
+DestinationName = Literal["ga4", "meta", "webhook", "lake"]
+Purposes = str | list[str]
+
+
 class Attribute(_Strict):
-    purpose: str
+    purpose: Purposes = Field(
+        description="the purpose that allows the attribute; a list: any one of them granted allows it (the "
+        "first granted one is recorded), e.g. [analytics, advertising]"
+    )
+    purpose_for: dict[DestinationName, Purposes] = Field(
+        default_factory=dict,
+        description="per destination: the purpose (or any-of list) that allows the attribute there instead of "
+        "`purpose`, e.g. {meta: [analytics, advertising]} lets Meta have it under advertising alone",
+    )
     format: str = Field(description="the only values that may leave: one of fairtrack.anonymise.formats.FORMATS")
     description: str = ""
     values: list[str] | None = Field(default=None, description="format enum: the values admitted")
     max_length: int | None = Field(default=None, ge=1, le=65536, description="a tighter bound than the format's")
     transform: Transform = Field(default="none", description="applied when the purpose is granted")
     reduced: Reduction = Field(default="drop", description="what goes when the purpose is not granted")
+
+    @model_validator(mode="after")
+    def _purposes_named(self) -> Attribute:
+        for where, purposes in [
+            ("purpose", self.purpose),
+            *((f"purpose_for.{d}", p) for d, p in self.purpose_for.items()),
+        ]:
+            if isinstance(purposes, list) and (not purposes or len(set(purposes)) != len(purposes)):
+                raise ValueError(f"{where}: a list of purposes must name at least one purpose, each once")
+        return self
+
+    def purposes(self, destination: str | None = None) -> tuple[str, ...]:
+        """The purposes any one of which allows this attribute at ``destination`` (its own
+        ``purpose_for`` entry, else ``purpose``), in the policy's order."""
+        chosen = self.purpose_for.get(destination, self.purpose) if destination else self.purpose  # type: ignore[call-overload]
+        return (chosen,) if isinstance(chosen, str) else tuple(chosen)
+
+    @cached_property
+    def primary(self) -> str:
+        """The first purpose ``purpose`` names: the one recorded where no destination is concerned."""
+        return self.purposes()[0]
+
+    @cached_property
+    def every_purpose(self) -> frozenset[str]:
+        """Every purpose that allows this attribute at some destination."""
+        found = set(self.purposes())
+        for destination in self.purpose_for:
+            found.update(self.purposes(destination))
+        return frozenset(found)
+
+    def allowed_by(self, granted: frozenset[str], destination: str | None = None) -> str | None:
+        """The first of the attribute's purposes at ``destination`` that ``granted`` holds, if any."""
+        return next((p for p in self.purposes(destination) if p in granted), None)
 
     @model_validator(mode="after")
     def _format_known(self) -> Attribute:
@@ -194,7 +244,7 @@ class Policy(_Strict):
     purposes: dict[str, Purpose]
     signals: Signals = Signals()
     attributes: dict[str, Attribute]
-    destinations: dict[Literal["ga4", "meta", "webhook", "lake"], DestinationPolicy]
+    destinations: dict[DestinationName, DestinationPolicy]
     defaults: Defaults = Defaults()
 
     @cached_property
@@ -241,7 +291,9 @@ class Policy(_Strict):
             problems.extend(f"{where}: unknown purpose '{p}'" for p in purposes if p not in self.purposes)
 
         for path, attr in self.attributes.items():
-            known(f"attributes.{path}.purpose", [attr.purpose])
+            known(f"attributes.{path}.purpose", list(attr.purposes()))
+            for destination in attr.purpose_for:
+                known(f"attributes.{path}.purpose_for.{destination}", list(attr.purposes(destination)))
         for field in ("segment_categories", "consent_mode", "cmp_categories", "tcf_purposes"):
             for key, purposes in getattr(self.signals, field).items():
                 known(f"signals.{field}.{key}", purposes)
@@ -363,21 +415,25 @@ def _compile(policy: Policy, destination: str | None, granted: frozenset[str]) -
 
     def decision(path: str) -> tuple[int, Decision, Form | None]:
         attr = policy.attributes[path]
-        basis = policy.purposes[attr.purpose].legal_basis
+        # the purpose recorded: the first of the attribute's purposes at this destination that is
+        # granted (the one that allowed it), else the first of them (the one it is withheld under)
+        allowed_by = attr.primary if everything else attr.allowed_by(granted, destination)
+        purpose = allowed_by or attr.purposes(destination)[0]
+        basis = policy.purposes[purpose].legal_basis
         if not listed(path):
-            made = Decision(name, "dropped", "not_allowed_for_destination", path, attr.purpose, basis, v)
+            made = Decision(name, "dropped", "not_allowed_for_destination", path, purpose, basis, v)
             return _DROP, made, None
-        if not everything and attr.purpose not in granted:
+        if allowed_by is None:
             reducer = REDUCTIONS[attr.reduced]
             if reducer is None:
-                return _DROP, Decision(name, "dropped", "purpose_not_granted", path, attr.purpose, basis, v), None
-            made = Decision(name, "reduced", "purpose_not_granted", path, attr.purpose, basis, v, attr.reduced)
+                return _DROP, Decision(name, "dropped", "purpose_not_granted", path, purpose, basis, v), None
+            made = Decision(name, "reduced", "purpose_not_granted", path, purpose, basis, v, attr.reduced)
             return _FORM, made, reducer
         transform = None if everything else TRANSFORMS[attr.transform]
         if transform is not None:
-            made = Decision(name, "sent", "allowed", path, attr.purpose, basis, v, attr.transform)
+            made = Decision(name, "sent", "allowed", path, purpose, basis, v, attr.transform)
             return _FORM, made, _checked(transform, attr.check)
-        return _SEND, Decision(name, "sent", "allowed", path, attr.purpose, basis, v), None
+        return _SEND, Decision(name, "sent", "allowed", path, purpose, basis, v), None
 
     def level(prefix: str) -> Plan:
         plan: Plan = {}

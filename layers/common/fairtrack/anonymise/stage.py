@@ -434,7 +434,8 @@ class Anonymiser:
         wanted = self._user_data_routes.get(key)
         if wanted is None:
             wanted = self._user_data_routes[key] = any(
-                path.startswith("userData") and attr.purpose in granted for path, attr in policy.attributes.items()
+                path.startswith("userData") and not attr.every_purpose.isdisjoint(granted)
+                for path, attr in policy.attributes.items()
             )
         return wanted
 
