@@ -12,7 +12,7 @@ import pytest
 
 from fairtrack.errors import FieldError
 from fairtrack.hit import Hit
-from fairtrack.protocols.segment import MAX_DEPTH, MAX_EVENT_BYTES, MAX_KEYS, SegmentEvent, parse_event
+from fairtrack.protocols.segment import MAX_DEPTH, MAX_EVENT_BYTES, MAX_KEYS, SegmentEvent, _shape_problem, parse_event
 
 RECEIVED_AT = datetime(2024, 5, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 PII = "jane.doe@example.com"
@@ -190,21 +190,53 @@ def test_nesting_through_lists_counts_too() -> None:
 
 
 def test_more_than_max_keys_is_rejected() -> None:
-    """Given properties with 501 keys, when parsed, then it is rejected at ``properties``; 500 keys pass."""
-    at_limit = {f"k{i:03d}": i for i in range(MAX_KEYS)}
-    over = {**at_limit, "one_more": 1}
+    """Given properties holding MAX_KEYS + 1 keys and items (small enough for 32 KB: a list of zeros),
+    when parsed, then it is rejected at ``properties``; MAX_KEYS pass."""
+    at_limit = {"zeros": [0] * (MAX_KEYS - 1)}  # 1 key + MAX_KEYS - 1 items
+    over = {"zeros": [0] * MAX_KEYS}
 
-    assert len(ok(track(properties=at_limit)).properties) == MAX_KEYS
+    assert len(ok(track(properties=at_limit)).properties["zeros"]) == MAX_KEYS - 1
     errs = errors(track(properties=over))
     assert paths(errs) == ["properties"]
-    assert str(MAX_KEYS) in errs[0].reason
+    assert f"{MAX_KEYS} keys" in errs[0].reason
 
 
 def test_keys_in_nested_objects_are_counted() -> None:
-    """Given 501 keys spread over nested objects (none of them alone over the limit), then it is rejected."""
-    spread = {f"group{g}": {f"k{i}": i for i in range(100)} for g in range(5)}  # 5 + 500 keys
+    """Given MAX_KEYS + 1 keys and items spread over nested lists (none of them alone over the
+    limit), then it is rejected."""
+    spread = {"a": [[0] * 999 for _ in range(5)], "b": [0] * 1}  # 2 keys + 5 lists + 4,995 + 1 items
 
     assert paths(errors(track(properties=spread))) == ["properties"]
+
+
+def product(i: int) -> dict[str, Any]:
+    """A product with every field of the Segment e-commerce spec's products."""
+    return {
+        "product_id": f"p-{i}",
+        "sku": f"S-{i}",
+        "category": "Shoes",
+        "name": f"Runner {i}",
+        "brand": "Acme",
+        "variant": "red",
+        "price": 19.99,
+        "quantity": 1,
+        "coupon": "SPRING",
+        "position": i,
+        "url": f"https://shop.example/p/{i}",
+        "image_url": f"https://shop.example/i/{i}.jpg",
+    }
+
+
+def test_ecommerce_lists_pass_the_structural_bound() -> None:
+    """Given a Product List Viewed with 50 full products (the old bound, 500 keys, refused it) and an
+    order of 200 full products (over 32 KB, so refused only by size, never by its shape), then the
+    first is accepted and the shape of the second passes the structural bound."""
+    listed = track(
+        event="Product List Viewed", properties={"list_id": "l", "products": [product(i) for i in range(50)]}
+    )
+    assert len(ok(listed).properties["products"]) == 50
+    order = {"order_id": "o-1", "total": 4000, "currency": "EUR", "products": [product(i) for i in range(200)]}
+    assert _shape_problem(order) is None
 
 
 def test_event_over_32_kb_is_rejected() -> None:
