@@ -289,6 +289,15 @@ def test_message_id_is_stable_for_a_retried_hit_and_distinct_per_line() -> None:
     assert len({first.messageId, other_line.messageId, next_hit.messageId}) == 3
 
 
+def test_message_id_differs_for_two_visitors_sharing_page_load_and_sequence() -> None:
+    """gtag draws ``_p`` from 2^31: at a million page loads a day, hundreds of pairs of visitors
+    share one. Their hits with the same ``_s``, line and name must stay two events."""
+    one_visitor = one({**PAGE_VIEW, "cid": "111111111.1700000000"})
+    other_visitor = one({**PAGE_VIEW, "cid": "222222222.1700000001"})
+
+    assert one_visitor.messageId != other_visitor.messageId
+
+
 def test_message_id_is_random_without_a_page_load_id() -> None:
     params = {k: v for k, v in PAGE_VIEW.items() if k != "_p"}
 

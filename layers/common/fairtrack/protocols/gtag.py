@@ -19,8 +19,9 @@ Decisions written down here:
 - ``epn.*``/``upn.*`` must be numbers: a value that is not rejects that event with its path;
 - item parameters ``prN`` (``~``-joined two-letter fields, ``kN``/``vN`` custom pairs) become
   ``properties.items`` with GA4 item names; ``cu`` becomes ``properties.currency``;
-- ``messageId`` is a UUID derived from the measurement id, page-load id ``_p``, hit sequence
-  ``_s``, line and event name, so a retried request yields the same ids; without ``_p`` it is random.
+- ``messageId`` is a UUID derived from the measurement id, client id ``cid``, page-load id
+  ``_p``, hit sequence ``_s``, line and event name, so a retried request yields the same ids;
+  without ``_p`` it is random.
 """
 
 from __future__ import annotations
@@ -291,7 +292,9 @@ def _message_id(params: dict[str, str], index: int, name: str) -> str:
     page_load = params.get("_p")
     if not page_load:
         return str(uuid.uuid4())
-    key = "|".join((params.get("tid", ""), page_load, params.get("_s", ""), str(index), name))
+    # the client id too: ``_p`` is drawn from 2^31, so two visitors' page loads share one now and
+    # then, and their hits would be one event to every destination
+    key = "|".join((params.get("tid", ""), params.get("cid", ""), page_load, params.get("_s", ""), str(index), name))
     return str(uuid.uuid5(_NAMESPACE, key))
 
 
