@@ -55,6 +55,13 @@ ZIP_SW1A1AA = "830e1d4b9838bab1f5c2acdb23e0b502ff13a9832c4632e8d67a1d43d3b7f614"
 ZIP_12345678 = "ef797c8118f02dfb649607dd5d3f8c7623048c9c063d532cc95c5ed7a898a64f"  # 12345678
 COUNTRY_US = "79adb2a2fce5c6ba215fe5f27f532d4e7edbac4b6a5e09e1ef3a08084a904621"  # us
 COUNTRY_DE = "959a45d44e6fcf58361ed004681556fe50129f2109e817dec098c00c9e5d2578"  # de
+COUNTRY_GB = "0b407281768f0e833afef47ed464b6571d01ca4d53c12ce5c51d1462f4ad6677"  # gb
+STATE_QC = "997164d13810adf6cab52541447d083c4472e5ca6052cc6ddd9501318ac5730c"  # qc
+STATE_DC = "abecdf3503635c0be9eca61cddf5b25c7f8380d5aae7d73d0f62e9a38c87b70d"  # dc
+STATE_GA = "f52d63231eb0dbaac689ec9147e4b131fc95ef92d5bc78135b22934b36d76bf4"  # ga
+QUEBEC = "b24384fa9a20ad2d83459d0d9e3e405c0ea2a17b1cbfc159d88f3f47feed64f1"  # quebec
+CALIFORNIA = "7e8eea5cc60980270c9ceb75ce8c087d48d726110fd3d17921f774eefd8e18d8"  # california
+YUCATAN = "d5ed732500d6a20420559dc5332e7e01249ac180a7162b5dc4f41f1f17f3e571"  # yucatán
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -289,6 +296,26 @@ def test_state_code_or_name() -> None:
     assert meta(state="Île-de-France") == {"st": [ILEDEFRANCE]}
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("California", STATE_CA), ("  new york ", STATE_NY), ("NEW-YORK", STATE_NY), ("Georgia", STATE_GA),
+     ("District of Columbia", STATE_DC), ("Washington, D.C.", STATE_DC), ("Québec", STATE_QC),
+     ("Quebec", STATE_QC)],
+)  # fmt: skip
+def test_us_state_and_canadian_province_names_become_codes(raw: str, expected: str) -> None:
+    assert meta(state=raw) == {"st": [expected]}
+
+
+def test_state_names_become_codes_only_for_their_country() -> None:
+    assert meta(state="California", country="United States") == {"st": [STATE_CA], "country": [COUNTRY_US]}
+    assert meta_key("st", state="Quebec", country="CA") == [STATE_QC]
+    assert meta_key("st", state="Georgia", country="US") == [STATE_GA]
+    # a Canadian name is not turned into a code for a US address, nor a US name for a Mexican one
+    assert meta_key("st", state="Quebec", country="US") == [QUEBEC]
+    assert meta_key("st", state="Yucatán", country="Mexico") == [YUCATAN]
+    assert meta_key("st", state="California", country="MX") == [CALIFORNIA]
+
+
 def test_zip_codes() -> None:
     assert meta(postalCode="94035-1234") == {"zp": [ZIP_94035]}
     assert meta(postalCode="940351234") == {"zp": [ZIP_94035]}
@@ -298,10 +325,19 @@ def test_zip_codes() -> None:
     assert meta(postalCode=" - ") is None
 
 
-def test_country_only_iso_alpha2() -> None:
+def test_country_codes_and_names_become_iso_alpha2() -> None:
     assert meta(country="US") == {"country": [COUNTRY_US]}
     assert meta(country=" de ") == {"country": [COUNTRY_DE]}
-    for raw in ["USA", "United States", "uk", "zz", "u", "", "12"]:
+    for raw in ["USA", "usa", "U.S.", "U.S.A.", "United States", "united states of america"]:
+        assert meta(country=raw) == {"country": [COUNTRY_US]}, raw
+    for raw in ["UK", "u.k.", "United Kingdom", "Great Britain", "GBR", "England"]:
+        assert meta(country=raw) == {"country": [COUNTRY_GB]}, raw
+    for raw in ["Germany", "Deutschland", "DEU"]:
+        assert meta(country=raw) == {"country": [COUNTRY_DE]}, raw
+
+
+def test_countries_that_are_not_codes_or_known_names_are_left_out() -> None:
+    for raw in ["zz", "u", "", "12", "Europe", "Atlantis", "中国", "EU"]:
         assert meta(country=raw) is None, raw
 
 

@@ -31,14 +31,21 @@ one-item list of SHA-256 hex, following Meta's customer information parameters:
 - ``db``: ``YYYYMMDD`` from an ISO date (``1990-05-17``, ``19900517``) or an ISO date-time (the
   date as written, not converted to UTC); years from 1900, not in the future; anything else is
   left out.
-- ``ct``: lowercased letters only (no spaces, punctuation or digits): "New York" -> newyork.
-- ``st``: a two-letter code lowercased ("CA" -> ca); otherwise the name lowercased without spaces,
-  punctuation or digits ("Île-de-France" -> îledefrance). Full US state names are not turned into
-  codes.
+- ``ct``: lowercased letters only (no spaces, punctuation or digits): "New York" -> newyork
+  (Meta: "Lowercase only with no punctuation, no special characters, and no spaces"; letters of
+  other scripts and accents are kept as UTF-8, as Meta allows).
+- ``st``: "the 2-character ANSI abbreviation code in lowercase" for US states. A two-letter value
+  is taken as a code ("CA" -> ca, "N.Y." -> ny); a US state, DC or outlying-area name or a
+  Canadian province or territory name (English or French) becomes its code ("California" -> ca,
+  "Québec" -> qc, :mod:`fairtrack.regions`) unless ``country`` names another country; any other
+  name follows Meta's rule for states outside the U.S., "lowercase with no punctuation, no special
+  characters, and no spaces" ("Île-de-France" -> îledefrance).
 - ``zp``: lowercased, no whitespace; a US ZIP+4 ("94035-1234", "940351234") cut to its first five
   digits; other dashes and punctuation removed ("SW1A 1AA" -> sw1a1aa).
-- ``country``: an ISO 3166-1 alpha-2 code, lowercased ("US" -> us); anything else ("USA", "uk",
-  "United States") is left out.
+- ``country``: "the lowercase, 2-letter country codes in ISO 3166-1 alpha-2": an assigned
+  alpha-2 or alpha-3 code, an English ISO name or a listed variant ("US", "USA", "United States",
+  "U.K.", "Great Britain", "Deutschland") becomes the code (:func:`fairtrack.regions.country_code`);
+  anything else ("zz", "Europe") is left out, since Meta matches only on codes.
 
 GA4 Measurement Protocol (:func:`ga4_user_data`): ``user_data`` with
 - ``sha256_email_address``: trimmed, lowercased, and for ``gmail.com``/``googlemail.com`` the dots
@@ -63,266 +70,13 @@ from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from fairtrack.hit import UserData
+from fairtrack.regions import country_code, subdivision_code
 
 __all__ = ["META_KEYS", "ga4_user_data", "meta_user_data", "sha256_hex"]
 
 META_KEYS: Final[tuple[str, ...]] = ("em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country")
 """The hashed ``user_data`` keys of the Meta Conversions API, in the order they are emitted."""
 
-# ISO 3166-1 alpha-2 codes officially assigned (as listed by the tz database's iso3166.tab).
-_COUNTRIES: Final[frozenset[str]] = frozenset(
-    [
-        "ad",
-        "ae",
-        "af",
-        "ag",
-        "ai",
-        "al",
-        "am",
-        "ao",
-        "aq",
-        "ar",
-        "as",
-        "at",
-        "au",
-        "aw",
-        "ax",
-        "az",
-        "ba",
-        "bb",
-        "bd",
-        "be",
-        "bf",
-        "bg",
-        "bh",
-        "bi",
-        "bj",
-        "bl",
-        "bm",
-        "bn",
-        "bo",
-        "bq",
-        "br",
-        "bs",
-        "bt",
-        "bv",
-        "bw",
-        "by",
-        "bz",
-        "ca",
-        "cc",
-        "cd",
-        "cf",
-        "cg",
-        "ch",
-        "ci",
-        "ck",
-        "cl",
-        "cm",
-        "cn",
-        "co",
-        "cr",
-        "cu",
-        "cv",
-        "cw",
-        "cx",
-        "cy",
-        "cz",
-        "de",
-        "dj",
-        "dk",
-        "dm",
-        "do",
-        "dz",
-        "ec",
-        "ee",
-        "eg",
-        "eh",
-        "er",
-        "es",
-        "et",
-        "fi",
-        "fj",
-        "fk",
-        "fm",
-        "fo",
-        "fr",
-        "ga",
-        "gb",
-        "gd",
-        "ge",
-        "gf",
-        "gg",
-        "gh",
-        "gi",
-        "gl",
-        "gm",
-        "gn",
-        "gp",
-        "gq",
-        "gr",
-        "gs",
-        "gt",
-        "gu",
-        "gw",
-        "gy",
-        "hk",
-        "hm",
-        "hn",
-        "hr",
-        "ht",
-        "hu",
-        "id",
-        "ie",
-        "il",
-        "im",
-        "in",
-        "io",
-        "iq",
-        "ir",
-        "is",
-        "it",
-        "je",
-        "jm",
-        "jo",
-        "jp",
-        "ke",
-        "kg",
-        "kh",
-        "ki",
-        "km",
-        "kn",
-        "kp",
-        "kr",
-        "kw",
-        "ky",
-        "kz",
-        "la",
-        "lb",
-        "lc",
-        "li",
-        "lk",
-        "lr",
-        "ls",
-        "lt",
-        "lu",
-        "lv",
-        "ly",
-        "ma",
-        "mc",
-        "md",
-        "me",
-        "mf",
-        "mg",
-        "mh",
-        "mk",
-        "ml",
-        "mm",
-        "mn",
-        "mo",
-        "mp",
-        "mq",
-        "mr",
-        "ms",
-        "mt",
-        "mu",
-        "mv",
-        "mw",
-        "mx",
-        "my",
-        "mz",
-        "na",
-        "nc",
-        "ne",
-        "nf",
-        "ng",
-        "ni",
-        "nl",
-        "no",
-        "np",
-        "nr",
-        "nu",
-        "nz",
-        "om",
-        "pa",
-        "pe",
-        "pf",
-        "pg",
-        "ph",
-        "pk",
-        "pl",
-        "pm",
-        "pn",
-        "pr",
-        "ps",
-        "pt",
-        "pw",
-        "py",
-        "qa",
-        "re",
-        "ro",
-        "rs",
-        "ru",
-        "rw",
-        "sa",
-        "sb",
-        "sc",
-        "sd",
-        "se",
-        "sg",
-        "sh",
-        "si",
-        "sj",
-        "sk",
-        "sl",
-        "sm",
-        "sn",
-        "so",
-        "sr",
-        "ss",
-        "st",
-        "sv",
-        "sx",
-        "sy",
-        "sz",
-        "tc",
-        "td",
-        "tf",
-        "tg",
-        "th",
-        "tj",
-        "tk",
-        "tl",
-        "tm",
-        "tn",
-        "to",
-        "tr",
-        "tt",
-        "tv",
-        "tw",
-        "tz",
-        "ua",
-        "ug",
-        "um",
-        "us",
-        "uy",
-        "uz",
-        "va",
-        "vc",
-        "ve",
-        "vg",
-        "vi",
-        "vn",
-        "vu",
-        "wf",
-        "ws",
-        "ye",
-        "yt",
-        "za",
-        "zm",
-        "zw",
-    ]
-)
 
 _MAX_INPUT = 1024  # longer values are not names, addresses or phone numbers: left out
 _MAX_EMAIL = 254  # RFC 5321 path limit
@@ -464,13 +218,19 @@ def _city(value: Any) -> str | None:
     return None if text is None else (_keep(unicodedata.normalize("NFC", text.lower()), "LM") or None)
 
 
-def _state(value: Any) -> str | None:
+def _state(value: Any, country: str | None = None) -> str | None:
+    """``st``: a two-letter code as given; a US state or Canadian province name as its code (see
+    :func:`fairtrack.regions.subdivision_code`, ``country`` being the normalised ``country``); any
+    other name lowercased without spaces, punctuation or digits."""
     text = _text(value)
     if text is None:
         return None
     lowered = unicodedata.normalize("NFC", text.lower())
     if _TWO_LETTERS.fullmatch(lowered):
         return lowered
+    code = subdivision_code(lowered, country)
+    if code is not None:
+        return code
     return _keep(lowered, "LM") or None
 
 
@@ -484,11 +244,9 @@ def _zip(value: Any) -> str | None:
 
 
 def _country(value: Any) -> str | None:
+    """``country``: the ISO 3166-1 alpha-2 code a code, alpha-3 code or country name stands for."""
     text = _text(value)
-    if text is None:
-        return None
-    code = text.lower()
-    return code if code in _COUNTRIES else None
+    return None if text is None else country_code(text)
 
 
 def _field(ud: UserData, name: str) -> Any:
@@ -499,6 +257,7 @@ def meta_user_data(ud: UserData) -> dict[str, list[str]] | None:
     """Meta Conversions API ``user_data`` hashes for ``ud``: ``{"em": [hex], ...}`` in
     :data:`META_KEYS` order, with only the fields that could be normalised; ``None`` when none
     could."""
+    country = _country(_field(ud, "country"))
     normalised = {
         "em": _meta_email(_field(ud, "email")),
         "ph": _phone_digits(_field(ud, "phone")),
@@ -507,9 +266,9 @@ def meta_user_data(ud: UserData) -> dict[str, list[str]] | None:
         "ge": _gender(_field(ud, "gender")),
         "db": _birthday(_field(ud, "birthday")),
         "ct": _city(_field(ud, "city")),
-        "st": _state(_field(ud, "state")),
+        "st": _state(_field(ud, "state"), country),
         "zp": _zip(_field(ud, "postalCode")),
-        "country": _country(_field(ud, "country")),
+        "country": country,
     }
     out: dict[str, list[str]] = {}
     for key in META_KEYS:
