@@ -68,12 +68,16 @@ def cmd_source(args: argparse.Namespace) -> int:
                 name=args.name or args.source_id,
                 origins=args.origin or [],
                 measurement_ids=args.measurement_id or [],
+                action_source=args.action_source,
             )
             key = sources.add_source(client, table, source)
             print(json.dumps({**source.model_dump(), "write_key": key}, indent=2))
             print("The write key is shown only now: store it where the site's configuration lives.", file=sys.stderr)
         elif args.action == "list":
             print(json.dumps(sources.list_sources(client, table), indent=2))
+        elif args.action == "set":
+            changed = sources.set_action_source(client, table, args.source_id, args.action_source)
+            print(json.dumps({"source_id": changed.source_id, "action_source": changed.action_source}))
         elif args.action == "rotate":
             key = sources.rotate_key(client, table, args.source_id, args.keep_old_for)
             print(json.dumps({"source_id": args.source_id, "write_key": key}, indent=2))
@@ -229,7 +233,16 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--name", help="a name for people")
     add.add_argument("--origin", action="append", help="allowed browser origin, e.g. https://shop.example (repeat)")
     add.add_argument("--measurement-id", action="append", help="GA4 measurement id gtag hits carry as tid (repeat)")
+    where_events = (
+        "where the source's events happen, for Meta's action_source: website (default; events need a page URL "
+        "and a user agent), app (needs context.os), email, phone_call, chat, physical_store, system_generated, "
+        "business_messaging, other"
+    )
+    add.add_argument("--action-source", default="website", metavar="KIND", help=where_events)
     actions.add_parser("list", parents=[where], help="list sources (key fingerprints only)")
+    sets = actions.add_parser("set", parents=[where], help="change a source's settings")
+    sets.add_argument("source_id")
+    sets.add_argument("--action-source", required=True, metavar="KIND", help=where_events)
     rot = actions.add_parser("rotate", parents=[where], help="give a source a new write key")
     rot.add_argument("source_id")
     rot.add_argument("--keep-old-for", type=int, default=0, metavar="SECONDS", help="grace period for old keys")

@@ -1,4 +1,4 @@
-"""Operator actions on sources: add, list, rotate a write key, remove.
+"""Operator actions on sources: add, list, set where their events happen, rotate a write key, remove.
 
 A source is a website or backend: its write key(s), GA4 measurement ids and allowed browser
 origins (layout of the items in :mod:`fairtrack.store`). Write keys are stored only as SHA-256
@@ -136,3 +136,21 @@ def remove_source(client: Any, table: str, source_id: str) -> None:
         _delete(client, table, measurement_id_item(mid))
     _index_origins(client, table, source_id, [], source.origins)
     _delete(client, table, f"source#{source_id}")
+
+
+def set_action_source(client: Any, table: str, source_id: str, action_source: str) -> Source:
+    """Say where the source's events happen, for Meta (``website``, ``app``, ``system_generated``,
+    ``physical_store``...): the ``source#`` item the Meta forwarder reads, and the lookup copies
+    ingest reads, so every item says the same."""
+    record = _record(client, table, source_id)
+    source = Source.model_validate({**record, "action_source": action_source})
+    doc = _lookup_doc(source)
+    for key_id in record.get("key_ids", []):
+        current = _get(client, table, key_id)
+        if isinstance(current, dict) and "not_after" in current:
+            continue  # a rotated-out key: it expires as it is
+        _put(client, table, key_id, doc)
+    for mid in source.measurement_ids:
+        _put(client, table, measurement_id_item(mid), doc)
+    _put(client, table, f"source#{source_id}", {**record, **doc})
+    return source

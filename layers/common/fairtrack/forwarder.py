@@ -193,8 +193,17 @@ class Forwarder:
                         message_id, event_id(minimal), day, env.source_id, version=policy.version, decisions=decisions
                     )
             if events:
-                deliveries.append(Delivery(message_id, env.source_id, policy.version, events, ldu))
+                where = self._action_source(env.source_id)
+                deliveries.append(Delivery(message_id, env.source_id, policy.version, events, ldu, where))
         return deliveries
+
+    def _action_source(self, source_id: str) -> str:
+        """The source's ``action_source`` setting, which only Meta reads (its ``source#`` item,
+        cached like the policy); ``website`` for other destinations or a source no longer there."""
+        if self.settings.destination != "meta":
+            return "website"
+        source = self.store.source(source_id)
+        return source.action_source if source is not None else "website"
 
     def _unsettled(self, deliveries: list[Delivery], retry: set[str], tally: _Tally) -> list[Delivery]:
         """Leave out the events the ledger says were already sent or stored as failed."""
@@ -223,7 +232,9 @@ class Forwarder:
                     events.append((purposes, e))
             tally.duplicates += len(d.events) - len(events)
             if events:
-                kept.append(Delivery(d.message_id, d.source_id, d.policy_version, events, d.limited_data_use))
+                kept.append(
+                    Delivery(d.message_id, d.source_id, d.policy_version, events, d.limited_data_use, d.action_source)
+                )
         return kept
 
     def _settle(

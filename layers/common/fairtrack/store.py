@@ -5,7 +5,8 @@ Layout of the table (one key, ``id``; JSON in ``value``; ``expires_at`` is the T
 - ``policy#active``          -> ``{"version": N}``, the pointer to the version in force
 - ``policy#v<N>``            -> an immutable policy document (JSON of :class:`fairtrack.policy.Policy`)
 - ``source#<source_id>``     -> a source: ``{"source_id", "name", "origins", "measurement_ids",
-  "key_ids"}`` (what the operator CLI lists, rotates and removes)
+  "action_source", "key_ids"}`` (what the operator CLI lists, rotates and removes; the Meta
+  forwarder reads its ``action_source``)
 - ``writekey#<sha256(key)>`` -> the source that write key belongs to (a copy, so ingest reads one
   item); a rotated-out key still in its grace period carries ``not_after`` (epoch seconds)
 - ``measurement#<G-...>``    -> the source a GA4 measurement id (gtag ``tid``) belongs to
@@ -28,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
@@ -77,9 +78,18 @@ def normalise_origin(value: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{port}"
 
 
+ActionSource = Literal[
+    "website", "app", "email", "phone_call", "chat", "physical_store", "system_generated", "business_messaging", "other"
+]
+"""Where a source's conversions happen, as Meta's Conversions API names it (server event parameter
+``action_source``)."""
+
+
 class Source(BaseModel):
     """A website or backend that sends hits. ``origins`` are the browser origins allowed to send
-    (none: server-side only, so a request carrying an ``Origin`` is refused; ``*``: any)."""
+    (none: server-side only, so a request carrying an ``Origin`` is refused; ``*``: any).
+    ``action_source``: where its events happen, for Meta (``website`` events need a page URL and a
+    user agent; ``app`` events app data; the others neither)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -87,6 +97,7 @@ class Source(BaseModel):
     name: str = ""
     origins: list[str] = []
     measurement_ids: list[str] = []
+    action_source: ActionSource = "website"
 
     @field_validator("origins")
     @classmethod
@@ -177,6 +188,12 @@ class PolicyStore:
         if not MEASUREMENT_ID.match(measurement_id.upper()):
             return None  # not even shaped like one: no table read
         return self._source(measurement_id_item(measurement_id))
+
+    def source(self, source_id: str) -> Source | None:
+        """The source with this id (its ``source#`` item, through the same caches), or None."""
+        if len(source_id) > 64:
+            return None
+        return self._source(f"source#{source_id}")
 
     def origin_allowed(self, origin: str) -> bool:
         """Whether any source allows ``origin`` (preflights, which carry no write key)."""

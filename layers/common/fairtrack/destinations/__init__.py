@@ -24,6 +24,8 @@ class Delivery:
     events: list[tuple[list[str], dict[str, Any]]]  # (purposes, minimal event)
     # the policy's Limited Data Use rule for this destination: every event, none, or by country
     limited_data_use: bool | frozenset[str] = False
+    # where the source's events happen (its ``action_source`` setting; Meta's action_source)
+    action_source: str = "website"
 
     def ldu_applies(self, event: dict[str, Any]) -> bool:
         """Whether ``event`` must be flagged for Limited Data Use; an unknown country is flagged."""

@@ -16,9 +16,13 @@ Event fields
 - ``event_name``: ``page`` -> ``PageView``; Segment e-commerce/B2B spec names -> Meta standard events
   (:data:`STANDARD_EVENTS`; GA4 recommended names from gtag hits too, e.g. ``purchase``); any other
   ``track`` name is sent as a custom event name, trimmed and cut to 50 characters.
-- ``event_time``: Unix seconds from ``timestamp``; ``event_id``: ``messageId`` (the Pixel's
-  ``eventID``, which Meta deduplicates on together with the name); ``action_source``: ``website``;
-  ``event_source_url``: ``context.page.url``.
+- ``event_time``: Unix seconds from ``timestamp``; ``event_id``: the site's ``properties.event_id``
+  (Segment; gtag's ``ep.event_id``) when usable, else ``messageId``: the Pixel's ``eventID``, which
+  Meta deduplicates on together with the name ("Handling Duplicate Pixel and Conversions API
+  Events"); ``action_source``: the source's setting (:class:`fairtrack.store.Source`, carried by
+  each :class:`~fairtrack.destinations.Delivery`; ``website`` by default); ``event_source_url``:
+  ``context.page.url`` (required for ``website``, sent when present otherwise); ``app_data`` for
+  ``app`` sources from ``context.os`` (``extinfo`` ``i2``/``a2`` and the OS version).
 - ``user_data``: the hashes in ``userData.meta`` (made at ingest by
   :func:`fairtrack.userdata.meta_user_data`; only values that are SHA-256 hex are copied, so a
   clear value can never leak through), ``external_id`` = SHA-256 of the ``userId`` pseudonym, else
@@ -61,8 +65,12 @@ Drop reasons, checked in the order listed (the first that applies is recorded)
 - ``in_future``: ``event_time`` more than :data:`FUTURE_TOLERANCE` (1 minute) after ``now``.
   ``timestamp`` is already corrected for the client clock at ingest and API clocks are
   NTP-synchronised, so a minute absorbs clock error while rejecting broken clients.
-- ``missing_event_source_url``: no ``context.page.url``, or not an absolute http(s) URL.
+- ``missing_event_source_url``: a ``website`` event without ``context.page.url``, or not an
+  absolute http(s) URL ("Server Event Parameters": website events require ``event_source_url``
+  and ``client_user_agent``, other action sources only ``action_source``).
 - ``missing_client_user_agent``: website events require ``client_user_agent``.
+- ``missing_app_data``: an ``app`` event without ``context.os`` name (iOS, Android) and version,
+  from which ``app_data.extinfo`` is built (Meta requires ``app_data`` for app events).
 - ``no_customer_information``: Meta needs a usable identifier. An event is sent only with at least
   one of ``em``, ``ph``, ``external_id``, ``fbc``, ``fbp``, or both ``client_ip_address`` and
   ``client_user_agent``; names, gender, birth date and location alone are not enough (Meta's
@@ -132,6 +140,21 @@ STANDARD_EVENTS: Final[dict[str, str]] = {
 }
 """Source event name -> Meta standard event name."""
 
+ACTION_SOURCES: Final = frozenset(
+    {
+        "website",
+        "app",
+        "email",
+        "phone_call",
+        "chat",
+        "physical_store",
+        "system_generated",
+        "business_messaging",
+        "other",
+    }
+)
+"""Meta's ``action_source`` values ("Server Event Parameters"); a source's setting names one."""
+
 _UNSUPPORTED_TYPES = frozenset({"identify", "group", "alias", "screen"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
@@ -189,6 +212,7 @@ def map_meta(
 
     for delivery in items:
         message_id = str(getattr(delivery, "message_id", ""))
+        action_source = getattr(delivery, "action_source", "website")
         events = getattr(delivery, "events", None)
         for entry in events if isinstance(events, list | tuple) else ():
             purposes, event = entry if isinstance(entry, tuple | list) and len(entry) == 2 else ((), None)
@@ -201,6 +225,7 @@ def map_meta(
                 limited_data_use=limited_data_use,
                 advertising=advertising,
                 adjustments=adjustments,
+                action_source=action_source if action_source in ACTION_SOURCES else "website",
             )
             if isinstance(result, str):
                 mapping.dropped.append((ref, result))
@@ -228,6 +253,7 @@ def _map_event(
     limited_data_use: Callable[[dict[str, Any]], bool] | None,
     advertising: str,
     adjustments: Counter[str],
+    action_source: str = "website",
 ) -> bytes | str:
     """One event's JSON bytes, or the reason it is dropped."""
     if not isinstance(event, dict):
@@ -258,11 +284,17 @@ def _map_event(
 
     context = _dict(event.get("context"))
     url = _url(_dict(context.get("page")).get("url"))
-    if url is None:
-        return "missing_event_source_url"
     user_agent = _text(context.get("userAgent"))
-    if user_agent is None:
-        return "missing_client_user_agent"
+    app_data: dict[str, Any] | None = None
+    if action_source == "website":  # Meta requires both for website events, neither for the others
+        if url is None:
+            return "missing_event_source_url"
+        if user_agent is None:
+            return "missing_client_user_agent"
+    elif action_source == "app":
+        app_data = _app_data(context)
+        if app_data is None:
+            return "missing_app_data"
     user_data = _user_data(event, context, user_agent, when, adjustments)
     if not _has_customer_information(user_data):
         return "no_customer_information"
@@ -274,10 +306,13 @@ def _map_event(
         "event_name": name,
         "event_time": int((when - _EPOCH) // timedelta(seconds=1)),
         "event_id": event_id,
-        "action_source": "website",
-        "event_source_url": url,
-        "user_data": user_data,
+        "action_source": action_source,
     }
+    if url is not None:
+        out["event_source_url"] = url
+    out["user_data"] = user_data
+    if app_data is not None:
+        out["app_data"] = app_data
     if custom_data:
         out["custom_data"] = custom_data
     if limited_data_use is not None and _ldu(limited_data_use, event, adjustments):
@@ -324,12 +359,36 @@ def _ref_id(event: Any) -> str:
 
 
 def _event_id(event: dict[str, Any]) -> str | None:
-    """``messageId`` as Meta's ``event_id``: used exactly as sent (the Pixel's ``eventID`` is the
-    same string), so it must be usable as is: not blank, at most 256 characters, valid UTF-8."""
+    """Meta's ``event_id``, which must equal the Pixel's ``eventID`` for Meta to deduplicate the
+    browser's and the server's copy ("Handling Duplicate Pixel and Conversions API Events"): the
+    site's own ``properties.event_id`` (Segment ``properties.event_id``, gtag ``ep.event_id``) when
+    usable, else ``messageId`` (what Segment's own Pixel integration passes as ``eventID``). Used
+    exactly as sent, so it must be usable as is: not blank, at most 256 characters, valid UTF-8."""
+    own = _dict(event.get("properties")).get("event_id")
+    if isinstance(own, str) and own == own.strip() and _text(own, _MAX_EVENT_ID) is not None:
+        return own
     message_id = event.get("messageId")
     if not isinstance(message_id, str) or _text(message_id, _MAX_EVENT_ID) is None:
         return None
     return message_id
+
+
+_EXTINFO_VERSION: Final = {"ios": "i2", "ipados": "i2", "android": "a2"}
+_OS_VERSION = re.compile(r"[0-9A-Za-z._-]{1,32}")
+
+
+def _app_data(context: dict[str, Any]) -> dict[str, Any] | None:
+    """Meta's ``app_data`` for an app event ("App Data Parameters"): ``extinfo`` needs its version
+    (``i2`` iOS, ``a2`` Android) and the OS version, every other of its 16 places may be empty;
+    ``advertiser_tracking_enabled`` and ``application_tracking_enabled`` are 1, since the event
+    reached here with advertising consent. None when the OS or its version is missing."""
+    os = _dict(context.get("os"))
+    name, version = os.get("name"), os.get("version")
+    kind = _EXTINFO_VERSION.get(name.lower()) if isinstance(name, str) else None
+    if kind is None or not isinstance(version, str) or not _OS_VERSION.fullmatch(version):
+        return None
+    extinfo = [kind, "", "", "", version] + [""] * 11
+    return {"advertiser_tracking_enabled": 1, "application_tracking_enabled": 1, "extinfo": extinfo}
 
 
 def _event_name(kind: str, raw: Any, adjustments: Counter[str]) -> tuple[str, str | None]:
@@ -390,7 +449,7 @@ def _hashes(value: Any) -> tuple[list[str], bool]:
 
 
 def _user_data(
-    event: dict[str, Any], context: dict[str, Any], user_agent: str, when: datetime, adjustments: Counter[str]
+    event: dict[str, Any], context: dict[str, Any], user_agent: str | None, when: datetime, adjustments: Counter[str]
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     hashed = _dict(_dict(event.get("userData")).get("meta"))
@@ -413,7 +472,8 @@ def _user_data(
             out["client_ip_address"] = ip
         else:
             adjustments["dropped_field:client_ip_address"] += 1
-    out["client_user_agent"] = user_agent
+    if user_agent is not None:
+        out["client_user_agent"] = user_agent
     fbc = _cookie(_FBC, context.get("fbc"))
     if fbc is None:
         if context.get("fbc") is not None:
