@@ -78,12 +78,17 @@ def segment(kind: str) -> Response[Any]:
     else:
         raise ClientError(404, "not_found", "no such route")
     # 200 {"success": true} whenever anything was accepted: real SDKs treat any other 2xx as failure
+    # (and read no more of it: the events refused by index are counted here, as for gtag)
+    if result.rejected:
+        metrics.add_metric(name="HitsRejected", unit="Count", value=len(result.rejected))
     return json_response(200, result.body(), result.headers)
 
 
 @app.post("/beacon/v1/batch")
 def beacon_batch() -> Response[Any]:
     result = ingestor.segment_batch(to_request(app.current_event))
+    if result.rejected:
+        metrics.add_metric(name="HitsRejected", unit="Count", value=len(result.rejected))
     return json_response(200, result.body(), result.headers)
 
 

@@ -593,7 +593,7 @@ class DebugView:
     @staticmethod
     def _outcome(trace: HitTrace, destinations: dict[str, dict[str, Any]]) -> str:
         reasons = {d.reason for d in trace.decisions if d.action == "skipped"}
-        for reason in ("subject_suppressed", "bot_traffic", "pii_quarantined"):
+        for reason in ("subject_suppressed", "bot_traffic", "pii_quarantined", "duplicate_message_id"):
             if reason in reasons:
                 return reason
         return "queued" if any(d["status"] == "queued" for d in destinations.values()) else "queued_nowhere"

@@ -52,6 +52,8 @@ REASONS: dict[str, str] = {
     "bot_traffic": "the user agent is a bot and the policy says defaults.bots: drop",
     "pii_quarantined": "personal data was found and the policy says defaults.pii: quarantine",
     "subject_suppressed": "the data subject was erased on request: their hits go nowhere",
+    "duplicate_message_id": "an earlier, different hit of the same request has its messageId, which "
+    "every destination deduplicates on: it goes nowhere, and is counted (duplicates in the answer)",
     "not_configured": "the deployment configured no queue for it (no measurement id, pixel id or webhook URL)",
 }
 

@@ -47,6 +47,7 @@ __all__ = [
 
 # the counter of IngestResult each reason of the anonymise stage's for sending a hit nowhere bumps
 _SKIP_COUNTS = {SUPPRESSED: "suppressed", BOT: "bots_dropped", QUARANTINED: "quarantined"}
+DUPLICATE_MESSAGE_ID = "duplicate_message_id"
 
 MAX_REQUEST_BYTES = 500 * 1024
 # (destinations that may receive something, skip decisions of the others, purposes to record)
@@ -80,11 +81,14 @@ class IngestResult:
     quarantined: int = 0  # hits holding personal data under `defaults.pii: quarantine`
     suppressed: int = 0  # hits of data subjects erased on request
     format_mismatches: int = 0  # values dropped because their attribute's format did not admit them
+    duplicates: int = 0  # hits sent nowhere: an earlier, different hit of the request has their messageId
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"success": True}
         if self.rejected:
             out["rejected"] = self.rejected
+        if self.duplicates:
+            out["duplicates"] = self.duplicates
         return out
 
 
@@ -387,7 +391,8 @@ class Ingestor:
         per_destination: dict[Destination, list[Routed]] = {}
         suppressed = self.store.suppressed()
         echoes = raw is None or not echo_free(raw, hits)
-        for hit in hits:
+        repeated = _repeated_message_ids(hits)
+        for index, hit in enumerate(hits):
             self._route_hit(
                 hit,
                 policy,
@@ -397,6 +402,7 @@ class Ingestor:
                 source_id=source.source_id,
                 suppressed=suppressed,
                 echoes=echoes,
+                duplicate=index in repeated,
             )
         messages: list[tuple[Destination, str]] = []
         skips = self._skip_rows(result.decisions, policy, source.source_id, hits[0].receivedAt if hits else None)
@@ -436,7 +442,17 @@ class Ingestor:
         source_id: str,
         suppressed: frozenset[str] = frozenset(),
         echoes: bool = True,
+        duplicate: bool = False,
     ) -> None:
+        if duplicate:
+            # every destination deduplicates on messageId (the delivery ledger, GA4's batches, the
+            # lake's readers): the forwarders would drop this hit as a copy of the earlier one
+            result.duplicates += 1
+            result.decisions.extend(
+                Decision(dest, "skipped", DUPLICATE_MESSAGE_ID, policy_version=policy.version)
+                for dest in self._configured
+            )
+            return
         granted = consent.resolve(hit.consent, policy, visitor.country if visitor else None)
         route = self._routes.get((policy.version, granted.granted))
         if route is None:
@@ -552,6 +568,8 @@ class Ingestor:
             metrics.add_metric(name="HitsQuarantinedPii", unit="Count", value=result.quarantined)
         if result.format_mismatches:
             metrics.add_metric(name="FormatMismatches", unit="Count", value=result.format_mismatches)
+        if result.duplicates:
+            metrics.add_metric(name="HitsDuplicateMessageId", unit="Count", value=result.duplicates)
         for dest, count in result.queued.items():
             metrics.add_metric(name=f"HitsQueued_{dest}", unit="Count", value=count)
         logger.info(
@@ -563,5 +581,19 @@ class Ingestor:
                 "skipped": dict(skipped),
                 "rejected": len(result.rejected),
                 "format_mismatches": result.format_mismatches,
+                "duplicates": result.duplicates,
             },
         )
+
+
+def _repeated_message_ids(hits: list[Hit]) -> set[int]:
+    """The positions of the hits whose ``messageId`` an earlier hit of the request has, with other
+    content: two events that every destination would take for one (the later would disappear at
+    the forwarders). A plain copy (a client sending one event twice) is left to their dedup."""
+    first: dict[str, Hit] = {}
+    repeated: set[int] = set()
+    for index, hit in enumerate(hits):
+        earlier = first.setdefault(hit.messageId, hit)
+        if earlier is not hit and earlier != hit:
+            repeated.add(index)
+    return repeated
