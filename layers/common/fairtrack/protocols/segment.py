@@ -111,8 +111,33 @@ def _shape_problem(value: dict[str, Any]) -> str | None:
     return None
 
 
-_USER_DATA_TRAITS = ("email", "phone", "firstName", "lastName", "gender", "birthday")
-_USER_DATA_ADDRESS = ("city", "state", "postalCode", "country")
+# Where user-provided data sits in traits, as the specs and SDK docs put it, each UserData field
+# with the trait names read for it, in order of preference. Segment's identify spec: ``email``,
+# ``phone``, ``firstName``, ``lastName``, ``gender``, ``birthday`` and an ``address`` object of
+# ``street``, ``city``, ``state``, ``postalCode``, ``country``. RudderStack's spec is the same, and
+# its own destinations also read ``first_name``/``firstname``, ``last_name``/``lastname``, flat
+# ``city``/``state``/``country`` and ``zip``/``zipcode``/``zip_code``/``zipCode``/``postal_code``/
+# ``postalcode`` beside ``postalCode``, flat or in ``address`` (rudder-transformer,
+# GenericFieldMapping). ``street`` is not read: no ad destination takes it.
+_POSTAL_CODE = ("postalCode", "postal_code", "postalcode", "zip", "zipcode", "zip_code", "zipCode")
+_USER_DATA_TRAITS: dict[str, tuple[str, ...]] = {
+    "email": ("email",),
+    "phone": ("phone",),
+    "firstName": ("firstName", "first_name", "firstname"),
+    "lastName": ("lastName", "last_name", "lastname"),
+    "gender": ("gender",),
+    "birthday": ("birthday",),
+    "city": ("city",),
+    "state": ("state",),
+    "postalCode": _POSTAL_CODE,
+    "country": ("country",),
+}
+_USER_DATA_ADDRESS: dict[str, tuple[str, ...]] = {
+    "city": ("city",),
+    "state": ("state",),
+    "postalCode": _POSTAL_CODE,
+    "country": ("country",),
+}
 
 
 def _text(value: Any) -> str | None:
@@ -124,19 +149,30 @@ def _text(value: Any) -> str | None:
 
 
 def user_data(*sources: dict[str, Any] | None) -> UserData | None:
-    """User-provided data from Segment spec traits (the first source holding a field wins)."""
+    """User-provided data from traits in the shapes the Segment and RudderStack specs use
+    (:data:`_USER_DATA_TRAITS`). The first source holding a field wins; within a source the
+    ``address`` object before flat traits, then the names in their order of preference."""
     found: dict[str, str] = {}
     for traits in sources:
         if not traits:
             continue
         raw_address = traits.get("address")
-        address: dict[str, Any] = raw_address if isinstance(raw_address, dict) else {}
-        pairs = [(k, traits.get(k)) for k in _USER_DATA_TRAITS] + [(k, address.get(k)) for k in _USER_DATA_ADDRESS]
-        for key, value in pairs:
-            text = _text(value)
-            if text is not None:
-                found.setdefault(key, text)
+        if isinstance(raw_address, dict):
+            _first_found(found, raw_address, _USER_DATA_ADDRESS)
+        _first_found(found, traits, _USER_DATA_TRAITS)
     return UserData(**found) if found else None
+
+
+def _first_found(found: dict[str, str], traits: dict[str, Any], names: dict[str, tuple[str, ...]]) -> None:
+    """Into ``found``, each field not yet there from the first of its ``names`` ``traits`` holds."""
+    for name, keys in names.items():
+        if name in found:
+            continue
+        for key in keys:
+            text = _text(traits.get(key))
+            if text is not None:
+                found[name] = text
+                break
 
 
 class SegmentEvent(BaseModel):
