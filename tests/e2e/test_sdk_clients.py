@@ -10,6 +10,8 @@ is there. Every HTTP request the SDKs make goes through a guard that refuses any
 from __future__ import annotations
 
 import base64
+import gzip
+import json
 import threading
 import time
 import uuid
@@ -370,3 +372,111 @@ def test_sdks_cannot_leave_loopback(wire: Wire) -> None:
     assert len(errors) == 2
     assert wire.refused == ["http://192.0.2.1:9/v1/batch"] * 2
     assert wire.exchanges == []
+
+
+# -- what the SDKs make of a refusal, a cut emoji and a large order --------------------------------
+
+SDKS = ("segment", "rudder")
+CHROME_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+def retrying_client(sdk: str, base: str, write_key: str, errors: list[Any]) -> Any:
+    """A real client on its consumer thread (where both SDKs' retry and backoff live), allowed
+    three retries: a 4xx it cannot read as permanent shows up as more than one request."""
+
+    def on_error(exc: Exception, batch: list[Any]) -> None:
+        errors.append(exc)
+
+    if sdk == "segment":
+        return SegmentClient(
+            write_key=write_key,
+            host=base,
+            max_retries=3,
+            max_total_backoff_duration=10,
+            max_rate_limit_duration=5,
+            timeout=5,
+            upload_interval=0.2,
+            on_error=on_error,
+        )
+    return RudderClient(
+        write_key=write_key, host=base, max_retries=3, timeout=5, upload_interval=0.2, on_error=on_error
+    )
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+@pytest.mark.parametrize(
+    ("case", "status", "code"), [("wrong_key", 401, "invalid_write_key"), ("invalid_event", 400, "invalid_batch")]
+)
+def test_a_permanent_4xx_is_one_request(clean: Any, wire: Wire, sdk: str, case: str, status: int, code: str) -> None:
+    # Given a real client allowed three retries, with a wrong write key, or sending the one event
+    # of a batch with a name longer than 200 characters (nothing in the batch is valid)
+    errors: list[Any] = []
+    key = "not-a-write-key" if case == "wrong_key" else WRITE_KEY
+    event = "E" if case == "wrong_key" else "x" * 300
+    with sdk_client(lambda: retrying_client(sdk, clean.base, key, errors)) as client:
+        client.track(user_id="u-4xx", anonymous_id="a-4xx", event=event, context=consent(True))
+        client.flush()
+    # Then the SDK made exactly one request, read the answer's code, and gave up at once
+    assert [e.status for e in wire.exchanges] == [status]
+    answer = json.loads(wire.exchanges[0].answer)
+    assert (answer["success"], answer["code"]) == (False, code) and answer["message"]
+    assert [(type(e).__name__, e.status, e.code) for e in errors] == [("APIError", status, code)]
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_a_lone_surrogate_in_a_batch_loses_nothing(clean: Any, wire: Wire, sdk: str) -> None:
+    run = uuid.uuid4().hex[:10]
+    errors: list[Any] = []
+    # Given three events batched together, the middle one's title cut inside an emoji (the SDKs'
+    # json.dumps writes the lone half as the escape "\ud83d")
+    with sdk_client(lambda: retrying_client(sdk, clean.base, WRITE_KEY, errors)) as client:
+        sent = [
+            client.track(
+                anonymous_id=f"sur-{run}", event="Article Read", properties={"title": title}, context=consent(True)
+            )[1]
+            for title in ("Fine", "Great \ud83d", "Also \U0001f600 fine")
+        ]
+        client.flush()
+    assert errors == []
+    assert any(b"\\ud83d" in (gzip.decompress(e.body) if sdk == "rudder" else e.body) for e in wire.exchanges)
+    # Then all three reach the lake, the lone half read as U+FFFD
+    lake = wait_for_lake(clean, {m["messageId"] for m in sent})
+    titles = [lake[m["messageId"]]["event"]["properties"]["title"] for m in sent]
+    assert titles == ["Fine", "Great \ufffd", "Also \U0001f600 fine"]
+    assert all((e.status, e.answer) == (200, '{"success":true}') for e in wire.exchanges)
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_a_200_item_order_reaches_ga4_with_its_items(clean: Any, wire: Wire, sdk: str) -> None:
+    run = uuid.uuid4().hex[:10]
+    errors: list[Any] = []
+    products = [
+        {"product_id": f"p-{i}", "sku": f"S-{i}", "name": f"Item {i}", "price": 9.5, "quantity": 1} for i in range(200)
+    ]
+    context = consent(True, userAgent=CHROME_UA, page={"url": "https://shop.example/thanks", "path": "/thanks"})
+    # Given an Order Completed with 200 products (under 32 KB, which both SDKs enforce themselves)
+    with sdk_client(lambda: retrying_client(sdk, clean.base, WRITE_KEY, errors)) as client:
+        client.track(
+            anonymous_id=f"order-{run}",
+            event="Order Completed",
+            properties={"order_id": f"o-{run}", "revenue": 1900, "currency": "EUR", "products": products},
+            context=context,
+        )
+        client.flush()
+    assert errors == []
+    assert [(e.status, e.answer) for e in wire.exchanges] == [(200, '{"success":true}')]
+
+    # Then GA4 receives one purchase with all 200 items (MP's limit per event)
+    def purchases(got: dict[str, list[Any]]) -> list[dict[str, Any]]:
+        return [
+            e
+            for body in got["ga4"]
+            for e in body["events"]
+            if e["name"] == "purchase" and e["params"].get("transaction_id") == f"o-{run}"
+        ]
+
+    got = clean.wait_for(purchases, timeout=LAKE_TIMEOUT, what="the purchase at GA4")
+    (purchase,) = purchases(got)
+    assert [item["item_id"] for item in purchase["params"]["items"]] == [f"p-{i}" for i in range(200)]
