@@ -283,6 +283,23 @@ def test_hits_endpoint_previews_batches_and_clears(clean: DevStack) -> None:
     assert hits(clean) == []
 
 
+def test_a_different_hit_repeating_a_message_id_shows_as_a_duplicate(clean: DevStack) -> None:
+    # Given a batch of two different events under one messageId
+    first = example()
+    second = {**example(), "messageId": first["messageId"], "event": "Another Event"}
+    status, body = send_hit(clean, {"batch": [first, second]}, path="/v1/batch")
+    # Then the answer counts it, and the view shows the second as sent nowhere, and why
+    assert status == 200 and json.loads(body) == {"success": True, "duplicates": 1}
+    got = hits(clean)
+    assert [(h["index"], h["outcome"], h["duplicates_in_request"]) for h in got] == [
+        (0, "queued", 1),
+        (1, "duplicate_message_id", 1),
+    ]
+    skipped = [d for d in got[1]["destinations"].values() if d["status"] == "skipped"]
+    assert skipped and all(d["reason"] == "duplicate_message_id" for d in skipped)
+    assert "messageId" in skipped[0]["explanation"]
+
+
 def test_page_is_served_with_a_strict_content_security_policy(clean: DevStack) -> None:
     assert clean.api is not None
     conn = http.client.HTTPConnection("127.0.0.1", clean.api.httpd.server_address[1], timeout=10)

@@ -485,6 +485,7 @@ class DebugView:
             traces = self.ingestor.traces
             base["hits_in_request"] = len(traces)
             base["rejected_in_request"] = len(result.rejected)
+            base["duplicates_in_request"] = result.duplicates
             return [self._entry(base, i, trace, queued) for i, trace in enumerate(traces)]
         finally:
             # nothing raw outlives the request: the traces (raw hits), the messages, the memos
