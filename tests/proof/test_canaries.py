@@ -78,14 +78,15 @@ def test_the_tracer_flags_fields_outside_the_policy() -> None:
     trace.canonical("lake", {"type": "track", "anonymousId": "p-1"}, necessary, "b")
     trace.canonical("webhook", {"type": "track", "email": "x"}, analytics, "c")
     trace.ga4({"client_id": "p-1", "user_data": {"sha256_email_address": ["0" * 64]}, "events": []}, [(analytics, "d")])
-    trace.meta({"event_name": "Purchase", "user_data": {"fbp": "fb.1.1.1"}}, analytics, "e")
+    trace.meta({"event_name": "Purchase", "user_data": {"fbp": "fb.1.1.1", "anon_id": "x"}}, analytics, "e")
     trace.canonical("ga4", {"type": "page"}, necessary, "f")
     problems = {(d, wire, problem) for d, wire, problem in trace.problems}
     assert ("webhook", "context.userAgent", "not_allowed_for_destination") in problems
     assert ("lake", "anonymousId", "purpose_not_granted (analytics)") in problems
     assert ("webhook", "email", "not_catalogued") in problems
     assert ("ga4", "user_data.sha256_email_address", "purpose_not_granted (advertising)") in problems
-    assert ("meta", "data[].user_data.fbp", "not_catalogued") in problems
+    assert ("meta", "data[].user_data.anon_id", "not_catalogued") in problems
+    assert ("meta", "data[].user_data.fbp", "purpose_not_granted (advertising)") in problems
     assert ("meta", "(event)", "destination requires advertising") in problems
     assert ("ga4", "(event)", "destination requires analytics") in problems
     assert ("meta", "data[].event_name", "purpose_not_granted (analytics)") not in problems  # analytics granted
