@@ -43,11 +43,11 @@ batches) under eight consent states, sent through the real ingest API. For each 
 - **delivered**: unique event ids the capture server accepted (Meta ``event_id``, webhook and lake
   ``messageId``, GA4 the ``proof_id`` parameter every hit carries in its properties), lake records.
 - **dropped** by the destination's rules, with the reason, predicted for each hit by the rules the
-  mappers document (GA4: ``unsupported_type`` for identify/group/alias, ``missing_client_id``
-  without an anonymousId, ``reserved_event_name``, ``invalid_event_name``; Meta:
-  ``unsupported_type``, ``missing_event_name`` for a track without analytics consent, which the
-  name needs, ``missing_event_source_url`` without a page URL or without analytics consent,
-  ``missing_client_user_agent``, ``missing_purchase_value``),
+  mappers document (GA4: ``unsupported_type`` for identify and alias (a group is
+  ``join_group``), ``missing_client_id`` without an anonymousId, ``reserved_event_name``,
+  ``invalid_event_name``; Meta: ``unsupported_type``, ``missing_event_source_url`` without a page
+  URL, ``missing_client_user_agent``, ``no_customer_information`` without analytics consent (the IP
+  and the pseudonymous ids need it), ``missing_purchase_value``),
   checked against the decision log's settled counts when it is on.
 - **failed**: events in the failed-events store (listed with boto3 at the ``/_dev/aws``
   endpoint), with the reason; **in DLQ**: events of dead-lettered messages not settled otherwise.
@@ -771,7 +771,7 @@ def expected_routes(
     routes: dict[str, str | None] = {"lake": None}  # the lake needs only `necessary`
     if ANALYTICS in granted:
         routes["webhook"] = None
-        if kind not in ("track", "page", "screen"):
+        if kind not in ("track", "page", "screen", "group"):  # a group call is GA4's join_group
             routes["ga4"] = "unsupported_type"
         elif not has_anonymous_id:
             routes["ga4"] = "missing_client_id"
@@ -780,12 +780,12 @@ def expected_routes(
     if ADVERTISING in granted:
         if kind not in ("track", "page"):
             routes["meta"] = "unsupported_type"
-        elif ANALYTICS not in granted and kind == "track":  # `event` (the name) is an analytics attribute
-            routes["meta"] = "missing_event_name"
-        elif ANALYTICS not in granted or not has_url:  # so is context.page.url
+        elif not has_url:  # the name and the page URL serve advertising too, for Meta
             routes["meta"] = "missing_event_source_url"
         elif not has_user_agent:
             routes["meta"] = "missing_client_user_agent"
+        elif ANALYTICS not in granted:  # no identifier: the IP and the pseudonymous ids need analytics
+            routes["meta"] = "no_customer_information"
         elif purchase_without_value:
             routes["meta"] = "missing_purchase_value"
         else:
@@ -880,7 +880,7 @@ class LoadWorkload:
         elif kind == "identify":
             event["traits"] = {"plan": "pro", "logins": rng.randint(1, 9)}
         elif kind == "group":
-            event["groupId"] = f"grp-{_letters(rng.randrange(1000))}"
+            event["groupId"] = f"grp-{mid}"  # one group per call: its join_group names the call (see _group_ids)
             event["traits"] = {"seats": 3}
         else:  # alias
             event["previousId"] = visitor
@@ -1023,15 +1023,28 @@ def _event_ids_in_envelope(body: str) -> Iterator[tuple[str, str]]:
             yield str(env["destination"]), str(routed["event"].get("messageId"))
 
 
+def _group_ids(lake: list[dict[str, Any]]) -> dict[str, str]:
+    """The group pseudonym -> the message id of the group call that carried it, from the lake (a
+    GA4 join_group carries no properties, so no proof_id: its group_id names the call)."""
+    out: dict[str, str] = {}
+    for record in lake:
+        event = record["event"]
+        if event.get("type") == "group" and event.get("groupId"):
+            out.setdefault(str(event["groupId"]), str(event.get("messageId")))
+    return out
+
+
 def delivered_ids(
     captured: dict[str, list[tuple[Any, dict[str, Any]]]], lake: list[dict[str, Any]]
 ) -> dict[str, Counter[str]]:
     """Event ids each destination accepted (requests the capture server judged valid)."""
     out: dict[str, Counter[str]] = {d: Counter() for d in DESTINATIONS}
+    groups = _group_ids(lake)
     for body, request in captured["ga4"]:
         if request.get("valid") and isinstance(body, dict):
             for ev in body.get("events") or []:
-                out["ga4"][str((ev.get("params") or {}).get("proof_id"))] += 1
+                params = ev.get("params") or {}
+                out["ga4"][str(params.get("proof_id") or groups.get(str(params.get("group_id"))))] += 1
     for body, request in captured["meta"]:
         if request.get("valid") and isinstance(body, dict):
             for ev in body.get("data") or []:
@@ -1861,6 +1874,7 @@ GA4_FIELDS: dict[str, tuple[str, ...]] = {
     "events[].params.page_title": ("context.page.title", "properties"),
     "events[].params.page_path": ("context.page.path", "properties"),
     "events[].params.screen_name": ("name",),
+    "events[].params.group_id": ("groupId",),
     "events[].params.session_id": ("context.session",),
     "events[].params.engagement_time_msec": ("context.session", DERIVED),
     "events[].params.campaign": ("context.campaign",),
@@ -2329,12 +2343,15 @@ def trace_canaries(workload: CanaryWorkload, evidence: Evidence) -> tuple[Trace,
                 trace.problem("webhook", "(event)", "not traceable to a hit", str(event.get("messageId")))
                 continue
             trace.canonical("webhook", event, hit.granted, hit.proof_id)
+    # a join_group event carries no properties: its group_id names the group call
+    by_group = {group: by_mid[mid] for group, mid in _group_ids(evidence.lake).items() if mid in by_mid}
     for body, request in evidence.captured["ga4"]:
         if not request.get("valid"):
             continue
         hits: list[tuple[frozenset[str], str]] = []
         for event in body.get("events") or []:
-            hit = by_pid.get(str((event.get("params") or {}).get("proof_id")))
+            params = event.get("params") or {}
+            hit = by_pid.get(str(params.get("proof_id"))) or by_group.get(str(params.get("group_id")))
             if hit is None:
                 trace.problem("ga4", "(event)", "not traceable to a hit", json.dumps(event)[:80])
                 hits.append((necessary, "?"))
