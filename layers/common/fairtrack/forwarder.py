@@ -397,6 +397,8 @@ _FIXED_REASONS = frozenset(
         "invalid_hash",
         "invalid_value",
         "invalid_currency",
+        "missing_currency",
+        "over_27",
         "invalid_items",
         "invalid_unicode",
         "no_id",
