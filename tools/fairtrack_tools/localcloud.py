@@ -226,7 +226,7 @@ class LocalCloud:
         return {
             name: str(self.resolver.resolve(spec["Value"]))
             for name, spec in self.template.get("Outputs", {}).items()
-            if "ApiUrl" not in name
+            if "ApiUrl" not in name and self.resolver.condition(spec.get("Condition"))
         }
 
     def physical_id(self, logical: str) -> str:

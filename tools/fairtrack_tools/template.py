@@ -60,7 +60,10 @@ class Resolver:
                 return value
         raise KeyError(f"cannot resolve Ref {name}")
 
-    def condition(self, name: str) -> bool:
+    def condition(self, name: str | None) -> bool:
+        """Whether a condition holds; no condition (``None``) always does."""
+        if name is None:
+            return True
         return bool(self.resolve(self.template["Conditions"][name]))
 
     def resolve(self, value: Any) -> Any:
