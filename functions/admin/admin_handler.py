@@ -5,7 +5,9 @@
   the erasure with the caller's IAM ARN as ``who``.
 
 ``kind`` is ``anonymousId`` or ``userId``; optional ``from``/``to`` query parameters (ISO dates)
-bound the lake scan (default: the last 30 days). API Gateway authorises the routes with
+bound the lake scan (default: every partition the lake holds, whatever its age; the erase answer
+names the range covered and the counts per store, and an erase that failed halfway is completed by
+the same request sent again). API Gateway authorises the routes with
 ``AWS_IAM``; the handler also refuses (403) a request that carries no IAM caller, so a
 misconfigured route can never become public. The id in the path is personal data: it is never
 logged, and no answer echoes it.
@@ -33,7 +35,6 @@ app = APIGatewayHttpResolver()
 
 KIND_OF = {"anonymousId": "anonymous_id", "userId": "user_id"}
 MAX_ID_LENGTH = 512
-MAX_RANGE_DAYS = 400
 
 
 @cache
@@ -71,18 +72,16 @@ def subject(kind: str, subject_id: str) -> tuple[str, str]:
     return KIND_OF[kind], value
 
 
-def date_range() -> tuple[date, date]:
-    start, end = subjects.default_range()
+def date_range() -> tuple[date | None, date | None]:
+    """The lake days to scan: from/to when given, else every partition (None, None)."""
     query = app.current_event.query_string_parameters or {}
     try:
-        start = date.fromisoformat(query["from"]) if query.get("from") else start
-        end = date.fromisoformat(query["to"]) if query.get("to") else end
+        start = date.fromisoformat(query["from"]) if query.get("from") else None
+        end = date.fromisoformat(query["to"]) if query.get("to") else None
     except ValueError:
         raise ClientError(400, "invalid_range", "from and to are ISO dates (YYYY-MM-DD)") from None
-    if start > end or (end - start).days > MAX_RANGE_DAYS:
-        raise ClientError(
-            400, "invalid_range", f"from must not be after to, nor more than {MAX_RANGE_DAYS} days before"
-        )
+    if start is not None and end is not None and start > end:
+        raise ClientError(400, "invalid_range", "from must not be after to")
     return start, end
 
 

@@ -77,8 +77,9 @@ def test_erase_records_the_iam_caller_as_who(cloud: LocalCloud, held: str, load_
     items = cloud.client("dynamodb").scan(TableName=cloud.outputs()["PolicyTableName"])["Items"]
     erasures = [json.loads(i["value"]["S"]) for i in items if i["id"]["S"].startswith("erasure#")]
     assert [e["who"] for e in erasures] == [OPERATOR]
-    suppressed = next(json.loads(i["value"]["S"]) for i in items if i["id"]["S"] == "suppressed")
-    assert held in suppressed["subjects"]
+    (suppressed,) = [json.loads(i["value"]["S"]) for i in items if i["id"]["S"] == f"suppress#{held}"]
+    assert suppressed["erasure"] == "complete"
+    assert record["range"]["lake"]["whole_lake"] is True
 
     again = json.loads(admin(admin_request("GET", "anonymousId", SUBJECT), context)["body"])
     assert again["consent_receipts"] == [] and again["lake_records"] == [] and again["suppressed"] is True
@@ -93,7 +94,7 @@ def test_a_request_without_an_iam_caller_is_refused(
     assert response["statusCode"] == 403
     assert SUBJECT not in response["body"]
     items = cloud.client("dynamodb").scan(TableName=cloud.outputs()["PolicyTableName"])["Items"]
-    assert not any(i["id"]["S"].startswith("erasure#") or i["id"]["S"] == "suppressed" for i in items)
+    assert not any(i["id"]["S"].startswith(("erasure#", "suppress")) for i in items)
 
 
 def test_errors_never_echo_the_id(held: str, load_handler: Any, context: Any, logs: io.StringIO) -> None:

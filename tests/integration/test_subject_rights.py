@@ -54,8 +54,7 @@ def test_export_holds_everything_and_only_the_subjects(cloud: LocalCloud, held: 
     w = where(cloud)
     pseudonym = subjects.pseudonym_for(cloud.client("secretsmanager"), w, "anonymous_id", SUBJECT)
     assert pseudonym == held["pseudonym"]
-    start, end = subjects.default_range()
-    doc = subjects.export(subjects.find(clients(cloud), w, pseudonym, start, end), "anonymous_id")
+    doc = subjects.export(subjects.find(clients(cloud), w, pseudonym), "anonymous_id")
     assert doc["subject"] == {"kind": "anonymousId", "pseudonym": pseudonym}
     assert [r["pk"] for r in doc["consent_receipts"]] == ["receipt#r-1"]
     assert doc["consent_receipts"][0]["ip"] == "198.51.100.23"  # the evidence is the subject's own data
@@ -68,17 +67,20 @@ def test_erase_removes_everything_suppresses_and_records_without_the_data(
     cloud: LocalCloud, held: dict[str, Any], context: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     w, pseudonym = where(cloud), held["pseudonym"]
-    start, end = subjects.default_range()
-    found = subjects.find(clients(cloud), w, pseudonym, start, end)
+    found = subjects.find(clients(cloud), w, pseudonym)
     record = subjects.erase(clients(cloud), w, found, who="test-operator")
 
     assert record["what"] == {
         "consent_receipts_deleted": 1,
         "lake_records_removed": 1,
         "lake_objects_rewritten": 1,
+        "lake_versions_deleted": 1,
         "failed_events_removed": 0,
+        "failed_objects_rewritten": 0,
         "suppressed": True,
     }
+    assert record["range"]["lake"]["whole_lake"] is True
+    assert record["already_done"] == {"suppressed": False, "suppressed_since": None, "earlier_erasure": None}
     # receipts gone (both items), the other visitor's records kept, no old version holds the subject
     ddb = cloud.client("dynamodb")
     assert ddb.scan(TableName=w.consent_table)["Items"] == []
@@ -115,7 +117,7 @@ def test_erase_removes_everything_suppresses_and_records_without_the_data(
     assert held["ingest"](track(OTHER, "m-other-later"), context)["statusCode"] == 200
     assert len(queue_messages(cloud, "LakeQueue")) == 1
     # and an export now finds nothing but the suppression
-    doc = subjects.export(subjects.find(clients(cloud), w, pseudonym, start, end), "anonymous_id")
+    doc = subjects.export(subjects.find(clients(cloud), w, pseudonym), "anonymous_id")
     assert (doc["consent_receipts"], doc["lake_records"], doc["suppressed"]) == ([], [], True)
 
 
@@ -124,9 +126,26 @@ def test_erasing_two_subjects_keeps_both_suppressed(cloud: LocalCloud) -> None:
     ddb = cloud.client("dynamodb")
     subjects.suppress(ddb, w.policy_table, "p-one")
     subjects.suppress(ddb, w.policy_table, "p-two")
-    subjects.suppress(ddb, w.policy_table, "p-one")  # again: no duplicate
-    item = ddb.get_item(TableName=w.policy_table, Key={"id": {"S": "suppressed"}})["Item"]
-    assert json.loads(item["value"]["S"]) == {"subjects": ["p-one", "p-two"]}
+    subjects.suppress(ddb, w.policy_table, "p-one")  # again: still one item
+    items = ddb.scan(TableName=w.policy_table)["Items"]
+    assert sorted(i["id"]["S"] for i in items if i["id"]["S"].startswith("suppress")) == [
+        "suppress#p-one",
+        "suppress#p-two",
+    ]
+    assert subjects.suppression_state(ddb, w.policy_table, "p-three") is None
+
+
+def test_the_former_single_item_list_is_read_and_moved(cloud: LocalCloud, held: dict[str, Any], context: Any) -> None:
+    w, ddb = where(cloud), cloud.client("dynamodb")
+    ddb.put_item(
+        TableName=w.policy_table,
+        Item={"id": {"S": "suppressed"}, "value": {"S": json.dumps({"subjects": [held["pseudonym"], "p-old"]})}},
+    )
+    assert subjects.suppression_state(ddb, w.policy_table, "p-old") == {}
+    assert subjects.migrate_suppressed(ddb, w.policy_table) == 2
+    ids = {i["id"]["S"] for i in ddb.scan(TableName=w.policy_table)["Items"]}
+    assert {f"suppress#{held['pseudonym']}", "suppress#p-old"} <= ids and "suppressed" not in ids
+    assert subjects.suppression_state(ddb, w.policy_table, "p-old") is not None
 
 
 def test_a_message_queued_before_the_erasure_is_not_delivered_after_it(
@@ -134,9 +153,8 @@ def test_a_message_queued_before_the_erasure_is_not_delivered_after_it(
 ) -> None:
     # Given the subject's hit still waits in the webhook queue (or comes back from a DLQ by replay)
     (waiting,) = [m for m in queue_messages(cloud, "WebhookQueue") if held["pseudonym"] in m["Body"]]
-    start, end = subjects.default_range()
     w = where(cloud)
-    subjects.erase(clients(cloud), w, subjects.find(clients(cloud), w, held["pseudonym"], start, end), who="t")
+    subjects.erase(clients(cloud), w, subjects.find(clients(cloud), w, held["pseudonym"]), who="t")
     time.sleep(2.1)  # the forwarder reads the suppression list through the 2 s local policy cache
     # When the webhook forwarder gets it, it goes nowhere and is not retried
     record = {"messageId": waiting["MessageId"], "body": waiting["Body"], "messageAttributes": {}}

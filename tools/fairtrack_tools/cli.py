@@ -135,9 +135,8 @@ def cmd_subject(args: argparse.Namespace) -> int:
         pseudonym_secret_arn=outputs["PseudonymSecretArn"],
     )
     kind, value = ("user_id", args.user_id) if args.user_id else ("anonymous_id", args.anonymous_id)
-    start, end = subjects.default_range()
-    start = date.fromisoformat(args.start) if args.start else start
-    end = date.fromisoformat(args.end) if args.end else end
+    start = date.fromisoformat(args.start) if args.start else None  # default: every lake partition
+    end = date.fromisoformat(args.end) if args.end else None
     clients = {name: client(name) for name in ("dynamodb", "s3")}
     pseudonym = subjects.pseudonym_for(client("secretsmanager"), where, kind, value)
     found = subjects.find(clients, where, pseudonym, start, end)
@@ -147,8 +146,9 @@ def cmd_subject(args: argparse.Namespace) -> int:
     if not args.yes:
         print(
             f"would erase {len(found.receipts)} consent receipts, {len(found.lake_records)} lake records in "
-            f"{len(found.lake_objects)} objects and {len(found.failed_events)} failed events, and suppress the "
-            "subject's later hits; run again with --yes",
+            f"{len(found.lake_objects)} objects (and {len(found.lake_old_versions)} objects' earlier versions) and "
+            f"{len(found.failed_events)} failed events, and suppress the subject's later hits; lake range scanned: "
+            f"{json.dumps(found.lake_range())}; run again with --yes",
             file=sys.stderr,
         )
         return 2
@@ -188,8 +188,10 @@ def _add_subject(sub: Any) -> None:
         who = action.add_mutually_exclusive_group(required=True)
         who.add_argument("--anonymous-id", help="the visitor id the site's analytics client uses")
         who.add_argument("--user-id", help="the site's own user id")
-        action.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="first lake day (default: 30 days ago)")
-        action.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last lake day (default: today)")
+        action.add_argument(
+            "--from", dest="start", metavar="YYYY-MM-DD", help="first lake day (default: every partition)"
+        )
+        action.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last lake day (default: all)")
         if name == "erase":
             action.add_argument("--yes", action="store_true", help="really erase (otherwise: say what would go)")
     subj.set_defaults(func=cmd_subject)

@@ -10,12 +10,24 @@ from fairtrack.subjects import (
     KINDS,
     Found,
     Where,
-    default_range,
     erase,
     export,
     find,
+    migrate_suppressed,
     pseudonym_for,
     suppress,
+    suppression_state,
 )
 
-__all__ = ["KINDS", "Found", "Where", "default_range", "erase", "export", "find", "pseudonym_for", "suppress"]
+__all__ = [
+    "KINDS",
+    "Found",
+    "Where",
+    "erase",
+    "export",
+    "find",
+    "migrate_suppressed",
+    "pseudonym_for",
+    "suppress",
+    "suppression_state",
+]

@@ -12,10 +12,15 @@ Layout of the table (one key, ``id``; JSON in ``value``; ``expires_at`` is the T
 - ``measurement#<G-...>``    -> the source a GA4 measurement id (gtag ``tid``) belongs to
 - ``origin#<origin>``        -> ``{"source_ids": [...]}``: which sources allow a browser origin, for
   CORS preflights, which carry no write key (analytics.js sends it in ``Authorization``)
-- ``suppressed``             -> ``{"subjects": [pseudonym, ...]}``: data subjects erased on request
-  (``fairtrack subject erase``); ingest drops their later hits with the reason ``subject_suppressed``.
-  One item, read through the same cache as the policy: erasures are rare, and a DynamoDB item holds
-  about 8,000 pseudonyms (shard the item beyond that)
+- ``suppress#<pseudonym>``   -> ``{"since": ..., "erasure": "started"|"complete"}``: one item per data
+  subject erased on request (``fairtrack subject erase``, written before anything is deleted);
+  ingest and the forwarders drop their later hits with the reason ``subject_suppressed``. One item
+  per subject, so the list has no size ceiling; a hit's pseudonyms are looked up with ``GetItem``
+  (only the key is projected), each distinct pseudonym at most once per ``POLICY_CACHE_SECONDS``
+  per container, either answer cached
+- ``suppressed``             -> ``{"subjects": [pseudonym, ...]}``: the former single-item list (it
+  broke past about 8,000 subjects); still read while it exists, and moved to ``suppress#`` items
+  (then deleted) by the next ``fairtrack subject erase``
 - ``erasure#<time>#<id>``    -> the record of an erasure: who, when, what was removed (counts), never
   the erased data
 
@@ -29,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Callable, Container
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -39,7 +45,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from fairtrack.policy import Policy
 
 ACTIVE_POLICY_ID = "policy#active"
-SUPPRESSED_ID = "suppressed"
+SUPPRESSED_ID = "suppressed"  # the former single-item list, read while it exists
+SUPPRESS_PREFIX = "suppress#"
+
+
+def suppress_item_id(pseudonym: str) -> str:
+    return SUPPRESS_PREFIX + pseudonym
 
 
 def policy_version_id(version: int) -> str:
@@ -121,13 +132,38 @@ class NoActivePolicy(Exception):
     """The table holds no active policy: fail closed, forward nothing."""
 
 
-def is_suppressed(event: dict[str, Any], suppressed: frozenset[str]) -> bool:
+def is_suppressed(event: dict[str, Any], suppressed: Container[str]) -> bool:
     """Whether an event (pseudonymised ids) belongs to a subject erased on request."""
-    return bool(suppressed) and (event.get("anonymousId") in suppressed or event.get("userId") in suppressed)
+    if isinstance(suppressed, frozenset) and not suppressed:
+        return False
+    return any(isinstance(v := event.get(k), str) and v in suppressed for k in ("anonymousId", "userId"))
+
+
+class Suppression(frozenset[str]):
+    """The suppressed subjects as ingest and the forwarders see them: ``pseudonym in suppression``
+    looks the pseudonym up (its ``suppress#`` item, then the former single-item list) and caches
+    the answer. A ``frozenset`` so the callers' signatures stay as they were; it holds only the
+    former list's members, and ``in`` answers for every subject."""
+
+    _lookup: Callable[[str], bool]
+
+    def __new__(cls, legacy: frozenset[str], lookup: Callable[[str], bool]) -> Suppression:
+        self = super().__new__(cls, legacy)
+        self._lookup = lookup
+        return self
+
+    def __contains__(self, pseudonym: object) -> bool:
+        if not isinstance(pseudonym, str) or not pseudonym:
+            return False
+        return frozenset.__contains__(self, pseudonym) or self._lookup(pseudonym)
+
+    def __bool__(self) -> bool:
+        return True  # never empty as far as ``is_suppressed`` knows: any subject may be suppressed
 
 
 class PolicyStore:
     NEGATIVE_CACHE_LIMIT = 1024
+    SUBJECT_CACHE_LIMIT = 100_000  # pseudonym -> (until, suppressed); about 15 MB at the limit
 
     def __init__(self, table_name: str, cache_seconds: int) -> None:
         self.table_name = table_name
@@ -137,6 +173,7 @@ class PolicyStore:
         self._unknown_keys: dict[str, float] = {}  # negative cache so bad keys cannot force reads
         self._sources: dict[str, tuple[Any, Source]] = {}
         self._suppressed: tuple[Any, frozenset[str]] = (None, frozenset())
+        self._subjects: dict[str, tuple[float, bool]] = {}
 
     @property
     def provider(self) -> DynamoDBProvider:
@@ -172,13 +209,33 @@ class PolicyStore:
         return policy
 
     def suppressed(self) -> frozenset[str]:
-        """Pseudonyms of the data subjects whose hits must be dropped (erased on request)."""
-        doc = self._cached(SUPPRESSED_ID)  # no list yet: negatively cached like an unknown key
-        if doc is self._suppressed[0]:  # the provider's cached object: already read
-            return self._suppressed[1]
-        subjects = doc.get("subjects") if isinstance(doc, dict) else None
-        found = frozenset(s for s in subjects if isinstance(s, str)) if isinstance(subjects, list) else frozenset()
-        self._suppressed = (doc, found)
+        """The data subjects whose hits must be dropped (erased on request), as a
+        :class:`Suppression`: ``pseudonym in store.suppressed()`` for any pseudonym."""
+        doc = self._cached(SUPPRESSED_ID)  # the former list; none: negatively cached like an unknown key
+        if doc is not self._suppressed[0]:  # not the provider's cached object: parse it
+            subjects = doc.get("subjects") if isinstance(doc, dict) else None
+            legacy = frozenset(s for s in subjects if isinstance(s, str)) if isinstance(subjects, list) else frozenset()
+            self._suppressed = (doc, legacy)
+        return Suppression(self._suppressed[1], self.subject_suppressed)
+
+    def subject_suppressed(self, pseudonym: str) -> bool:
+        """Whether ``suppress#<pseudonym>`` exists: one GetItem per distinct pseudonym and cache
+        interval (only the key projected), the answer cached either way."""
+        now = time.monotonic()
+        seen = self._subjects.get(pseudonym)
+        if seen is not None and seen[0] > now:
+            return seen[1]
+        if len(pseudonym) > 256:
+            return False  # longer than any pseudonym: never stored
+        got = self.provider.table.get_item(
+            Key={"id": suppress_item_id(pseudonym)},
+            ProjectionExpression="#id",
+            ExpressionAttributeNames={"#id": "id"},
+        )
+        found = "Item" in got
+        if len(self._subjects) >= self.SUBJECT_CACHE_LIMIT:
+            self._subjects.clear()
+        self._subjects[pseudonym] = (now + self.cache_seconds, found)
         return found
 
     def source_for_write_key(self, write_key: str) -> Source | None:
@@ -239,3 +296,4 @@ class PolicyStore:
         self._unknown_keys.clear()
         self._sources.clear()
         self._suppressed = (None, frozenset())
+        self._subjects.clear()
