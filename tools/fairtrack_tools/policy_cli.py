@@ -762,11 +762,72 @@ def _traffic(path: Path) -> Iterator[tuple[int, Any]]:
         raise PolicyCliError(f"{path}: cannot read the file ({exc.strerror or type(exc).__name__})") from None
 
 
+STACK_TAG = "aws:cloudformation:stack-name"
+
+
+def _lake_expiry_days(s3: Any, bucket: str) -> int | None:
+    """Days the bucket's lifecycle rule on ``lake/`` expires objects after (None: no such rule)."""
+    try:
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
+    except Exception:  # noqa: BLE001 - NoSuchLifecycleConfiguration: nothing is enforced
+        return None
+    for rule in rules:
+        prefix = rule.get("Prefix", rule.get("Filter", {}).get("Prefix"))
+        days = rule.get("Expiration", {}).get("Days")
+        if prefix == "lake/" and rule.get("Status") == "Enabled" and days:
+            return int(days)
+    return None
+
+
+def enforced_retention(args: argparse.Namespace, client: Any, table: str) -> tuple[int | None, str]:
+    """The lake retention the stack enforces, and where it was read: a deployed table's stack (its
+    ``aws:cloudformation:stack-name`` tag) and that stack's ``LakeRetentionDays`` parameter, or
+    the local stack's lake bucket lifecycle rule. ``None`` when nothing says."""
+    if not getattr(args, "policy_table", None):
+        from fairtrack_tools.stackref import stack_outputs
+
+        outputs, clients = stack_outputs(args)
+        bucket = outputs.get("LakeBucketName", "")
+        return _lake_expiry_days(clients("s3"), bucket), f"the lifecycle rule of {bucket} (lake/)"
+    import boto3
+
+    arn = client.describe_table(TableName=table)["Table"]["TableArn"]
+    tags = client.list_tags_of_resource(ResourceArn=arn).get("Tags", [])
+    stack = next((tag["Value"] for tag in tags if tag["Key"] == STACK_TAG), None)
+    if stack is None:
+        return None, f"{table} (no CloudFormation stack owns it)"
+    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    params = {p["ParameterKey"]: p.get("ParameterValue") for p in described.get("Parameters", [])}
+    value = params.get("LakeRetentionDays")
+    return (int(value) if value else None), f"stack {stack} (LakeRetentionDays)"
+
+
+def check_retention(args: argparse.Namespace, loaded: Loaded, client: Any, table: str) -> None:
+    """Refuse (or, with --allow-retention-mismatch, warn about) a policy whose retention_days is not
+    what the stack enforces: the transparency text would tell visitors something untrue."""
+    wanted = loaded.policy.defaults.retention_days
+    enforced, where = enforced_retention(args, client, table)
+    if enforced is None:
+        print(f"warning: cannot tell what lake retention {where} enforces: not checked", file=sys.stderr)
+        return
+    if enforced == wanted:
+        return
+    headline = (
+        f"{loaded.label}: defaults.retention_days is {wanted} but {where} enforces {enforced} days; "
+        f"deploy with LakeRetentionDays={wanted} or set retention_days: {enforced}"
+    )
+    if getattr(args, "allow_retention_mismatch", False):
+        print(f"warning: {headline} (pushed anyway: --allow-retention-mismatch)", file=sys.stderr)
+        return
+    raise PolicyCliError(headline, ["nothing pushed; --allow-retention-mismatch pushes it with a warning"])
+
+
 def cmd_push(args: argparse.Namespace, refs: Refs) -> int:
     from fairtrack_tools import admin
 
     loaded = load_file(Path(args.file))  # refused here, before the table is touched
     client, table = refs.table()
+    check_retention(args, loaded, client, table)
     version = admin.push_policy(client, table, loaded.document)
     result: dict[str, Any] = {"version": version, "active": False}
     if args.activate:
@@ -924,6 +985,11 @@ def add_parser(sub: Any, where: argparse.ArgumentParser) -> argparse.ArgumentPar
     push = actions.add_parser("push", parents=[where], help="validate a file and store it as the next version")
     push.add_argument("file")
     push.add_argument("--activate", action="store_true", help="activate the new version as well")
+    push.add_argument(
+        "--allow-retention-mismatch",
+        action="store_true",
+        help="push even when defaults.retention_days differs from the retention the stack enforces (warns)",
+    )
 
     act = actions.add_parser("activate", parents=[where], help="make a stored version the active one")
     act.add_argument("version", type=_version, help="version number (3 or v3)")
