@@ -29,6 +29,17 @@ if TYPE_CHECKING:
 
 app = APIGatewayHttpResolver()
 ingestor = Ingestor(ingest_settings())
+if ingestor.settings.proxy_mode == "cloudfront":
+    # Behind the deployment's CloudFront, every route first checks the origin-verify header: a
+    # request sent around the proxy is refused (403 proxy_required) before anything else is read.
+    from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+
+    def require_proxy(resolver: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+        ingestor.verify_proxy({k.lower(): v for k, v in (resolver.current_event.headers or {}).items()})
+        return next_middleware(resolver)
+
+    app.use(middlewares=[require_proxy])
+
 # Every accepted hit is queued: the SQS client (thousands of long-lived objects) is made now, while
 # the collector is paused, rather than by the first request.
 ingestor.sender.client  # noqa: B018

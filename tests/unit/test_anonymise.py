@@ -129,24 +129,25 @@ def test_truncated_address_is_inside_original_network_with_host_bits_zero(
 
 def test_forwarded_for_is_ignored_without_a_trusted_proxy() -> None:
     """Given X-Forwarded-For but no trusted proxy, then the connection's address is used (XFF can be forged)."""
-    assert client_ip("198.51.100.7", "203.0.113.5", trust_proxy=False) == "198.51.100.7"
+    assert client_ip("198.51.100.7", "203.0.113.5", hops=0) == "198.51.100.7"
 
 
-def test_first_forwarded_hop_is_used_behind_a_trusted_proxy() -> None:
-    """Given a trusted proxy, then the first hop of X-Forwarded-For is the visitor."""
-    assert client_ip("10.0.0.2", " 203.0.113.5 , 10.0.0.1, 10.0.0.2", trust_proxy=True) == "203.0.113.5"
+def test_last_forwarded_hop_is_used_behind_one_trusted_proxy() -> None:
+    """Given one trusted proxy, then the last X-Forwarded-For entry (the one it wrote) is the visitor,
+    whatever the client wrote to its left (more on proxy modes in test_proxy_modes.py)."""
+    assert client_ip("10.0.0.2", " 203.0.113.5 , 10.0.0.1, 198.51.100.9", hops=1) == "198.51.100.9"
 
 
-@pytest.mark.parametrize("forwarded", [None, "", " ", ", 10.0.0.1"])
+@pytest.mark.parametrize("forwarded", [None, "", " ", "10.0.0.1, "])
 def test_empty_forwarded_for_falls_back_to_source(forwarded: str | None) -> None:
-    """Given a trusted proxy but no usable first hop, then the connection's address is used."""
-    assert client_ip("198.51.100.7", forwarded, trust_proxy=True) == "198.51.100.7"
+    """Given a trusted proxy but no usable last hop, then the connection's address is used."""
+    assert client_ip("198.51.100.7", forwarded, hops=1) == "198.51.100.7"
 
 
 def test_no_address_at_all_gives_none() -> None:
     """Given neither a source address nor a header, then there is no client address."""
-    assert client_ip(None, None, trust_proxy=True) is None
-    assert truncate_ip(client_ip(None, None, trust_proxy=False)) is None
+    assert client_ip(None, None, hops=1) is None
+    assert truncate_ip(client_ip(None, None, hops=0)) is None
 
 
 # -- IPv4 carried in IPv6: truncated as the IPv4 it carries -----------------------------------------

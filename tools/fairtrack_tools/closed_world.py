@@ -1133,7 +1133,7 @@ def run_closed_world(
             ProofStack(
                 directory,
                 faults=faults,
-                parameters={"TrustedProxy": "true"},
+                parameters={"TrustedProxy": "hops:1"},  # X-Forwarded-For's last entry is the visitor
                 visibility_seconds=visibility_seconds,
                 tap=True,
             )

@@ -502,7 +502,7 @@ def probe_ingestor() -> Any:
         meta_queue_url="q-meta",
         webhook_queue_url="q-webhook",
         lake_queue_url="q-lake",
-        trusted_proxy=True,
+        trusted_proxy="hops:1",  # X-Forwarded-For's last entry is the visitor
     )
     return Ingestor(
         settings,

@@ -304,7 +304,7 @@ def _notes(trace: HitTrace, stored: dict[str, Any] | None, settings: IngestSetti
         bits = settings.ip_v6_prefix_length if ":" in visitor.ip else settings.ip_v4_prefix_length
         notes.append(f"address truncated to /{bits} ({visitor.ip}); the full address is stored nowhere")
     if visitor is not None:
-        where = "trusted CloudFront header or registry data" if settings.trusted_proxy else "registry data"
+        where = "trusted CloudFront header or registry data" if settings.proxy_mode == "cloudfront" else "registry data"
         notes.append(
             f"country {visitor.country} ({where}), worked out before truncation"
             if visitor.country

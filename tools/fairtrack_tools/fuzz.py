@@ -20,7 +20,8 @@ keys, unpaired surrogates, invalid and overlong UTF-8, BOMs, NUL), base64 bodies
 ``Content-Encoding``, odd content types, garbled and huge headers, Authorization variants, query
 strings with write keys and gtag parameters (consent ones with garbage TC strings), multi-line
 ``/g/collect`` bodies, missing optional request fields, garbage source addresses and huge batches;
-one request in four as a deployment that trusts ``X-Forwarded-For`` (``TrustedProxy=true``) answers it.
+one request in four as a deployment behind a proxy (``TrustedProxy`` ``hops:1``, ``hops:2`` or
+``cloudfront``) answers it.
 
 ``tests/fuzz`` runs a short, derandomised pass in CI. The long run::
 
@@ -970,6 +971,8 @@ def headers_for(draw: st.DrawFn, n: int, chaos: int, method: str, wired: Wire | 
         headers["x-forwarded-for"] = draw(st.sampled_from(FORWARDED_FOR))
     if draw(st.integers(0, 3)) == 0:
         headers["cloudfront-viewer-country"] = draw(st.sampled_from(("DE", "xx", "\u00c4\u00c4", "", "D E")))
+    if draw(st.integers(0, 3)) == 0:
+        headers["cloudfront-viewer-address"] = draw(st.sampled_from(VIEWER_ADDRESSES))
     if method == "OPTIONS":
         headers["access-control-request-method"] = draw(st.sampled_from(("POST", "GET", "DELETE", "")))
         headers["access-control-request-headers"] = "authorization,content-type"
@@ -999,6 +1002,15 @@ FORWARDED_FOR = (
     "\u00e9" * 200,
     "1" * 9000,
     "::1",
+)
+VIEWER_ADDRESSES = (
+    f"{CANARY_IP}:46532",
+    "2001:db8::77:443",
+    "[2001:db8::77]:443",
+    CANARY_IP,
+    ":",
+    "garbage:12",
+    "\u00e9" * 200,
 )
 SOURCE_IPS = (
     "203.0.113.77",
@@ -1108,7 +1120,7 @@ class FuzzRequest:
     depth: int  # the deepest JSON nesting planted in it
     event: dict[str, Any] = field(repr=False)
     chaos: int = 0
-    trusted_proxy: bool = False  # the deployment trusts X-Forwarded-For (TrustedProxy=true)
+    trusted_proxy: str = "none"  # the deployment's TrustedProxy (none, cloudfront, hops:N)
 
     def __repr__(self) -> str:  # what Hypothesis prints for a falsifying example: a replayable event
         return f"FuzzRequest({self.route!r}, note={self.note!r}, event={json.dumps(self.event)[:4000]})"
@@ -1203,7 +1215,7 @@ def requests(draw: st.DrawFn, families: tuple[str, ...] = FAMILIES) -> FuzzReque
     if chaos == 2 and draw(st.integers(0, 4)) == 0:  # the optional parts API Gateway may add or leave out
         event.pop("pathParameters", None)
         event["cookies"] = draw(st.lists(adversarial_text(n, in_line=True), max_size=3))
-    trusted = draw(st.integers(0, 3)) == 0
+    trusted = draw(st.sampled_from(("hops:1", "hops:2", "cloudfront"))) if draw(st.integers(0, 3)) == 0 else "none"
     note = wired.note if wired else "no body"
     return FuzzRequest(family, f"{method} {path[:40]}", note, depth, event, chaos, trusted)
 
@@ -1373,8 +1385,9 @@ class Harness:
         settings.ingest_settings.cache_clear()
         parameters.clear_caches()  # type: ignore[no-untyped-call]
 
-    def invoke(self, event: dict[str, Any], *, trusted_proxy: bool = False) -> Outcome:
-        """Handle ``event``; ``trusted_proxy``: as a deployment with TrustedProxy=true would."""
+    def invoke(self, event: dict[str, Any], *, trusted_proxy: str = "none") -> Outcome:
+        """Handle ``event`` as a deployment whose ``TrustedProxy`` is ``trusted_proxy`` would (under
+        ``cloudfront``, past the origin-verify check, which the harness's handler does not install)."""
         assert self.module is not None
         ingestor = self.module.ingestor
         if ingestor.settings.trusted_proxy != trusted_proxy:

@@ -61,22 +61,22 @@ skipped = re-sends the ledger stopped), the failed-store objects = permanent fau
 
 Privacy canaries (:func:`run_canaries`)
 ---------------------------------------
-Hits (Segment and gtag, random consent states) carrying personal data that is distinct per hit
-*and per placement*, so a value found names the place it was planted: e-mails (URL path, query and
+Hits (Segment and gtag, random consent states) carrying personal data that is distinct per hit *and
+per placement*, so a value found names the place it was planted: e-mails (URL path, query and
 ``utm_term``, referrer, properties by name, in free text, nested, in a list and as a *key*, traits,
 ``context.traits``, page title, ``context.campaign``, gtag ``dl dr dt ck ep.* up.*``), phone
 numbers, IPv4/IPv6 addresses (properties, free text, URL path, the client-sent ``context.ip`` and
-gtag ``_uip``, and ``X-Forwarded-For``, which the canary stack trusts, ``TrustedProxy=true``, so it
-is the client address), raw ids (``anonymousId``, ``userId``, ``groupId``, ``previousId``, gtag
-``cid``/``uid``, ``context.device.id``; all ``cnry<kind><8 chars>``), first and last names, and
-ids in URL paths in the forms the URL cleaner claims (UUIDs, 24-hex tokens); invalid events and a
-refused request carry some too. Then every surface is searched: each queue message (as ingest sent
-it, through the tap), DLQs and what is left on the queues, every captured request (body, query,
-headers), every lake and decision-log object, the failed-events store, every DynamoDB item, every
-line the workers and the stack printed (logs and EMF metrics), every answer of the ingest API. A
-canary may appear hashed (SHA-256, keyed pseudonyms) or reduced (``/24``), never in clear
-(e-mails and ids by their marker, also URL-decoded; IPs, UUIDs and tokens by pattern; phone numbers
-by their digits in any of their forms).
+gtag ``_uip``, and ``X-Forwarded-For``, whose last entry the canary stack trusts,
+``TrustedProxy=hops:1``, so it is the client address), raw ids (``anonymousId``, ``userId``,
+``groupId``, ``previousId``, gtag ``cid``/``uid``, ``context.device.id``; all
+``cnry<kind><8 chars>``), first and last names, and ids in URL paths in the forms the URL cleaner
+claims (UUIDs, 24-hex tokens); invalid events and a refused request carry some too. Then every surface is searched:
+each queue message (as ingest sent it, through the tap), DLQs and what is left on the queues, every
+captured request (body, query, headers), every lake and decision-log object, the failed-events
+store, every DynamoDB item, every line the workers and the stack printed (logs and EMF metrics),
+every answer of the ingest API. A canary may appear hashed (SHA-256, keyed pseudonyms) or reduced
+(``/24``), never in clear (e-mails and ids by their marker, also URL-decoded; IPs, UUIDs and tokens
+by pattern; phone numbers by their digits in any of their forms).
 
 Then every field each destination received is traced to the catalogue (:data:`GA4_FIELDS`,
 :data:`META_FIELDS`; webhook and lake events are canonical hits, traced by their path's longest
@@ -1732,7 +1732,7 @@ class CanaryWorkload:
             if self.rng.random() < 0.2
             else self.ipv4("client_ip", "X-Forwarded-For (the client address)", xff_hit)
         )
-        headers = {"Authorization": AUTH, "Content-Type": "application/json", "X-Forwarded-For": f"{xff}, 10.0.0.1"}
+        headers = {"Authorization": AUTH, "Content-Type": "application/json", "X-Forwarded-For": xff}
         rejected: list[int] = []
         if size > 1 and self.rng.random() < 0.2:  # one invalid event carrying canaries too
             rejected.append(len(events))
@@ -2254,7 +2254,7 @@ def run_canaries(
             ProofStack(
                 directory,
                 faults=FaultPlan(rate=fault_rate, seed=seed),
-                parameters={"TrustedProxy": "true"},  # X-Forwarded-For is the client address
+                parameters={"TrustedProxy": "hops:1"},  # X-Forwarded-For's last entry is the client address
                 visibility_seconds=visibility_seconds,
                 tap=True,
             )

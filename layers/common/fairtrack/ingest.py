@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from pydantic_core import from_json
 
 from fairtrack import consent, cors, geo
-from fairtrack.anonymise import client_ip, truncate_ip
+from fairtrack.anonymise import client_ip, truncate_ip, viewer_address
 from fairtrack.anonymise.stage import BOT, IDENTIFIERS, QUARANTINED, SUPPRESSED, Anonymiser, Visitor, echo_free
 from fairtrack.errors import ClientError, FieldError, status_for
 from fairtrack.hit import EventType, Hit
@@ -30,7 +31,7 @@ from fairtrack.protocols import gtag as gtag_protocol
 from fairtrack.protocols.segment import batch_events, consent_conflicts, parse_event
 from fairtrack.pseudonym import DailySalts, Pseudonymiser, secret_key
 from fairtrack.queue import QueueSender, Routed, chunk_envelopes
-from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
+from fairtrack.settings import DESTINATIONS, ORIGIN_VERIFY_HEADER, Destination, IngestSettings
 from fairtrack.store import NoActivePolicy, PolicyStore, Source
 
 __all__ = [
@@ -228,13 +229,45 @@ class Ingestor:
         """What the anonymisation stage needs from the connection, worked out once per request:
         country (region defaults), the truncated address (what hits carry), and the full address
         and user agent, used only inside the cookieless daily id."""
-        full_ip = client_ip(request.source_ip, request.headers.get("x-forwarded-for"), self.settings.trusted_proxy)
+        if self.settings.proxy_mode == "cloudfront":
+            full_ip = viewer_address(request.headers.get("cloudfront-viewer-address"))
+            if full_ip is None:  # the connection's address is CloudFront's, never the visitor's
+                logger.warning("no CloudFront-Viewer-Address: add it to the origin request policy")
+        else:
+            full_ip = client_ip(request.source_ip, request.headers.get("x-forwarded-for"), self.settings.proxy_hops)
         return Visitor(
             country=self._country(request, full_ip),
             ip=truncate_ip(full_ip, self.settings.ip_v4_prefix_length, self.settings.ip_v6_prefix_length),
             full_ip=full_ip,
             user_agent=request.headers.get("user-agent"),
         )
+
+    @property
+    def origin_verify_secret(self) -> str | None:
+        """The origin-verify header's expected value (``TrustedProxy=cloudfront``), read from
+        Secrets Manager and cached for 5 minutes; None when no secret is configured."""
+        if not self.settings.origin_verify_secret_arn:
+            return None
+        from aws_lambda_powertools.utilities import parameters
+
+        value = parameters.get_secret(self.settings.origin_verify_secret_arn, max_age=300)
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    def verify_proxy(self, headers: Mapping[str, str]) -> None:
+        """Under ``TrustedProxy=cloudfront``, refuse (403 ``proxy_required``) a request without the
+        origin-verify header CloudFront adds: one sent straight to the API, around the proxy, could
+        set ``CloudFront-Viewer-*`` headers to anything. ``headers``: lower-case names. No check
+        in the other modes."""
+        if self.settings.proxy_mode != "cloudfront":
+            return
+        sent = headers.get(ORIGIN_VERIFY_HEADER)
+        expected = self.origin_verify_secret
+        if expected is None:
+            logger.error("TrustedProxy is cloudfront but no origin-verify secret is set: every request is refused")
+        if not sent or expected is None or not hmac.compare_digest(sent.strip().encode(), expected.encode()):
+            raise ClientError(
+                403, "proxy_required", "requests must come through the deployment's CloudFront distribution"
+            )
 
     def authenticate(self, request: IngestRequest, body: Any) -> Source:
         key = write_key_of(request, body)
@@ -360,11 +393,12 @@ class Ingestor:
 
     def _country(self, request: IngestRequest, full_ip: str | None) -> str | None:
         """The visitor's country, worked out before the address is truncated: CloudFront's viewer
-        header when the deployment's own proxy sits in front (anyone can send the header to the
-        API directly, so it is trusted only then), else the registries' allocation data shipped
-        with the layer (:mod:`fairtrack.geo`). Used for the policy's region defaults and, as
-        ``context.location.country``, the only geo a destination may get (never below country)."""
-        if self.settings.trusted_proxy:
+        header under ``TrustedProxy=cloudfront`` (whose requests carry the origin-verify header:
+        see :meth:`verify_proxy`; in the other modes anyone can send the header, so it is ignored),
+        else the registries' allocation data shipped with the layer (:mod:`fairtrack.geo`). Used
+        for the policy's region defaults and, as ``context.location.country``, the only geo a
+        destination may get (never below country)."""
+        if self.settings.proxy_mode == "cloudfront":
             country = request.headers.get("cloudfront-viewer-country", "").strip().upper()
             if len(country) == 2 and country.isalpha() and country.isascii():
                 return country

@@ -56,10 +56,50 @@ def truncate_ip(raw: str | None, v4_prefix: int = 24, v6_prefix: int = 48) -> st
     return str(ipaddress.ip_network((addr, v4_prefix), strict=False).network_address)
 
 
-def client_ip(source_ip: str | None, forwarded_for: str | None, trust_proxy: bool) -> str | None:
-    """The visitor's address: the connection's, or X-Forwarded-For's first hop behind a trusted proxy."""
-    if trust_proxy and forwarded_for:
-        first = forwarded_for.split(",")[0].strip()
-        if first:
-            return first
-    return source_ip
+def _address(raw: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(raw.strip())
+    except ValueError:
+        return None
+
+
+def client_ip(source_ip: str | None, forwarded_for: str | None, hops: int = 0) -> str | None:
+    """The visitor's address: the connection's (``hops`` 0), or, behind ``hops`` proxies the
+    deployment runs, the ``hops``-th ``X-Forwarded-For`` entry from the right.
+
+    Each proxy appends the address it was called from, so the rightmost entries are the trusted
+    ones and everything to their left is whatever the client wrote: a forged leftmost entry never
+    wins. API Gateway appends the connection's address itself; that last entry (equal to
+    ``source_ip``) is not a hop and is left out first. A list shorter than ``hops``, or an entry
+    that is not an address, gives the connection's address.
+    """
+    if hops <= 0 or not forwarded_for:
+        return source_ip
+    entries = [entry.strip() for entry in forwarded_for.split(",")]
+    connection = _address(source_ip) if source_ip else None
+    if entries and connection is not None and _address(entries[-1]) == connection:
+        entries.pop()  # API Gateway's own entry
+    if len(entries) < hops:
+        return source_ip
+    chosen = _address(entries[-hops])
+    return str(chosen) if chosen is not None else source_ip
+
+
+def viewer_address(header: str | None) -> str | None:
+    """The address in CloudFront's ``CloudFront-Viewer-Address`` header, or None.
+
+    CloudFront writes ``address:port``: ``198.51.100.10:46532``, and IPv6 unbracketed,
+    ``2001:db8::1:46532`` (the last colon separates the port); a bracketed ``[2001:db8::1]:46532``
+    is read too. Anything else gives None.
+    """
+    if not header:
+        return None
+    text = header.strip()
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+    else:
+        host, sep, port = text.rpartition(":")
+    if not sep or not port.isascii() or not port.isdigit():
+        return None
+    address = _address(host)
+    return str(address) if address is not None else None
