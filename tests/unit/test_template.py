@@ -180,7 +180,7 @@ def test_every_parameter_has_a_safe_default_and_a_description(sam_template: dict
         "LogRetentionDays": 30,
         "IpV4PrefixLength": 24,
         "IpV6PrefixLength": 48,
-        "TrustedProxy": "false",
+        "TrustedProxy": "none",
         "PolicyCacheSeconds": 30,
         "ForwarderMaximumConcurrency": 5,
         "ForwarderBatchSize": 25,
@@ -200,7 +200,7 @@ def test_every_parameter_has_a_safe_default_and_a_description(sam_template: dict
         assert parameters[name].get("Description"), f"{name} has no Description"
     assert {str(v) for v in parameters["IpV4PrefixLength"]["AllowedValues"]} == {"16", "24"}
     assert {str(v) for v in parameters["IpV6PrefixLength"]["AllowedValues"]} == {"32", "48", "56", "64"}
-    assert set(parameters["TrustedProxy"]["AllowedValues"]) == {"true", "false"}
+    assert "AllowedValues" not in parameters["TrustedProxy"]  # a pattern: see tests/unit/test_proxy_modes.py
     assert set(parameters["LogLevel"]["AllowedValues"]) == {"DEBUG", "INFO", "WARNING", "ERROR"}
     assert int(parameters["PolicyCacheSeconds"]["MaxValue"]) <= 60
     assert int(parameters["ForwarderMaximumConcurrency"]["MinValue"]) >= 2  # the SQS ESM minimum
@@ -591,11 +591,14 @@ def test_secrets_are_readable_only_when_configured(cfn_template: dict[str, Any],
         for statement in _statements(document)
         if any(str(a).startswith("secretsmanager:") for a in _as_list(statement["Action"]))
     ]
-    if function == "IngestFunction":
-        assert len(secret_entries) == 1
-        condition, statement = secret_entries[0]
-        assert _as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
-        assert "PseudonymSecret" in json.dumps(statement["Resource"])
+    if function == "IngestFunction":  # the pseudonym key, and the origin-verify value under cloudfront
+        assert len(secret_entries) == 2
+        for (condition, statement), secret in zip(
+            secret_entries, ("PseudonymSecret", "OriginVerifySecret"), strict=True
+        ):
+            assert _as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
+            assert secret in json.dumps(statement["Resource"])
+            assert condition == (None if secret == "PseudonymSecret" else "IsCloudFrontProxy")
         return
     if expected_condition is None:
         assert secret_entries == []
