@@ -840,15 +840,15 @@ def test_admin_role_is_least_privilege(cfn_template: dict[str, Any]) -> None:
         {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["receipt#*", "subject#*"]}},
     )
     assert grant({"Fn::GetAtt": ["PolicyTable", "Arn"]}) == (
-        ["dynamodb:GetItem", "dynamodb:PutItem"],
-        {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["suppressed", "erasure#*"]}},
+        ["dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"],
+        {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["suppressed", "suppress#*", "erasure#*"]}},
     )
     assert grant({"Fn::GetAtt": ["LakeBucket", "Arn"]}) == (
         ["s3:ListBucket", "s3:ListBucketVersions"],
         {"StringLike": {"s3:prefix": ["lake/*"]}},
     )
     assert grant({"Fn::Sub": "${LakeBucket.Arn}/lake/*"}) == (
-        ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"],
+        ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
         None,
     )
     assert grant({"Fn::GetAtt": ["FailedEventsBucket", "Arn"]}) == (
