@@ -13,7 +13,7 @@ import hmac
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -474,7 +474,7 @@ class Ingestor:
         result: IngestResult,
         visitor: Visitor | None,
         source_id: str,
-        suppressed: frozenset[str] = frozenset(),
+        suppressed: Container[str] = frozenset(),
         echoes: bool = True,
         duplicate: bool = False,
     ) -> None:
@@ -527,7 +527,7 @@ class Ingestor:
         visitor: Visitor | None,
         source_id: str,
         result: IngestResult,
-        suppressed: frozenset[str] = frozenset(),
+        suppressed: Container[str] = frozenset(),
         echoes: bool = True,
     ) -> dict[str, Any] | str:
         """The anonymise stage (:class:`fairtrack.anonymise.stage.Anonymiser`) on one hit: the

@@ -139,26 +139,21 @@ def is_suppressed(event: dict[str, Any], suppressed: Container[str]) -> bool:
     return any(isinstance(v := event.get(k), str) and v in suppressed for k in ("anonymousId", "userId"))
 
 
-class Suppression(frozenset[str]):
+class Suppression:
     """The suppressed subjects as ingest and the forwarders see them: ``pseudonym in suppression``
-    looks the pseudonym up (its ``suppress#`` item, then the former single-item list) and caches
-    the answer. A ``frozenset`` so the callers' signatures stay as they were; it holds only the
-    former list's members, and ``in`` answers for every subject."""
+    looks the pseudonym up (the former single-item list, then its ``suppress#`` item, the answer
+    cached by the store). A container, not a set: it cannot list the subjects, only answer for one."""
 
-    _lookup: Callable[[str], bool]
+    __slots__ = ("_legacy", "_lookup")
 
-    def __new__(cls, legacy: frozenset[str], lookup: Callable[[str], bool]) -> Suppression:
-        self = super().__new__(cls, legacy)
+    def __init__(self, legacy: frozenset[str], lookup: Callable[[str], bool]) -> None:
+        self._legacy = legacy
         self._lookup = lookup
-        return self
 
     def __contains__(self, pseudonym: object) -> bool:
         if not isinstance(pseudonym, str) or not pseudonym:
             return False
-        return frozenset.__contains__(self, pseudonym) or self._lookup(pseudonym)
-
-    def __bool__(self) -> bool:
-        return True  # never empty as far as ``is_suppressed`` knows: any subject may be suppressed
+        return pseudonym in self._legacy or self._lookup(pseudonym)
 
 
 class PolicyStore:
@@ -208,7 +203,7 @@ class PolicyStore:
             self._policies[version] = policy
         return policy
 
-    def suppressed(self) -> frozenset[str]:
+    def suppressed(self) -> Suppression:
         """The data subjects whose hits must be dropped (erased on request), as a
         :class:`Suppression`: ``pseudonym in store.suppressed()`` for any pseudonym."""
         doc = self._cached(SUPPRESSED_ID)  # the former list; none: negatively cached like an unknown key
