@@ -199,3 +199,18 @@ def test_errors_before_the_source_is_known_are_readable_by_allowed_origins(inges
     assert response["headers"]["Access-Control-Allow-Origin"] == "http://127.0.0.1:3000"
     assert unknown["statusCode"] == 401
     assert "Access-Control-Allow-Origin" not in unknown.get("headers", {})
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "events" / "ingest").glob("*.json")))
+def test_no_answer_invites_a_credentialed_request(ingest: Any, name: str) -> None:
+    """Given each sample request of the ingest routes sent from the dev source's origin (allowed),
+    then the answer, success or refusal, may be read by that origin but never carries
+    ``Access-Control-Allow-Credentials``: fairtrack uses no cookie or browser-held credential."""
+    event = sample(name)
+    event["headers"]["origin"] = "http://127.0.0.1:3000"
+    response = ingest(event)
+
+    names = {h.lower() for h in (*response.get("headers", {}), *response.get("multiValueHeaders", {}))}
+    assert "access-control-allow-credentials" not in names, response
+    if name != "snippet.json":  # the script is served to any page, without CORS
+        assert "access-control-allow-origin" in names, response

@@ -14,6 +14,11 @@ table (cached like the policy).
   the source does not allow is refused with 403 (browsers also send ``text/plain`` and beacon
   requests without a preflight, so this check is the real gate). A source without origins is
   server-side only. Requests without ``Origin`` (backends, SDKs) are not browser requests.
+- No answer carries ``Access-Control-Allow-Credentials``: fairtrack sets and reads no cookie and
+  takes no browser-held credential (the write key travels in the body, the query or an
+  ``Authorization`` header the page writes itself, which needs no credentialed request), so an
+  answer never invites a credentialed request. fairtrack.js sends with ``credentials: 'omit'``;
+  beacons (``text/plain``) and gtag's ``no-cors`` sends are not read by the page at all.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ def response_headers(origin: str | None) -> dict[str, str]:
     """Headers that let the page at an allowed ``origin`` read the answer."""
     if not origin:
         return {}
-    return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
 def preflight_headers(origin: str) -> dict[str, str]:
