@@ -7,11 +7,26 @@ import os
 import queue
 import subprocess
 import sys
+import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+RECENT_INVOCATIONS = 1000  # how many of its latest invocations each worker keeps
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One invocation as the worker timed it around the handler: wall time (what Lambda bills as
+    Duration), the CPU the worker process spent in that time (all its threads), and whether the
+    handler returned. ``at`` orders invocations across the workers of a pool."""
+
+    at: float  # time.monotonic() when the answer arrived
+    wall_ms: float
+    cpu_ms: float
+    ok: bool
 
 
 class FunctionError(Exception):
@@ -56,6 +71,7 @@ class Worker:
         self.spec = spec
         self.aws_env = aws_env
         self.quiet = quiet
+        self.recent: deque[Invocation] = deque(maxlen=RECENT_INVOCATIONS)
         self.proc = self._spawn()
 
     def _spawn(self) -> subprocess.Popen[str]:
@@ -87,6 +103,15 @@ class Worker:
                 self.proc.wait()
             raise FunctionError("Runtime.ExitError", f"{self.spec.logical_id} worker exited")
         answer = json.loads(line)
+        if "durationNs" in answer:  # not after an init error: no handler ran
+            self.recent.append(
+                Invocation(
+                    at=time.monotonic(),
+                    wall_ms=int(answer["durationNs"]) / 1e6,
+                    cpu_ms=int(answer.get("cpuNs", 0)) / 1e6,
+                    ok=bool(answer.get("ok")),
+                )
+            )
         if not answer.get("ok"):
             raise FunctionError(answer.get("errorType", "Error"), answer.get("trace", ""))
         return answer["result"]
@@ -117,6 +142,16 @@ class FunctionPool:
             return worker.invoke(event)
         finally:
             self._idle.put(worker)
+
+    def recent(self) -> list[Invocation]:
+        """The latest invocations of every worker of the pool, oldest first (each worker keeps
+        :data:`RECENT_INVOCATIONS`)."""
+        return sorted((i for w in self._all for i in list(w.recent)), key=lambda i: i.at)
+
+    def forget(self) -> None:
+        """Drop the invocations recorded so far (a bench's warm-up)."""
+        for w in self._all:
+            w.recent.clear()
 
     def stop(self) -> None:
         for w in self._all:

@@ -64,11 +64,16 @@ def main() -> None:
             proto.write(json.dumps(init_error) + "\n")
             continue
         event = json.loads(line)
+        # the handler's own time, as Lambda's REPORT line gives it (Duration), and the CPU the
+        # process spent in it (every thread): what the runtime's pools keep of each invocation
+        wall0, cpu0 = time.perf_counter_ns(), time.process_time_ns()
         try:
             result = handler(event, LocalContext(name, timeout, memory))
             answer: dict[str, Any] = {"ok": True, "result": result}
         except Exception as exc:  # noqa: BLE001 - reported to the caller as a function error
             answer = {"ok": False, "errorType": type(exc).__name__, "trace": traceback.format_exc()}
+        answer["durationNs"] = time.perf_counter_ns() - wall0
+        answer["cpuNs"] = time.process_time_ns() - cpu0
         proto.write(json.dumps(answer, default=str) + "\n")
 
 
