@@ -51,7 +51,14 @@ class Flaky:
                 status, answer = step if isinstance(step, tuple) else (int(step), b"")
                 parts = urlsplit(self.path)
                 with outer.lock:
-                    outer.requests.append({"path": parts.path, "query": parse_qs(parts.query), "status": status})
+                    outer.requests.append(
+                        {
+                            "path": parts.path,
+                            "query": parse_qs(parts.query),
+                            "status": status,
+                            "headers": dict(self.headers.items()),
+                        }
+                    )
                     if 200 <= status < 300:
                         outer.received.append(json.loads(raw))
                 body = answer or (ok_body if 200 <= status < 300 else DEFAULT_ERROR)

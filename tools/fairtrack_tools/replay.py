@@ -4,8 +4,10 @@
   moved from the destination's dead-letter queue back to its queue, body and attributes unchanged,
   and deleted from the DLQ only once the queue has them.
 - ``--from failed``: requests the destination refused for good are read from the failed-events
-  store; their events' ledger entries are removed first (so the forwarder does not skip them as
-  settled), then each envelope goes back on the queue, and the object is deleted.
+  store; each envelope goes back on the queue, and the object is deleted. For GA4 (the one
+  destination with a delivery ledger) the ledger claim of each body queued is deleted first: the
+  same body replayed twice (a replay that failed again) is then not taken for a copy and skipped.
+  A DLQ message keeps its claim, which names the events an earlier receive already sent.
 
 Either way the forwarder then delivers as usual, against the policy active *now*. With ``--wait``
 the command watches the queue drain and reports how many of the replayed events failed again
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from fairtrack.destinations.guarantees import keeps_ledger
 from fairtrack.failed_store import FailedStore
 from fairtrack.ledger import Ledger
 
@@ -116,15 +119,13 @@ def from_failed(
     for key in progress(list(store.list_keys())):
         doc = store.read(key)
         entries = doc.get("envelopes") or []
-        ledger.forget(
-            ledger.key(entry["envelope"]["source_id"], str(event["event"].get("messageId") or ""))
-            for entry in entries
-            for event in entry["envelope"].get("events", [])
-        )
+        bodies = [json.dumps(entry["envelope"]) for entry in entries]
+        if keeps_ledger(destination):
+            ledger.forget(ledger.key(body) for body in bodies)
         moved = 0
-        for entry in entries:
+        for entry, body in zip(entries, bodies, strict=True):
             try:
-                sqs.send_message(QueueUrl=where.queue_url, MessageBody=json.dumps(entry["envelope"]))
+                sqs.send_message(QueueUrl=where.queue_url, MessageBody=body)
             except Exception:  # noqa: BLE001 - the object stays in the store for the next replay
                 result.not_moved += 1
                 continue

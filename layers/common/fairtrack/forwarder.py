@@ -7,12 +7,20 @@ Records that cannot be read are reported as failures too, so SQS redelivers them
 ``maxReceiveCount`` the queue's DLQ keeps them: nothing is dropped silently.
 
 After delivery each batch writes its decisions, counted per day, source, field and reason (never
-per visitor), to the decision log (:mod:`fairtrack.decision_log`) when ``DECISION_LOG_BUCKET`` is
-set; a failure to write it is logged and counted, and never fails or retries the delivery.
+per visitor), to the decision log (:mod:`fairtrack.decision_log`: a Firehose stream,
+``DECISION_LOG_STREAM``) when one is configured; a failure to write it is logged and counted, and
+never fails or retries the delivery.
+
+Deduplication is per destination (:mod:`fairtrack.destinations.guarantees`): Meta, the webhook and
+the lake carry an idempotency key on every copy and keep no ledger; GA4 claims each message in the
+delivery ledger (:mod:`fairtrack.ledger`) before sending it, with one conditional write. When the
+Lambda context is given, no request starts once too little time is left for it and for settling
+(:data:`SETTLE_RESERVE_SECONDS`): its messages are left for retry and their claims released.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +29,14 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import ValidationError
 
 from fairtrack.clients import SharedClient
-from fairtrack.decision_log import BatchDecisions, DecisionLog, day_of, decision_log_bucket
+from fairtrack.decision_log import (
+    BatchDecisions,
+    BucketDecisionLog,
+    DecisionLog,
+    day_of,
+    decision_log_bucket,
+    decision_log_stream,
+)
 from fairtrack.destinations import (
     Delivery,
     DeliveryReport,
@@ -30,9 +45,10 @@ from fairtrack.destinations import (
     Failure,
     UnavailableDestination,
 )
+from fairtrack.destinations.guarantees import keeps_ledger
 from fairtrack.envelope import Envelope, RoutedEvent
 from fairtrack.failed_store import FailedStore
-from fairtrack.ledger import Ledger, LedgerUnavailable, Outcome
+from fairtrack.ledger import DEFAULT_INVOCATION_SECONDS, LEASE_MARGIN_SECONDS, Claim, Ledger
 from fairtrack.observability import CORRELATION_ATTRIBUTE, logger, metrics
 from fairtrack.policy import Decision, evaluate
 from fairtrack.queue import envelope_from_body
@@ -86,6 +102,10 @@ def build_destination(
     return UnavailableDestination(settings.destination, f"{settings.destination} is not configured")
 
 
+# time kept back from the Lambda deadline for settling (failed store, ledger releases, decision log)
+SETTLE_RESERVE_SECONDS = 3.0
+
+
 def correlation_id(record: dict[str, Any]) -> str | None:
     attr = (record.get("messageAttributes") or {}).get(CORRELATION_ATTRIBUTE) or {}
     value = attr.get("stringValue")
@@ -93,8 +113,8 @@ def correlation_id(record: dict[str, Any]) -> str | None:
 
 
 class Forwarder:
-    """One forwarder batch: read, re-check the policy, skip what the ledger says is settled,
-    deliver, keep permanent failures, settle the ledger, count, answer SQS."""
+    """One forwarder batch: read, re-check the policy, claim the messages (GA4), deliver, keep
+    permanent failures, release the claims of retried messages, count, answer SQS."""
 
     def __init__(
         self,
@@ -104,8 +124,9 @@ class Forwarder:
         ledger: Ledger | None = None,
         failed_store: FailedStore | None = None,
         *,
-        decision_log: DecisionLog | None = None,
+        decision_log: DecisionLog | BucketDecisionLog | None = None,
         s3: Any = None,
+        firehose: Any = None,
     ):
         """``s3``: the S3 client of the failed store and the decision log when this builds them (one
         :class:`~fairtrack.clients.SharedClient` for both when None); the handler passes the one its
@@ -113,19 +134,28 @@ class Forwarder:
         self.settings = settings
         self.destination = destination
         self.store = store or PolicyStore(settings.policy_table, settings.policy_cache_seconds)
-        self.ledger = ledger if ledger is not None else _ledger(settings)
+        # only a destination that cannot deduplicate by itself keeps a ledger (the guarantees table)
+        self.ledger = None
+        if keeps_ledger(settings.destination):
+            self.ledger = ledger if ledger is not None else _ledger(settings)
         s3 = s3 if s3 is not None else SharedClient("s3")  # created on first use, if ever
         self.failed_store = failed_store if failed_store is not None else _failed_store(settings, s3)
-        self.decision_log = decision_log if decision_log is not None else _decision_log(settings, s3)
+        self.decision_log = decision_log if decision_log is not None else _decision_log(settings, s3, firehose)
 
-    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+    def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        """``context``: the Lambda context; its deadline bounds the claims' lease and when the last
+        request may start (without it: :data:`~fairtrack.ledger.DEFAULT_INVOCATION_SECONDS`)."""
+        started = time.monotonic()
+        remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else None
         records = event.get("Records") or []
         retry: set[str] = set()
         envelopes: list[tuple[str, Envelope]] = []
+        bodies: dict[str, str] = {}
         for record in records:
             message_id = str(record.get("messageId", ""))
+            bodies[message_id] = record.get("body") or ""
             try:
-                env = envelope_from_body(record.get("body") or "")
+                env = envelope_from_body(bodies[message_id])
             except ValidationError:
                 logger.error("unreadable queue record: left for retry and the DLQ")
                 retry.add(message_id)
@@ -143,10 +173,16 @@ class Forwarder:
         tally = _Tally()
         decided = BatchDecisions(self.settings.destination)
         deliveries = self._recheck(envelopes, retry, tally, decided)
-        deliveries = self._unsettled(deliveries, retry, tally)
+        lease = (remaining if remaining is not None else DEFAULT_INVOCATION_SECONDS) + LEASE_MARGIN_SECONDS
+        deliveries, claims = self._claim(deliveries, bodies, lease, retry, tally)
         if deliveries:
-            report = self.destination.deliver(deliveries)
-            self._settle(deliveries, report, retry, tally, decided)
+            if remaining is None:
+                report = self.destination.deliver(deliveries)
+            else:
+                reserve = self._request_seconds() + SETTLE_RESERVE_SECONDS
+                deadline = started + remaining - reserve
+                report = self.destination.deliver(deliveries, stop=lambda: time.monotonic() >= deadline)
+            self._settle(deliveries, report, retry, tally, decided, claims=claims)
         self._log_decisions(decided, retry, tally)
         tally.emit(self.settings.destination, len(records), retry)
         return {"batchItemFailures": [{"itemIdentifier": mid} for mid in sorted(retry)]}
@@ -205,37 +241,62 @@ class Forwarder:
         source = self.store.source(source_id)
         return source.action_source if source is not None else "website"
 
-    def _unsettled(self, deliveries: list[Delivery], retry: set[str], tally: _Tally) -> list[Delivery]:
-        """Leave out the events the ledger says were already sent or stored as failed."""
+    def _request_seconds(self) -> float:
+        """The longest one destination request can take (connect at most 2 s, then the read)."""
+        timeout = (
+            self.settings.webhook_timeout_seconds
+            if self.settings.destination == "webhook"
+            else self.settings.destination_timeout_seconds
+        )
+        return 2.0 + timeout
+
+    def _claim(
+        self, deliveries: list[Delivery], bodies: dict[str, str], lease: float, retry: set[str], tally: _Tally
+    ) -> tuple[list[Delivery], dict[str, Claim]]:
+        """Claim each message in the ledger (GA4), and leave out what must not be sent now: copies
+        of a message another receive holds or sent (duplicates), messages this one's earlier
+        receive still holds (retry), events an earlier receive settled, and a second copy of an
+        event inside this batch. An event without its id (a policy that keeps messageId from the
+        destination) cannot be told apart from another: it is never skipped as settled."""
         if self.ledger is None or not deliveries:
-            return deliveries
-        # an event without its id (a policy that keeps messageId from the destination) cannot be
-        # told apart from another: it is never skipped as settled, nor recorded
-        keys = [self.ledger.key(d.source_id, i) for d in deliveries for _, e in d.events if (i := event_id(e))]
-        try:
-            settled = self.ledger.settled(keys)
-        except LedgerUnavailable as exc:
-            logger.error("delivery ledger unreadable: records left for retry", extra={"error_type": str(exc)})
-            retry.update(d.message_id for d in deliveries)
-            tally.retried["ledger_unavailable"] += len(deliveries)
-            return []
-        seen = set(settled)
+            return deliveries, {}
+        keys = {d.message_id: self.ledger.key(bodies.get(d.message_id, "")) for d in deliveries}
+        wanted: dict[str, str] = {}
+        for d in deliveries:
+            wanted.setdefault(keys[d.message_id], d.message_id)  # identical bodies: one claim
+        granted = self.ledger.claim(wanted, lease)
+        claims: dict[str, Claim] = {}
+        seen: set[str] = set()
         kept: list[Delivery] = []
         for d in deliveries:
+            claim = granted[keys[d.message_id]]
+            if wanted[claim.key] != d.message_id or claim.state == "duplicate":
+                tally.duplicates += len(d.events)
+                continue
+            if claim.state != "claimed":
+                retry.add(d.message_id)
+                reason = "ledger_unavailable" if claim.state == "unavailable" else "claim_held"
+                tally.retried[reason] += 1
+                continue
+            claims[d.message_id] = claim
             events = []
             for purposes, e in d.events:
                 i = event_id(e)
-                k = self.ledger.key(d.source_id, i) if i else None
-                if k is None or k not in seen:  # settled before, or a second copy inside this batch
-                    if k is not None:
-                        seen.add(k)
+                if not i or (i not in claim.settled and i not in seen):
+                    if i:
+                        seen.add(i)
                     events.append((purposes, e))
             tally.duplicates += len(d.events) - len(events)
             if events:
                 kept.append(
                     Delivery(d.message_id, d.source_id, d.policy_version, events, d.limited_data_use, d.action_source)
                 )
-        return kept
+        if tally.retried["ledger_unavailable"]:
+            logger.error(
+                "delivery ledger unwritable: records left for retry",
+                extra={"records": tally.retried["ledger_unavailable"]},
+            )
+        return kept, claims
 
     def _settle(
         self,
@@ -244,19 +305,18 @@ class Forwarder:
         retry: set[str],
         tally: _Tally,
         decided: BatchDecisions,
+        *,
+        claims: dict[str, Claim],
     ) -> None:
         by_ref = {(d.message_id, event_id(e)): (d, p, e) for d in deliveries for p, e in d.events}
-        outcomes: list[tuple[str, Outcome]] = []
+        settled: dict[str, set[str]] = {mid: set() for mid in claims}
 
-        def key(ref: EventRef) -> str | None:
-            found = by_ref.get((ref.message_id, ref.event_id))
-            if self.ledger is None or found is None or not ref.event_id:
-                return None
-            return self.ledger.key(found[0].source_id, ref.event_id)
+        def settle(refs: list[EventRef] | tuple[EventRef, ...]) -> None:
+            for ref in refs:
+                if ref.event_id and ref.message_id in settled:
+                    settled[ref.message_id].add(ref.event_id)
 
-        for ref in report.sent:
-            if (k := key(ref)) is not None:
-                outcomes.append((k, "sent"))
+        settle(report.sent)
         for failure in report.failed:
             try:
                 self._keep_failed(failure, by_ref)
@@ -269,10 +329,12 @@ class Forwarder:
                 continue
             tally.failed[failure.reason] += len(failure.events)
             decided.failed(failure.events, failure.reason)
-            outcomes.extend((k, "failed") for ref in failure.events if (k := key(ref)) is not None)
-        if self.ledger is not None and outcomes:
-            tally.ledger_lost += self.ledger.record(outcomes)
+            settle(failure.events)
         retry |= report.retry
+        if self.ledger is not None and (held := [mid for mid in claims if mid in retry]):
+            # the retried messages' claims: record what settled, end the lease (a message that
+            # settled whole keeps its claim: SQS deletes it, and the claim stops a copy)
+            tally.ledger_lost += self.ledger.release((claims[mid], settled[mid]) for mid in held)
         decided.sent(report.sent)
         decided.dropped(report.dropped)
         tally.sent += len(report.sent)
@@ -281,7 +343,8 @@ class Forwarder:
         tally.adjustments.update(report.adjustments)
 
     def _log_decisions(self, decided: BatchDecisions, retry: set[str], tally: _Tally) -> None:
-        """Write the batch's settled decisions: one object (a second when the batch spans two days).
+        """Write the batch's settled decisions: one Firehose record (a bucket object per day without
+        a stream).
         Never raises: the events were delivered whatever happens to their audit trail."""
         try:
             counts = decided.finish(retry)
@@ -293,15 +356,13 @@ class Forwarder:
                 return
             written = self.decision_log.write(counts)
         except Exception as exc:  # noqa: BLE001 - the delivery stands; the gap is logged and counted
-            tally.decision_log = "write_failed"
-            logger.warning(
-                "decision log not written: the batch was delivered, its decisions are not in the log",
-                extra={"error_type": type(exc).__name__},
-            )
-            metrics.add_metric(name="DecisionLogWriteFailed", unit="Count", value=1)
+            _decision_log_failed(tally, type(exc).__name__)
+            return
+        tally.decision_log_records = written.records
+        if written.failed:  # Firehose refused records after the retries: their rows are missing
+            _decision_log_failed(tally, ",".join(written.errors) or "FailedPutCount")
             return
         tally.decision_log = "written"
-        tally.decision_log_objects = len(written)
 
     def _keep_failed(self, failure: Failure, by_ref: dict[tuple[str, str], _Found]) -> None:
         if self.failed_store is None:
@@ -350,7 +411,7 @@ class _Tally:
         self.retried: Counter[str] = Counter()
         self.adjustments: Counter[str] = Counter()
         self.decision_log = "nothing_settled"
-        self.decision_log_objects = 0
+        self.decision_log_records = 0
 
     def emit(self, destination: str, records: int, retry: set[str]) -> None:
         metrics.add_dimension(name="destination", value=destination)
@@ -380,7 +441,7 @@ class _Tally:
                 "adjustments": loggable_adjustments(self.adjustments),
                 "records_failed": len(retry),
                 "decision_log": self.decision_log,
-                "decision_log_objects": self.decision_log_objects,
+                "decision_log_records": self.decision_log_records,
             },
         )
 
@@ -540,13 +601,28 @@ def loggable_adjustments(adjustments: Counter[str]) -> dict[str, int]:
 
 
 def _ledger(settings: ForwarderSettings) -> Ledger | None:
-    return Ledger(settings.delivery_table, settings.destination) if settings.delivery_table else None
+    """The delivery ledger, for a destination that cannot deduplicate by itself (GA4)."""
+    if not settings.delivery_table or not keeps_ledger(settings.destination):
+        return None
+    return Ledger(settings.delivery_table, settings.destination)
 
 
 def _failed_store(settings: ForwarderSettings, s3: Any) -> FailedStore | None:
     return FailedStore(settings.failed_bucket, settings.destination, s3=s3) if settings.failed_bucket else None
 
 
-def _decision_log(settings: ForwarderSettings, s3: Any) -> DecisionLog | None:
+def _decision_log(settings: ForwarderSettings, s3: Any, firehose: Any) -> DecisionLog | BucketDecisionLog | None:
+    stream = decision_log_stream(settings)
+    if stream:
+        return DecisionLog(stream, settings.destination, firehose=firehose or SharedClient("firehose"))
     bucket = decision_log_bucket(settings)
-    return DecisionLog(bucket, settings.destination, s3=s3) if bucket else None
+    return BucketDecisionLog(bucket, settings.destination, s3=s3) if bucket else None
+
+
+def _decision_log_failed(tally: _Tally, error: str) -> None:
+    tally.decision_log = "write_failed"
+    logger.warning(
+        "decision log not written: the batch was delivered, its decisions are not in the log",
+        extra={"error_type": error},
+    )
+    metrics.add_metric(name="DecisionLogWriteFailed", unit="Count", value=1)

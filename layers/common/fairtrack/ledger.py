@@ -1,48 +1,87 @@
-"""The delivery ledger: which events a destination has already settled, so a redelivered SQS
-message does not send them twice.
+"""The delivery ledger: one conditional write per SQS message, for the destination that cannot
+deduplicate by itself (GA4; see :mod:`fairtrack.guarantees`).
 
-SQS delivers at least once, and a forwarder retries a whole message when any of its events needs
-a retry; the events of that message that were already sent (or already stored as failed) must not
-go out again. The ledger is a DynamoDB table (``DELIVERY_TABLE``) with one item per settled event:
+SQS delivers at least once, and a forwarder retries a whole message when any of its events needs a
+retry. Meta, the webhook and the lake deduplicate downstream by a key every copy carries, so they
+keep no ledger. GA4 counts every event it receives, so its forwarder *claims* each message before
+sending it, with one ``PutItem`` (1 WRU: the item is far below 1 KB)::
 
-    id = "<destination>#<source_id>#<event messageId>"   outcome = "sent" | "failed"   expires_at
+    id = "ga4#<sha-256 of the message body, 32 hex>"   state = "claimed"   lease_until   expires_at
+    message = <SQS message id>   holder = <token of this claim>   [settled = {event messageIds}]
 
-Per forwarder batch it costs one ``BatchGetItem`` per 100 events before sending and one
-``BatchWriteItem`` per 25 events after, instead of a conditional write per event: Powertools'
-idempotency utility makes a function call idempotent (two writes per call), while a forwarder
-sends up to 1,000 events in one call and needs the answer per event, so this module does the
-batched version of the same idea. Items expire after :data:`LEDGER_DAYS`, longer than a message
-can live in a DLQ (14 days), so a replay from the DLQ cannot resend what was delivered.
+``ConditionExpression``: the item does not exist, or its lease ran out. The key is the body's hash,
+not the SQS message id, because the body is what stays the same when SQS redelivers a message,
+when ``fairtrack replay --from dlq`` moves it back (a new SQS id, the same body) and when ingest
+queued the same envelope twice. ``ReturnValuesOnConditionCheckFailure=ALL_OLD`` makes a refused
+claim say who holds it at no extra read, and ``ReturnValues=ALL_OLD`` makes a granted one return
+the events an earlier receive already settled.
 
-A ledger that cannot be read leaves the batch for redelivery rather than send blind. A ledger
-that cannot be written is logged and counted; the worst case is then the at-least-once delivery
-that every destination's own dedup key (``messageId``, Meta's ``event_id``) covers.
+- Claim granted: send (minus the events ``settled`` names). When every event of the message
+  settled (sent, dropped or kept as failed), nothing more is written: the success path costs the
+  one ``PutItem``.
+- Claim refused, held by another SQS message (a copy of the same body): skip it, it is a duplicate.
+  Held by the same SQS message (received again while an earlier receive still runs): left for
+  retry, never skipped, so a crash cannot lose it.
+- A message left for retry releases its claim: one ``UpdateItem`` records the events that did
+  settle (they are not sent again) and ends the lease, or, when none did, one ``DeleteItem``.
+
+The lease (``lease_until``) is the invocation's remaining time plus :data:`LEASE_MARGIN_SECONDS`,
+which is shorter than the queue's visibility timeout (6x the function's timeout), so a message whose
+forwarder died comes back after the lease ended and is claimed again. Items expire after
+:data:`LEDGER_DAYS`, longer than a message can live in a DLQ (14 days).
+
+Claims and releases are single-item writes (DynamoDB has no conditional batch write, and
+``TransactWriteItems`` costs two WRUs per item), made concurrently through a small thread pool.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from fairtrack.observability import logger
 
 LEDGER_DAYS = 15
-Outcome = Literal["sent", "failed"]
-_GET_CHUNK = 100
-_WRITE_CHUNK = 25
-_ATTEMPTS = 4
+LEASE_MARGIN_SECONDS = 30
+# without the Lambda context (tests, tools): the template's forwarder timeout
+DEFAULT_INVOCATION_SECONDS = 30
+CLAIM_WORKERS = 8  # below botocore's default connection pool (10)
+CLAIMED = "claimed"
+KEY_HEX = 32
+
+ClaimState = Literal["claimed", "duplicate", "held_here", "unavailable"]
 
 
-class LedgerUnavailable(Exception):
-    """The ledger could not be read: the caller must not send (it would risk duplicates)."""
+@dataclass(frozen=True)
+class Claim:
+    """What a claim came to.
+
+    - ``claimed``: this invocation holds the message; ``settled`` names the events an earlier
+      receive already sent or kept as failed (not to be sent again);
+    - ``duplicate``: another SQS message with the same body holds or sent it: skip it;
+    - ``held_here``: this SQS message's own earlier receive holds it: leave it for retry;
+    - ``unavailable``: the ledger could not be written: leave it for retry, never send blind.
+    """
+
+    key: str
+    state: ClaimState
+    settled: frozenset[str] = frozenset()
+    holder: str = ""
 
 
 class Ledger:
-    def __init__(self, table: str, destination: str, client: Any = None) -> None:
+    def __init__(self, table: str, destination: str, client: Any = None, *, workers: int = CLAIM_WORKERS) -> None:
         self.table = table
         self.destination = destination
         self._client = client
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def client(self) -> Any:
@@ -52,72 +91,103 @@ class Ledger:
             self._client = boto3.client("dynamodb")
         return self._client
 
-    def key(self, source_id: str, event_id: str) -> str:
-        return f"{self.destination}#{source_id}#{event_id}"
+    def key(self, body: str) -> str:
+        """The claim key of a queue message, from its body (see the module's docstring)."""
+        return f"{self.destination}#{hashlib.sha256(body.encode()).hexdigest()[:KEY_HEX]}"
 
-    def settled(self, keys: Iterable[str]) -> dict[str, Outcome]:
-        """The outcome already recorded for each of ``keys`` that has one."""
-        wanted = list(dict.fromkeys(keys))
-        found: dict[str, Outcome] = {}
-        try:
-            for start in range(0, len(wanted), _GET_CHUNK):
-                request: dict[str, Any] = {
-                    self.table: {
-                        "Keys": [{"id": {"S": k}} for k in wanted[start : start + _GET_CHUNK]],
-                        "ConsistentRead": True,
-                        "ProjectionExpression": "id, outcome",
-                    }
-                }
-                for attempt in range(_ATTEMPTS):
-                    answer = self.client.batch_get_item(RequestItems=request)
-                    for item in answer.get("Responses", {}).get(self.table, []):
-                        outcome = item.get("outcome", {}).get("S")
-                        if outcome in ("sent", "failed"):
-                            found[item["id"]["S"]] = outcome
-                    request = answer.get("UnprocessedKeys") or {}
-                    if not request:
-                        break
-                    time.sleep(0.05 * 2**attempt)
-                else:
-                    raise LedgerUnavailable("ledger reads kept being throttled")
-        except LedgerUnavailable:
-            raise
-        except Exception as exc:
-            raise LedgerUnavailable(type(exc).__name__) from exc
-        return found
+    def _map(self, fn: Any, items: list[Any]) -> list[Any]:
+        if len(items) <= 1:
+            return [fn(item) for item in items]
+        if self._pool is None:  # kept with the container, like the clients
+            self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="ledger")
+        return list(self._pool.map(fn, items))
 
-    def record(self, entries: Iterable[tuple[str, Outcome]]) -> int:
-        """Record outcomes; returns how many could not be written (logged, never raised)."""
-        expires = int(time.time()) + LEDGER_DAYS * 86400
-        items = [
-            {"PutRequest": {"Item": {"id": {"S": k}, "outcome": {"S": o}, "expires_at": {"N": str(expires)}}}}
-            for k, o in dict(entries).items()
-        ]
-        lost = 0
-        for start in range(0, len(items), _WRITE_CHUNK):
-            pending: list[dict[str, Any]] = items[start : start + _WRITE_CHUNK]
+    def claim(self, wanted: Mapping[str, str], lease_seconds: float, now: float | None = None) -> dict[str, Claim]:
+        """Claim each key of ``wanted`` (key -> the SQS message id asking) for ``lease_seconds``."""
+        at = time.time() if now is None else now
+        lease_until = math.ceil(at + lease_seconds)
+        expires = int(at) + LEDGER_DAYS * 86400
+
+        def one(entry: tuple[str, str]) -> Claim:
+            key, message_id = entry
+            holder = secrets.token_hex(8)
             try:
-                for attempt in range(_ATTEMPTS):
-                    answer = self.client.batch_write_item(RequestItems={self.table: pending})
-                    pending = (answer.get("UnprocessedItems") or {}).get(self.table, [])
-                    if not pending:
-                        break
-                    time.sleep(0.05 * 2**attempt)
-            except Exception as exc:  # noqa: BLE001 - the events are delivered; only dedup is weakened
-                logger.warning("ledger write failed", extra={"error_type": type(exc).__name__})
-            lost += len(pending)
+                answer = self.client.put_item(
+                    TableName=self.table,
+                    Item={
+                        "id": {"S": key},
+                        "state": {"S": CLAIMED},
+                        "lease_until": {"N": str(lease_until)},
+                        "expires_at": {"N": str(expires)},
+                        "message": {"S": message_id},
+                        "holder": {"S": holder},
+                    },
+                    ConditionExpression="attribute_not_exists(#id) OR (#state = :claimed AND #lease < :now)",
+                    ExpressionAttributeNames={"#id": "id", "#state": "state", "#lease": "lease_until"},
+                    ExpressionAttributeValues={":claimed": {"S": CLAIMED}, ":now": {"N": str(math.floor(at))}},
+                    ReturnValues="ALL_OLD",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except Exception as exc:  # noqa: BLE001 - classified below; never sent blind
+                error = getattr(exc, "response", {}) or {}
+                if error.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                    old = error.get("Item") or {}
+                    same = old.get("message", {}).get("S") == message_id
+                    return Claim(key, "held_here" if same else "duplicate")
+                logger.warning("ledger claim failed", extra={"error_type": type(exc).__name__})
+                return Claim(key, "unavailable")
+            old = answer.get("Attributes") or {}
+            return Claim(key, "claimed", frozenset(old.get("settled", {}).get("SS", [])), holder)
+
+        entries = list(wanted.items())
+        return dict(zip(wanted, self._map(one, entries), strict=True))
+
+    def release(self, releases: Iterable[tuple[Claim, Iterable[str]]]) -> int:
+        """End the lease of claims whose message is left for retry, recording the events that
+        settled (with those the claim found settled); a claim with none is deleted. Only the claim's
+        own holder can release it. Returns how many releases could not be written (logged): those
+        messages' events may then be sent again once the lease runs out."""
+
+        def one(entry: tuple[Claim, frozenset[str]]) -> bool:
+            claim, settled = entry
+            names = {"#holder": "holder"}
+            values: dict[str, Any] = {":holder": {"S": claim.holder}}
+            try:
+                if settled:
+                    self.client.update_item(
+                        TableName=self.table,
+                        Key={"id": {"S": claim.key}},
+                        UpdateExpression="SET #settled = :settled, #lease = :zero",
+                        ConditionExpression="#holder = :holder",
+                        ExpressionAttributeNames={**names, "#settled": "settled", "#lease": "lease_until"},
+                        ExpressionAttributeValues={**values, ":settled": {"SS": sorted(settled)}, ":zero": {"N": "0"}},
+                    )
+                else:
+                    self.client.delete_item(
+                        TableName=self.table,
+                        Key={"id": {"S": claim.key}},
+                        ConditionExpression="#holder = :holder",
+                        ExpressionAttributeNames=names,
+                        ExpressionAttributeValues=values,
+                    )
+            except Exception as exc:  # noqa: BLE001 - the message is retried either way
+                code = (getattr(exc, "response", {}) or {}).get("Error", {}).get("Code")
+                if code == "ConditionalCheckFailedException":
+                    return True  # another receive holds it now: it is that receive's to settle
+                logger.warning("ledger release failed", extra={"error_type": type(exc).__name__})
+                return False
+            return True
+
+        entries = [(c, frozenset(c.settled | frozenset(s))) for c, s in releases if c.state == "claimed"]
+        lost = sum(1 for ok in self._map(one, entries) if not ok)
         if lost:
-            logger.warning("ledger entries not written: a redelivery may resend them", extra={"entries": lost})
+            logger.warning("ledger claims not released: those messages wait for their lease", extra={"claims": lost})
         return lost
 
     def forget(self, keys: Iterable[str]) -> None:
-        """Remove entries (replay does this for failed events it puts back on the queue)."""
-        requests = [{"DeleteRequest": {"Key": {"id": {"S": k}}}} for k in dict.fromkeys(keys)]
-        for start in range(0, len(requests), _WRITE_CHUNK):
-            pending = requests[start : start + _WRITE_CHUNK]
-            for attempt in range(_ATTEMPTS):
-                answer = self.client.batch_write_item(RequestItems={self.table: pending})
-                pending = (answer.get("UnprocessedItems") or {}).get(self.table, [])
-                if not pending:
-                    break
-                time.sleep(0.05 * 2**attempt)
+        """Delete claims (``fairtrack replay --from failed`` does, for the bodies it queues again)."""
+
+        def one(key: str) -> None:
+            self.client.delete_item(TableName=self.table, Key={"id": {"S": key}})
+
+        self._map(one, list(dict.fromkeys(keys)))

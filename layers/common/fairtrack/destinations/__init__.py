@@ -10,8 +10,13 @@ SQS retries them and the DLQ keeps them: nothing pretends to deliver, and nothin
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+# Asked before each request (or lake object): True when the invocation's deadline is too close to
+# start another; the rest is then left for retry (reason ``deadline``).
+Stop = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,9 @@ class DeliveryReport:
     """The outcome of one forwarder batch at a destination; every event ends in exactly one of:
 
     ``sent``, ``dropped`` (by the destination's own rules, with a reason), ``failed`` (permanent),
-    or inside a message listed in ``retry`` (SQS redelivers the whole message; the events of it
-    that were sent or failed are settled in the ledger, so they are not sent twice).
+    or inside a message listed in ``retry`` (SQS redelivers the whole message; for GA4 the events
+    of it that were sent or failed are recorded in its ledger claim, so they are not sent twice; the
+    other destinations receive them again with the same idempotency key).
     """
 
     sent: list[EventRef] = field(default_factory=list)
@@ -107,7 +113,7 @@ class DeliveryReport:
 
 
 class DestinationClient(Protocol):
-    def deliver(self, items: list[Delivery]) -> DeliveryReport:
+    def deliver(self, items: list[Delivery], stop: Stop | None = None) -> DeliveryReport:
         """Deliver ``items`` and say what became of every event."""
         ...
 
@@ -119,7 +125,7 @@ class UnavailableDestination:
         self.name = name
         self.reason = reason
 
-    def deliver(self, items: list[Delivery]) -> DeliveryReport:
+    def deliver(self, items: list[Delivery], stop: Stop | None = None) -> DeliveryReport:
         from fairtrack.observability import logger
 
         logger.error(

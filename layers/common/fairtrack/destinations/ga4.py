@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 import urllib3
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from fairtrack.destinations import Delivery, DeliveryReport
+from fairtrack.destinations import Delivery, DeliveryReport, Stop
 from fairtrack.destinations.ga4_mapping import REVENUE_WITHOUT_CURRENCY, map_ga4
 from fairtrack.destinations.transport import Answer, Transport, Verdict, send_all, verdict
 from fairtrack.observability import logger, metrics
@@ -102,7 +102,7 @@ class Ga4Destination:
         self.debug = debug
         self.transport = Transport(timeout, "fairtrack-ga4/1", pool)
 
-    def deliver(self, items: list[Delivery]) -> DeliveryReport:
+    def deliver(self, items: list[Delivery], stop: Stop | None = None) -> DeliveryReport:
         secret = self.api_secret()
         if not secret:
             logger.error("GA4 api_secret unavailable: records left for retry")
@@ -126,5 +126,5 @@ class Ga4Destination:
         mapping = map_ga4(items, now=datetime.now(UTC))
         meter_revenue_without_currency(mapping.adjustments)
         if self.debug:
-            return send_all(mapping, post, debug_verdict, debug_reason)
-        return send_all(mapping, post)
+            return send_all(mapping, post, debug_verdict, debug_reason, stop=stop)
+        return send_all(mapping, post, stop=stop)

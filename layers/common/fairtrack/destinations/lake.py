@@ -1,29 +1,42 @@
 """The team's own S3 lake: gzip NDJSON, one object per (date, source) group of a batch.
 
-Key: ``<prefix>/dt=YYYY-MM-DD/source=<source_id>/<utc time>-<uuid>.ndjson.gz`` (Hive-style
-partitions for Athena). One line per event::
+Key: ``<prefix>/dt=YYYY-MM-DD/source=<source_id>/<32 hex>.ndjson.gz`` (Hive-style partitions for
+Athena). One line per event::
 
     {"source": "...", "policy_version": 3, "purposes": ["analytics", "necessary"], "event": {...}}
 
 where ``event`` is the policy-filtered canonical hit (``receivedAt`` decides the date partition).
-A retried message can write its events twice; ``event.messageId`` is the dedup key for readers.
+
+Delivery is at least once. The object's name is a SHA-256 of its lines in sorted order
+(:func:`object_name`), so a redelivered batch that writes the same events again overwrites its own
+object instead of adding one; a message retried in another batch can still put its events in a
+second object, so readers deduplicate on ``event.messageId`` (the README shows the Athena query).
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from fairtrack.destinations import Delivery, DeliveryReport, EventRef
+from fairtrack.destinations import Delivery, DeliveryReport, EventRef, Stop
 from fairtrack.observability import logger
 
 
 def partition_date(event: dict[str, Any]) -> str:
     received = str(event.get("receivedAt") or "")
     return received[:10] if len(received) >= 10 else datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+def object_name(lines: list[str]) -> str:
+    """The object's name: the same for the same rows, whatever their order in the batch."""
+    digest = hashlib.sha256()
+    for line in sorted(lines):
+        digest.update(line.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()[:32] + ".ndjson.gz"
 
 
 class LakeDestination:
@@ -42,7 +55,7 @@ class LakeDestination:
             self._s3 = boto3.client("s3")
         return self._s3
 
-    def deliver(self, items: list[Delivery]) -> DeliveryReport:
+    def deliver(self, items: list[Delivery], stop: Stop | None = None) -> DeliveryReport:
         groups: dict[tuple[str, str], tuple[list[str], list[EventRef]]] = {}
         for item in items:
             for purposes, event in item.events:
@@ -60,9 +73,12 @@ class LakeDestination:
                 )
                 refs.append(EventRef(item.message_id, str(event.get("messageId") or "")))
         report = DeliveryReport()
-        now = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         for (day, source), (lines, refs) in groups.items():
-            key = f"{self.prefix}/dt={day}/source={source}/{now}-{uuid.uuid4().hex}.ndjson.gz"
+            if stop is not None and stop():
+                report.retry.update(ref.message_id for ref in refs)
+                report.retry_reasons["deadline"] += 1
+                continue
+            key = f"{self.prefix}/dt={day}/source={source}/{object_name(lines)}"
             try:
                 self.s3.put_object(
                     Bucket=self.bucket,

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import urllib3
 
-from fairtrack.destinations import Delivery, DeliveryReport
+from fairtrack.destinations import Delivery, DeliveryReport, Stop
 from fairtrack.destinations.meta_mapping import map_meta
 from fairtrack.destinations.transport import Answer, Transport, meta_error_code, meta_verdict, send_all
 from fairtrack.observability import logger
@@ -48,7 +48,7 @@ class MetaDestination:
         self.test_event_code = test_event_code or None
         self.transport = Transport(timeout, "fairtrack-meta/1", pool)
 
-    def deliver(self, items: list[Delivery]) -> DeliveryReport:
+    def deliver(self, items: list[Delivery], stop: Stop | None = None) -> DeliveryReport:
         token = self.access_token()
         if not token:
             logger.error("Meta access token unavailable: records left for retry")
@@ -61,4 +61,4 @@ class MetaDestination:
             return rule.ldu_applies(event) if rule else False
 
         mapping = map_meta(items, now=datetime.now(UTC), test_event_code=self.test_event_code, limited_data_use=ldu)
-        return send_all(mapping, lambda body: self.transport.post(url, body), meta_verdict, meta_reason)
+        return send_all(mapping, lambda body: self.transport.post(url, body), meta_verdict, meta_reason, stop=stop)

@@ -25,7 +25,7 @@ from typing import Literal
 
 import urllib3
 
-from fairtrack.destinations import DeliveryReport, Failure, Mapping
+from fairtrack.destinations import DeliveryReport, Failure, Mapping, Stop
 
 Verdict = Literal["ok", "retry", "permanent"]
 
@@ -131,15 +131,21 @@ def send_all(
     post: Callable[[bytes], Answer],
     judge: Callable[[Answer], Verdict] = verdict,
     reason: Callable[[Answer], str] = Answer.describe,
+    stop: Stop | None = None,
 ) -> DeliveryReport:
     """Send every request of ``mapping`` and account for every event in a report.
 
     A request that failed retryably puts its messages up for redelivery; one that failed for good
     becomes a :class:`Failure` with the destination's answer. Requests are independent: one
-    failure does not stop the others (their events are settled in the ledger either way).
+    failure does not stop the others. ``stop``: asked before each request; once it says so, the
+    remaining requests' messages are left for retry (reason ``deadline``), none of them sent.
     """
     report = DeliveryReport(dropped=list(mapping.dropped), adjustments=Counter(mapping.adjustments))
     for request in mapping.requests:
+        if stop is not None and stop():
+            report.retry.update(ref.message_id for ref in request.events)
+            report.retry_reasons["deadline"] += 1
+            continue
         answer = post(request.body)
         outcome = judge(answer)
         if outcome == "ok":

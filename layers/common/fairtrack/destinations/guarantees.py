@@ -1,0 +1,47 @@
+"""What each destination is guaranteed under retries, timeouts, throttles and redeliveries.
+
+One table, read by the forwarder (which destinations keep a delivery ledger), the load and fault
+proof (which duplicates each destination may receive) and the README's table (a test compares
+them row by row).
+
+- ``exactly once``: the destination receives each event once; only the delivery ledger can give
+  it, since the destination does not deduplicate (GA4 counts every event it receives).
+- ``at least once``: a redelivered message may send an event again, always with the same
+  idempotency key, which the destination (Meta) or its reader (webhook receiver, lake queries)
+  deduplicates on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Delivery = Literal["exactly once", "at least once"]
+
+
+@dataclass(frozen=True)
+class Guarantee:
+    name: str  # as the README names the destination
+    delivery: Delivery
+    key: str  # the idempotency key every copy carries, as the README shows it
+    ledger: bool  # whether the forwarder claims each message in the delivery ledger first
+
+    def readme_row(self) -> str:
+        return f"| {self.name} | {self.delivery} | {self.key} | {'one claim per message' if self.ledger else 'none'} |"
+
+
+GUARANTEES: dict[str, Guarantee] = {
+    "ga4": Guarantee("GA4", "exactly once", "none (GA4 does not deduplicate)", ledger=True),
+    "meta": Guarantee("Meta", "at least once", "`event_name` + `event_id` (Meta deduplicates)", ledger=False),
+    "webhook": Guarantee(
+        "Webhook", "at least once", "`Idempotency-Key` header per request, `messageId` per event", ledger=False
+    ),
+    "lake": Guarantee("Lake", "at least once", "`event.messageId` per row", ledger=False),
+}
+
+README_HEAD = "| Destination | Delivery | Idempotency key | Delivery ledger |"
+
+
+def keeps_ledger(destination: str) -> bool:
+    guarantee = GUARANTEES.get(destination)
+    return guarantee is not None and guarantee.ledger
