@@ -12,9 +12,9 @@ HTTP transport, the decision log, the log line and metrics) with in-memory stand
 everything that would leave the process:
 
 - the policy store is :class:`bench.fakes.MemoryPolicyStore`;
-- the ledger is the real :class:`fairtrack.ledger.Ledger` over :class:`MemoryDynamoDB`, which
-  counts ``BatchGetItem``/``BatchWriteItem`` calls and keeps nothing (so every round delivers
-  every event again);
+- the ledger (GA4 only: the other destinations keep none) is the real
+  :class:`fairtrack.ledger.Ledger` over :class:`MemoryDynamoDB`, which grants every claim
+  (``PutItem``), counts the calls and keeps nothing (so every round delivers every event again);
 - HTTP destinations keep their real :class:`~fairtrack.destinations.transport.Transport` over
   :class:`MemoryPool`, a stand-in for ``urllib3.PoolManager`` that answers 204 (GA4, webhook) or
   Meta's 200 and counts requests; the lake and the decision log write to :class:`MemoryS3`, which
@@ -41,7 +41,7 @@ from bench.core import Options, Row, compare, initialised, ratio
 from bench.fakes import MemoryPolicyStore, quiet
 from bench.ingest import ingestor
 from fairtrack.decision_log import DecisionLog
-from fairtrack.destinations import Delivery, DeliveryReport, DestinationClient
+from fairtrack.destinations import Delivery, DeliveryReport, DestinationClient, Stop
 from fairtrack.destinations.ga4 import Ga4Destination
 from fairtrack.destinations.lake import LakeDestination, partition_date
 from fairtrack.destinations.meta import MetaDestination
@@ -107,22 +107,24 @@ class MemoryS3:
 
 
 class MemoryDynamoDB:
-    """Stands in for the ledger's boto3 DynamoDB client: nothing is ever settled, calls are counted."""
+    """Stands in for the ledger's boto3 DynamoDB client: every claim is granted with nothing settled
+    before (nothing is kept), calls are counted."""
 
     def __init__(self) -> None:
-        self.batch_gets = 0
-        self.keys_read = 0
-        self.batch_writes = 0
-        self.items_written = 0
+        self.puts = 0
+        self.updates = 0
+        self.deletes = 0
 
-    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
-        self.batch_gets += 1
-        self.keys_read += sum(len(t["Keys"]) for t in RequestItems.values())
-        return {"Responses": {name: [] for name in RequestItems}}
+    def put_item(self, **kwargs: Any) -> dict[str, Any]:
+        self.puts += 1
+        return {}
 
-    def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
-        self.batch_writes += 1
-        self.items_written += sum(len(items) for items in RequestItems.values())
+    def update_item(self, **kwargs: Any) -> dict[str, Any]:
+        self.updates += 1
+        return {}
+
+    def delete_item(self, **kwargs: Any) -> dict[str, Any]:
+        self.deletes += 1
         return {}
 
 
@@ -283,8 +285,8 @@ class Recorder:
         self.inner = inner
         self.last = DeliveryReport()
 
-    def deliver(self, items: list[Delivery]) -> DeliveryReport:
-        self.last = self.inner.deliver(items)
+    def deliver(self, items: list[Delivery], stop: Stop | None = None) -> DeliveryReport:
+        self.last = self.inner.deliver(items, stop)
         return self.last
 
 
@@ -300,9 +302,8 @@ class BatchFigures:
     rounds: int
     requests: int
     expected_requests: int
-    ledger_gets: int
-    ledger_writes: int
-    ledger_items: int
+    ledger_puts: int  # GA4's claims: one PutItem per record
+    ledger_releases: int  # UpdateItem + DeleteItem (retried records only: 0 here)
     decision_puts: int
     failures: int
     sent: int
@@ -337,9 +338,8 @@ def measure(destination: Destination, bodies: list[str], options: Options) -> Ba
         rounds=c.rounds,
         requests=counting.requests,
         expected_requests=expected_requests(destination, bodies),
-        ledger_gets=counting.ledger.batch_gets,
-        ledger_writes=counting.ledger.batch_writes,
-        ledger_items=counting.ledger.items_written,
+        ledger_puts=counting.ledger.puts,
+        ledger_releases=counting.ledger.updates + counting.ledger.deletes,
         decision_puts=counting.decisions.puts,
         failures=len(answer.get("batchItemFailures") or []),
         sent=len(recorder.last.sent),
@@ -406,8 +406,8 @@ def rows(options: Options) -> list[Row]:
                 target="== rule",
                 passed=f.requests == f.expected_requests,
                 note=(
-                    f"{f.records} records, {f.events} events; ledger {f.ledger_gets} BatchGetItem + "
-                    f"{f.ledger_writes} BatchWriteItem ({f.ledger_items} items); decision log {f.decision_puts} put"
+                    f"{f.records} records, {f.events} events; ledger {f.ledger_puts} PutItem + "
+                    f"{f.ledger_releases} UpdateItem/DeleteItem; decision log {f.decision_puts} put"
                 ),
             )
         )
