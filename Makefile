@@ -1,5 +1,9 @@
-# fairtrack: the two commands a newcomer needs are `make dev` and `make test`.
-# Both create the virtual environments on first use and reinstall when the pins change.
+# fairtrack: the two commands a newcomer needs are `make dev` and `make test`; `make deploy` ships it.
+# Both create the virtual environments on first use and reinstall when the locks change.
+# Every tool is installed from a lock (exact versions and hashes, transitive included):
+# requirements-dev.lock (.venv), requirements-sam.lock (.venv-sam), requirements-checkov.lock
+# (.venv-checkov); the layer's layers/common/requirements.txt is the same for Lambda. `make lock`
+# refreshes them all from their ranges (pyproject.toml, requirements-*.txt, layers/common/requirements.in).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,18 +12,24 @@ CKVENV := .venv-checkov
 BIN    := $(VENV)/bin
 SAM    := $(SAMVENV)/bin/sam
 PORT   ?= 3000
+PIP_VERSION := 26.3
 
-.PHONY: dev test lint typecheck validate build web unit clean fuzz proof
+# SAM CLI sends usage telemetry unless told not to: never from this project
+export SAM_CLI_TELEMETRY := 0
 
-$(BIN)/.installed: pyproject.toml layers/common/requirements.txt
+.PHONY: dev test lint typecheck validate build deploy lock web unit clean fuzz proof
+
+$(BIN)/.installed: requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-$(SAMVENV)/.installed: requirements-sam.txt
+$(SAMVENV)/.installed: requirements-sam.lock
 	test -x $(SAMVENV)/bin/python || $(PYTHON) -m venv $(SAMVENV)
-	$(SAMVENV)/bin/python -m pip install --quiet -r requirements-sam.txt
+	$(SAMVENV)/bin/python -m pip install --quiet pip==$(PIP_VERSION)
+	$(SAMVENV)/bin/python -m pip install --quiet -r requirements-sam.lock
 	touch $@
 
 ## dev: run the local stack (moto as AWS, ingest API on 127.0.0.1:$(PORT), pollers, capture servers)
@@ -37,10 +47,11 @@ typecheck: $(BIN)/.installed
 	$(BIN)/mypy layers/common/fairtrack functions tools/fairtrack_tools bench
 
 # checkov's own venv (its pins fight the project's boto3 and packaging); it ignores itself in git.
-$(CKVENV)/.installed: requirements-checkov.txt
+$(CKVENV)/.installed: requirements-checkov.lock
 	test -x $(CKVENV)/bin/python || $(PYTHON) -m venv $(CKVENV)
 	echo '*' > $(CKVENV)/.gitignore
-	$(CKVENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	$(CKVENV)/bin/python -m pip install --quiet pip==$(PIP_VERSION)
+	$(CKVENV)/bin/python -m pip install --quiet -r requirements-checkov.lock
 	touch $@
 
 # template.yaml as the plain CloudFormation SAM deploys (function roles and their inline policies,
@@ -80,8 +91,28 @@ validate: $(SAMVENV)/.installed $(BIN)/.installed $(CKVENV)/.installed .aws-sam/
 	$(CKVENV)/bin/checkov --file template.yaml --file .aws-sam/iac/template.json --framework cloudformation \
 		--skip-download --quiet --compact
 
+## build: sam build, then bytecode for python3.13 (a plain `sam build` ships none: a slower cold start)
 build: $(SAMVENV)/.installed
 	scripts/sam-build $(SAM)
+
+## deploy: the bytecode build, then `sam deploy --guided` the first time (it saves the stack name,
+## region and parameters in samconfig.toml) and `sam deploy` with those after; GUIDED=1 asks again
+deploy: build
+	scripts/sam-deploy $(SAM)
+
+# the flags each lock is compiled with (uv pip compile): hashes; the dev and SAM/checkov tools for
+# any platform a developer or CI runs (3.11+); the layer for Lambda (python3.13 on arm64, no hashes:
+# sam build installs it, and bench/coldstart.py reads its pins)
+LOCK_FLAGS := --quiet --upgrade --custom-compile-command "make lock"
+HOST_LOCK := $(LOCK_FLAGS) --universal --python-version 3.11 --generate-hashes
+
+## lock: refresh every lock to the newest versions the ranges allow (then run make test, and commit)
+lock: $(BIN)/.installed
+	$(BIN)/uv pip compile $(HOST_LOCK) --extra dev -o requirements-dev.lock pyproject.toml
+	$(BIN)/uv pip compile $(HOST_LOCK) -o requirements-sam.lock requirements-sam.txt
+	$(BIN)/uv pip compile $(HOST_LOCK) -o requirements-checkov.lock requirements-checkov.txt
+	$(BIN)/uv pip compile $(LOCK_FLAGS) --python-platform aarch64-manylinux2014 --python-version 3.13 \
+		-o layers/common/requirements.txt layers/common/requirements.in
 
 # IAB Tech Lab's reference TCF library, which the TCF decoder tests are held to (test-only, never shipped)
 tools/tcf/node_modules/.installed: tools/tcf/package.json tools/tcf/package-lock.json
