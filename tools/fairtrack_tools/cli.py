@@ -198,7 +198,7 @@ def _add_subject(sub: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fairtrack_tools import audit, policy_cli, receipts_cli
+    from fairtrack_tools import audit, policy_cli, receipts_cli, smoke
 
     parser = argparse.ArgumentParser(prog="fairtrack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     policy_cli.add_parser(sub, where).set_defaults(func=cmd_policy)
     receipts_cli.add_parser(sub).set_defaults(func=receipts_cli.run)
     audit.add_parser(sub)  # `fairtrack audit`; sets func=audit.run
+    smoke.add_parser(sub)  # `fairtrack smoke`: a post-deploy check; sets func=smoke.run
 
     _add_replay(sub)
     _add_subject(sub)
