@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from bench import coldstart, cost, forwarder, ingest, useragent
+from bench import coldstart, cost, forwarder, guards, ingest, useragent, walltime
 from bench.core import Benchmark, Options, Row
 
 # The rows of the current run so far, by key: the cost model reads the CPU figures measured above it.
@@ -25,15 +25,31 @@ def _cost(options: Options) -> list[Row]:
     return cost.rows(options, MEASURED)
 
 
+# Regression guards (bench/guards.py): judged against bench/recorded.json, not a target.
+GUARDED_INGEST = ("ingest.batch.cpu_per_hit",)
+GUARDED_COLDSTART = tuple(
+    f"coldstart.{s}.{m}" for s in ("ingest", "forwarder_ga4", "forwarder_lake") for m in ("bytecode", "source")
+)
+
+
+def _guarded(benchmark: Benchmark, keys: tuple[str, ...]) -> Benchmark:
+    @wraps(benchmark)
+    def run(options: Options) -> list[Row]:
+        return guards.guarded(benchmark(options), keys)
+
+    return run
+
+
 BENCHMARKS: list[Benchmark] = [
-    _kept(ingest.batch_cpu),
+    _kept(_guarded(ingest.batch_cpu, GUARDED_INGEST)),
     ingest.libraries_cpu,
     _kept(ingest.single_cpu),
     ingest.aws_calls,
     ingest.store_reads,
     ingest.anonymise_cpu,
     useragent.rows,
-    coldstart.rows,
+    _guarded(coldstart.rows, GUARDED_COLDSTART),
     forwarder.rows,  # also leaves its figures in bench.forwarder.LAST, for the cost model
+    walltime.rows,  # also leaves its figures in bench.walltime.LAST, for the cost model
     _cost,
 ]

@@ -47,7 +47,14 @@ EXPECTED_KEYS = {
         for d in ("ga4", "meta", "webhook", "lake")
         for f in ("cpu_per_record", "requests_per_batch")
     ),
-    *(f"cost.{c}" for c in (*COMPONENTS, "total")),
+    *(
+        f"forwarder.{d}.decision_record_bytes.{s}"
+        for d in ("ga4", "meta", "webhook", "lake")
+        for s in ("single", "batched")
+    ),
+    *(f"cost.{c}" for c in (*COMPONENTS, "total", "floor", "total_vs_floor", "total_batched")),
+    *(f"walltime.ingest.{s}" for s in ("single", "batched")),
+    *(f"walltime.forwarder.{d}.{s}" for d in ("ga4", "meta", "webhook", "lake") for s in ("single", "batched")),
 }
 
 
@@ -68,6 +75,21 @@ def test_quick_run_prints_every_figure(quick_run: tuple[int, dict[str, Row], str
     for row in rows.values():
         assert row.figure in table
     assert "PASS" in table
+
+
+def test_each_batch_writes_one_decision_record_within_one_billed_unit(
+    quick_run: tuple[int, dict[str, Row], str],
+) -> None:
+    """Given batches of 25 single-hit or 50-hit envelopes, then each forwarder's decision log is one
+    Firehose record of gzip NDJSON, smaller than the 5 KB Firehose bills it as: rows are counts
+    per field and reason, so 50 times the events add no rows."""
+    _, rows, _ = quick_run
+    for d in ("ga4", "meta", "webhook", "lake"):
+        single, batched = (rows[f"forwarder.{d}.decision_record_bytes.{s}"] for s in ("single", "batched"))
+        for row in (single, batched):
+            assert 100 < row.value < 5 * 1024, (d, row.value)
+            assert "1 record(s)" in row.note and "billed as 1 x 5 KB" in row.note
+        assert batched.value < 2 * single.value
 
 
 def test_cpu_figures_are_positive_ratios(quick_run: tuple[int, dict[str, Row], str]) -> None:
@@ -144,6 +166,9 @@ def test_cold_imports_are_positive_ratios_against_boto3(quick_run: tuple[int, di
         assert row.ratio is not None
         assert row.ratio > 0
         assert (row.passed is None) == key.startswith("coldstart.floor_")  # the libraries' floor has no target
+        if row.passed is not None:  # the handlers' cold imports are regression guards
+            assert row.target.startswith("guard:")
+            assert re.search(r"guard: recorded \d+\.\d\dx, now \d+\.\d\dx", row.note), row.note
         assert "3.13" in row.note
         assert re.search(r"collector paused too, .*: \d+ ms, \d+\.\d\dx;", row.note), row.note
 
@@ -210,7 +235,7 @@ def test_forwarder_batches_follow_each_destinations_request_rule(quick_run: tupl
 def test_cost_model_adds_up(quick_run: tuple[int, dict[str, Row], str]) -> None:
     """Given the cost rows, then every component is a non-negative price per million hits, the
     total is their sum for single hits and for 50-hit batches, per-request prices shrink 50-fold
-    with batching, per-event prices (the ledger) do not, and batching is cheaper overall."""
+    with batching, GA4's claims are one write per GA4 message, and batching is cheaper overall."""
     _, rows, _ = quick_run
 
     parts = [rows[f"cost.{c}"] for c in COMPONENTS]
@@ -226,9 +251,44 @@ def test_cost_model_adds_up(quick_run: tuple[int, dict[str, Row], str]) -> None:
     assert rows["cost.api"].baseline == pytest.approx(0.02)  # 20,000 requests
     assert rows["cost.ingest_requests"].value == pytest.approx(0.20)
     assert rows["cost.sqs_send"].value == pytest.approx(4 * 0.40)  # 4 destinations, 1 small message each
-    for key in ("cost.ledger_reads", "cost.ledger_writes"):
-        assert rows[key].value == pytest.approx(rows[key].baseline)  # per event, whatever the batching
-    assert rows["cost.ledger_writes"].value == pytest.approx(4 * 0.625)
+    assert rows["cost.ga4_claims"].value == pytest.approx(0.625)  # 1M GA4 messages, 1 WRU each
+    assert rows["cost.ga4_claims"].baseline == pytest.approx(0.625 / 50)  # one message per 50 hits
+    assert rows["cost.decision_log"].value == pytest.approx(160_000 * 5 * 1024 / 1024**3 * 0.029)  # 5 KB records
     assert rows["cost.ingest_duration"].value > 0
     assert rows["cost.forwarder_duration"].value > 0
     assert total.value > total.baseline
+
+
+def test_the_floor_and_the_targets_read_the_same_model(quick_run: tuple[int, dict[str, Row], str]) -> None:
+    """Given the floor row, then it is API Gateway + SQS sends + receives and deletes, for both
+    shapes; the single-hit target is the total against that floor (at most 1.5x) and the batched
+    one the total in dollars (at most $1.00), each judged PASS or FAIL from those very figures."""
+    _, rows, _ = quick_run
+
+    floor, total = rows["cost.floor"], rows["cost.total"]
+    for value in ("value", "baseline"):
+        assert getattr(floor, value) == pytest.approx(
+            sum(getattr(rows[f"cost.{k}"], value) for k in ("api", "sqs_send", "sqs_receive"))
+        )
+    vs = rows["cost.total_vs_floor"]
+    assert (vs.value, vs.baseline) == (pytest.approx(total.value), pytest.approx(floor.value))
+    assert vs.ratio == pytest.approx(total.value / floor.value)
+    assert vs.passed is (vs.ratio <= 1.5)
+    batched = rows["cost.total_batched"]
+    assert batched.value == pytest.approx(total.baseline)
+    assert batched.passed is (batched.value <= 1.00)
+
+
+def test_wall_times_are_measured_on_the_local_stack(quick_run: tuple[int, dict[str, Row], str]) -> None:
+    """Given the wall-time rows, then every invocation has a positive wall time and CPU, and a
+    50-hit request spends more CPU than a single hit."""
+    _, rows, _ = quick_run
+
+    for key in (k for k in rows if k.startswith("walltime.")):
+        row = rows[key]
+        assert row.unit == "ms"
+        assert row.value > 0
+        assert row.baseline > 0
+        assert row.passed is None
+        assert "p90" in row.note
+    assert rows["walltime.ingest.batched"].baseline > rows["walltime.ingest.single"].baseline
