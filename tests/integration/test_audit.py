@@ -1,5 +1,6 @@
 """The decision log end to end: the four forwarders run in-process (moto, the capture server) with
-``DECISION_LOG_BUCKET`` set to the lake bucket, and ``fairtrack audit`` reads what they logged.
+the template's ``DECISION_LOG_STREAM``, a Firehose stream (moto's) that writes to the lake bucket,
+and ``fairtrack audit`` reads what they logged.
 
 The audit's counts are checked against counts made here, independently of the policy engine and of
 the log: from what each destination actually received (the capture server's decoded requests and
@@ -155,7 +156,6 @@ def sqs_event(destination: str, messages: list[list[tuple[list[str], dict[str, A
 def forward(
     cloud: LocalCloud, load_handler: Callable[[str], Any], context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[[str, Any], list[str]]:
-    monkeypatch.setenv("DECISION_LOG_BUCKET", cloud.physical_id("LakeBucket"))
     handlers: dict[str, Any] = {}
 
     def run(destination: str, event: Any) -> list[str]:
@@ -329,26 +329,31 @@ def test_the_audit_counts_what_each_destination_received(
     assert {r["source"] for r in rows} == {"dev"}
 
 
-def test_one_small_object_per_batch_beside_the_lake_never_in_it(
+def test_one_small_record_per_batch_beside_the_lake_never_in_it(
     forward: Callable[[str, Any], list[str]], cloud: LocalCloud
 ) -> None:
     messages = day_of_traffic()[:4]  # received within a few hours: one day, or two around midnight
+    stream = cloud.physical_id("DecisionLogStream")
     assert forward("lake", sqs_event("lake", messages)) == []
     assert forward("webhook", sqs_event("webhook", messages)) == []
+    # moto's Firehose writes each PutRecordBatch at once, as one object under the delivery hour
     logged = objects(cloud, "decisions/")
     days = {e["receivedAt"][:10] for m in messages for _, e in m}
-    assert len(logged) == 2 * len(days)  # one per batch (and day)
+    assert len(logged) == 2  # one record per batch, whatever days it covers
+    destinations = set()
     for key, body in logged:
-        match = re.fullmatch(
-            r"decisions/dt=(\d{4}-\d{2}-\d{2})/destination=(\w+)/\d{8}T\d{6}Z-[0-9a-f]{32}\.ndjson\.gz", key
-        )
+        match = re.fullmatch(rf"decisions/(\d{{4}})/(\d{{2}})/(\d{{2}})/\d{{2}}/{stream}-.+", key)
         assert match, key
         rows = [json.loads(line) for line in body.decode().splitlines()]
-        assert {(r["day"], r["destination"]) for r in rows} == {match.groups()}
+        (destination,) = {r["destination"] for r in rows}
+        destinations.add(destination)
+        assert {r["day"] for r in rows} == days
+        assert max(days) <= "-".join(match.groups())  # a row's day is never after its delivery
         assert len(body) < 16_384
         # counts, paths and reasons only: nothing an event carried
         for value in ("msg-", pseudonym("anonymous ana"), "203.0.113", "shop.example", "Pricing", "ord_", SAFARI[:20]):
             assert value not in body.decode(), (key, value)
+    assert destinations == {"lake", "webhook"}
     # the lake's own records are untouched by the log
     lake_keys = [k for k, _ in objects(cloud, "lake/")]
     assert lake_keys and all(k.startswith("lake/dt=") for k in lake_keys)
@@ -379,18 +384,18 @@ def test_retried_events_are_counted_once_when_they_settle(
     settled = counts()
     assert settled == Counter({("sent", "delivered"): 5, ("skipped", "purpose_not_granted"): 5})
     assert len(received(cloud)["webhook"]) == 5
-    # and a duplicate delivery (SQS is at-least-once) sends and counts nothing more: the ledger
+    # and a duplicate delivery (SQS is at-least-once) is sent again, the webhook being at least once
+    # with an idempotency key (GA4 alone keeps a ledger): the log counts every copy it sent
     assert forward("webhook", retried) == []
-    assert counts() == settled
-    assert len(received(cloud)["webhook"]) == 5
+    assert counts() == settled + Counter({("sent", "delivered"): 5})
+    assert len(received(cloud)["webhook"]) == 10
 
 
 def test_a_decision_log_that_cannot_be_written_does_not_hold_back_delivery(
     forward: Callable[[str, Any], list[str]], cloud: LocalCloud, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Given the bucket of the decision log is gone (the webhook does not need it)
-    s3, bucket = cloud.client("s3"), cloud.physical_id("LakeBucket")
-    s3.delete_bucket(Bucket=bucket)
+    # Given the decision log's stream is gone (the webhook does not need it)
+    cloud.client("firehose").delete_delivery_stream(DeliveryStreamName=cloud.physical_id("DecisionLogStream"))
     # Then the webhook still gets its events and SQS is asked to retry nothing
     assert forward("webhook", sqs_event("webhook", day_of_traffic()[:2])) == []
     assert len(cloud.captures.snapshot()["webhook"]) == 2
