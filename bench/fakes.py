@@ -229,3 +229,22 @@ BENCH_KEY = b"bench-pseudonym-key-0123456789abcdef"
 def memory_ingestor(settings: IngestSettings, store: PolicyStore, sender: QueueSender) -> Ingestor:
     """An Ingestor that never reaches AWS: in-memory policy store, sender, salts and a fixed key."""
     return Ingestor(settings, store, sender, pseudonymiser=Pseudonymiser(BENCH_KEY), salts=MemorySalts())
+
+
+class MemoryFirehose:
+    """Stands in for a boto3 Firehose client: ``put_record_batch`` accepts every record; calls are
+    counted and each record kept only as its size (for the decision log's billed 5 KB units)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.record_sizes: list[int] = []
+
+    def put_record_batch(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        records = kwargs["Records"]
+        self.record_sizes.extend(len(r["Data"]) for r in records)
+        return {
+            "FailedPutCount": 0,
+            "Encrypted": True,
+            "RequestResponses": [{"RecordId": f"bench-{self.calls}-{i}"} for i in range(len(records))],
+        }

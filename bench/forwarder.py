@@ -17,8 +17,9 @@ everything that would leave the process:
   (``PutItem``), counts the calls and keeps nothing (so every round delivers every event again);
 - HTTP destinations keep their real :class:`~fairtrack.destinations.transport.Transport` over
   :class:`MemoryPool`, a stand-in for ``urllib3.PoolManager`` that answers 204 (GA4, webhook) or
-  Meta's 200 and counts requests; the lake and the decision log write to :class:`MemoryS3`, which
-  counts ``PutObject`` calls.
+  Meta's 200 and counts requests; the lake writes to :class:`MemoryS3`, which counts ``PutObject``
+  calls, and the decision log to :class:`bench.fakes.MemoryFirehose`, which counts
+  ``PutRecordBatch`` calls and the size of each record.
 
 CPU is compared with the JSON floor of the same record bodies (``json.loads`` + ``json.dumps``
 of each). Request counts are checked against each destination's batching rule, worked out from
@@ -38,7 +39,7 @@ from typing import Any, cast
 
 from bench import events
 from bench.core import Options, Row, compare, initialised, ratio
-from bench.fakes import MemoryPolicyStore, quiet
+from bench.fakes import MemoryFirehose, MemoryPolicyStore, quiet
 from bench.ingest import ingestor
 from fairtrack.decision_log import DecisionLog
 from fairtrack.destinations import Delivery, DeliveryReport, DestinationClient, Stop
@@ -58,7 +59,8 @@ EVENTS_PER_RECORD = (2, 3, 4)  # cycled: 25 records hold 74 events
 GA4_EVENTS_PER_REQUEST = 25
 META_EVENTS_PER_REQUEST = 1000
 DELIVERY_TABLE = "fairtrack-delivery"
-DECISION_BUCKET = "fairtrack-lake"
+DECISION_STREAM = "fairtrack-decisions"
+FIREHOSE_RECORD_UNIT = 5 * 1024  # Firehose bills each record rounded up to the next 5 KB
 
 
 class MemoryResponse:
@@ -137,7 +139,7 @@ class Rig:
     pool: MemoryPool | None = None
     lake: MemoryS3 | None = None
     ledger: MemoryDynamoDB = field(default_factory=MemoryDynamoDB)
-    decisions: MemoryS3 = field(default_factory=MemoryS3)
+    decisions: MemoryFirehose = field(default_factory=MemoryFirehose)
 
     @property
     def requests(self) -> int:
@@ -175,13 +177,13 @@ def rig(destination: Destination) -> Rig:
         client = LakeDestination("fairtrack-lake", "lake", s3=lake)
     settings = ForwarderSettings.model_validate({"destination": destination, "delivery_table": DELIVERY_TABLE})
     ledger_client = MemoryDynamoDB()
-    decisions = MemoryS3()
+    decisions = MemoryFirehose()
     forwarder = Forwarder(
         settings,
         client,
         store=MemoryPolicyStore(events.WRITE_KEY, events.SOURCE_ID),
         ledger=Ledger(DELIVERY_TABLE, destination, client=ledger_client),
-        decision_log=DecisionLog(DECISION_BUCKET, destination, s3=decisions),
+        decision_log=DecisionLog(DECISION_STREAM, destination, firehose=decisions),
     )
     initialised()  # as forwarder_handler does once its module is imported (gc.freeze())
     return Rig(destination, forwarder, pool, lake, ledger_client, decisions)
@@ -199,10 +201,12 @@ def consenting_hit(i: int) -> dict[str, Any]:
     return hit
 
 
-def envelope_bodies(now: datetime | None = None) -> dict[Destination, list[str]]:
+def envelope_bodies(
+    now: datetime | None = None, events_per_record: tuple[int, ...] = EVENTS_PER_RECORD
+) -> dict[Destination, list[str]]:
     """:data:`RECORDS_PER_BATCH` queue message bodies per destination, as ingest writes them for
-    analytics.js batches of 2 to 4 hits received at ``now``. Hit numbers run on across records, so
-    every event of a batch has its own ``messageId``."""
+    analytics.js batches of 2 to 4 hits (``events_per_record``, cycled) received at ``now``. Hit
+    numbers run on across records, so every event of a batch has its own ``messageId``."""
     received = now or datetime.now(UTC)
     ing, _, sender = ingestor()
     settings = ing.settings
@@ -211,7 +215,7 @@ def envelope_bodies(now: datetime | None = None) -> dict[Destination, list[str]]
     first = 0
     with quiet():
         for record in range(RECORDS_PER_BATCH):
-            n = EVENTS_PER_RECORD[record % len(EVENTS_PER_RECORD)]
+            n = events_per_record[record % len(events_per_record)]
             # the clients' clock said RECEIVED_AT; ingest corrects the hits' times to `received`
             body = json.dumps(
                 {"batch": [consenting_hit(i) for i in range(first, first + n)], "sentAt": iso(events.RECEIVED_AT)}
@@ -304,7 +308,8 @@ class BatchFigures:
     expected_requests: int
     ledger_puts: int  # GA4's claims: one PutItem per record
     ledger_releases: int  # UpdateItem + DeleteItem (retried records only: 0 here)
-    decision_puts: int
+    decision_puts: int  # PutRecordBatch calls
+    decision_record_bytes: list[int]  # the size of each decision-log record (gzip NDJSON)
     failures: int
     sent: int
     dropped: Counter[str]
@@ -340,11 +345,64 @@ def measure(destination: Destination, bodies: list[str], options: Options) -> Ba
         expected_requests=expected_requests(destination, bodies),
         ledger_puts=counting.ledger.puts,
         ledger_releases=counting.ledger.updates + counting.ledger.deletes,
-        decision_puts=counting.decisions.puts,
+        decision_puts=counting.decisions.calls,
+        decision_record_bytes=list(counting.decisions.record_sizes),
         failures=len(answer.get("batchItemFailures") or []),
         sent=len(recorder.last.sent),
         dropped=Counter(reason for _, reason in recorder.last.dropped),
     )
+
+
+def _sizes(sizes: list[int]) -> str:
+    return ", ".join(f"{n:,} B" for n in sizes) + " gzip" if sizes else "no record"
+
+
+# Envelope shapes the decision-log record is measured for: a batch of single-hit envelopes (a
+# site sending one hit per request) and one of 50-hit envelopes (a client batching)
+DECISION_SHAPES = {"single": (1,), "batched": (50,)}
+
+
+def decision_records(events_per_record: tuple[int, ...]) -> dict[Destination, list[int]]:
+    """The decision-log records (their sizes) one forwarder batch of :data:`RECORDS_PER_BATCH`
+    envelopes of ``events_per_record`` events writes, per destination: the real forwarder, the
+    real log's encoding."""
+    bodies = envelope_bodies(events_per_record=events_per_record)
+    out: dict[Destination, list[int]] = {}
+    for d in DESTINATIONS:
+        r = rig(d)
+        with quiet():
+            r.forwarder.handle(sqs_event(d, bodies[d]))
+        out[d] = list(r.decisions.record_sizes)
+    return out
+
+
+def decision_record_rows() -> list[Row]:
+    """Bytes per decision-log record and the 5 KB units Firehose bills for it, per destination,
+    for batches of single-hit and of 50-hit envelopes."""
+    out: list[Row] = []
+    for shape, per_record in DECISION_SHAPES.items():
+        sizes = decision_records(per_record)
+        for d, found in sizes.items():
+            largest = max(found, default=0)
+            units = sum(math.ceil(n / FIREHOSE_RECORD_UNIT) for n in found)
+            out.append(
+                Row(
+                    key=f"forwarder.{d}.decision_record_bytes.{shape}",
+                    figure=f"decision-log record per batch, {d}, {per_record[0]}-hit envelopes",
+                    value=largest,
+                    unit="B",
+                    baseline=FIREHOSE_RECORD_UNIT,
+                    baseline_label="(Firehose's billing unit)",
+                    ratio=ratio(largest, FIREHOSE_RECORD_UNIT),
+                    target="informational",
+                    passed=None,
+                    note=(
+                        f"{RECORDS_PER_BATCH} envelopes of {per_record[0]} events: {len(found)} record(s), "
+                        f"{_sizes(found)}, billed as {units} x 5 KB"
+                    ),
+                )
+            )
+    return out
 
 
 # Filled by :func:`rows`; bench.cost reads it (and measures itself when it is empty).
@@ -407,8 +465,9 @@ def rows(options: Options) -> list[Row]:
                 passed=f.requests == f.expected_requests,
                 note=(
                     f"{f.records} records, {f.events} events; ledger {f.ledger_puts} PutItem + "
-                    f"{f.ledger_releases} UpdateItem/DeleteItem; decision log {f.decision_puts} put"
+                    f"{f.ledger_releases} UpdateItem/DeleteItem; decision log {f.decision_puts} PutRecordBatch "
+                    f"({_sizes(f.decision_record_bytes)})"
                 ),
             )
         )
-    return out
+    return out + decision_record_rows()

@@ -27,11 +27,16 @@ def _secret(arn: str) -> bytes | None:
 
 
 settings = forwarder_settings()
-s3 = SharedClient("s3")  # the lake, the decision log and the failed store write with one client
-# Every batch writes its decision log to S3, whatever the destination: the client is made now, while
-# the collector is paused, rather than by the first batch.
-s3.client  # noqa: B018
-forwarder = Forwarder(settings, build_destination(settings, _secret, s3=s3), s3=s3)
+s3 = SharedClient("s3")  # the lake and the failed store write with one client
+firehose = SharedClient("firehose")  # the decision log
+# Every batch writes its decision log (to Firehose; straight to S3 without a stream), and every lake
+# batch its lake object: those clients are made now, while the collector is paused, rather than by
+# the first batch.
+if settings.decision_log_stream:
+    firehose.client  # noqa: B018
+if settings.destination == "lake" or (settings.decision_log_bucket and not settings.decision_log_stream):
+    s3.client  # noqa: B018
+forwarder = Forwarder(settings, build_destination(settings, _secret, s3=s3), s3=s3, firehose=firehose)
 
 
 @logger.inject_lambda_context

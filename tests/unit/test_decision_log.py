@@ -1,5 +1,6 @@
-"""The decision log (aggregation per batch, the S3 object, settlement rules), the forwarder's use of
-it (a log failure never touches delivery) and the audit report rendered from its rows."""
+"""The decision log (aggregation per batch, the Firehose record and the former S3 object, settlement
+rules), the forwarder's use of it (a log failure never touches delivery) and the audit report
+rendered from its rows."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ import pytest
 import yaml
 
 from fairtrack.decision_log import (
+    PUT_ATTEMPTS,
     BatchDecisions,
+    BucketDecisionLog,
     DecisionCounts,
     DecisionLog,
     day_of,
     decision_log_bucket,
+    decision_log_stream,
     merge_rows,
     read_rows,
 )
@@ -259,9 +263,9 @@ def test_one_gzip_ndjson_object_per_batch_under_day_and_destination(policy: Poli
     decide(batch, policy, "m1", hit("e2"), ["necessary"])
     batch.sent([EventRef("m1", "e1")])
     s3 = FakeS3()
-    keys = DecisionLog("lake-bucket", "webhook", s3).write(batch.finish(set()))
+    written = BucketDecisionLog("lake-bucket", "webhook", s3).write(batch.finish(set()))
     (put,) = s3.puts
-    assert keys == [put["Key"]]
+    assert written.keys == (put["Key"],) and written.records == 1 and written.failed == 0
     assert re.fullmatch(
         r"decisions/dt=2026-11-24/destination=webhook/\d{8}T\d{6}Z-[0-9a-f]{32}\.ndjson\.gz", put["Key"]
     ), put["Key"]
@@ -277,11 +281,123 @@ def test_a_batch_over_midnight_writes_one_object_per_day(policy: Policy) -> None
     decide(batch, policy, "m1", hit("e2", day="2026-11-25"), ANALYTICS)
     batch.sent([EventRef("m1", "e1"), EventRef("m1", "e2")])
     s3 = FakeS3()
-    DecisionLog("b", "lake", s3).write(batch.finish(set()))
+    BucketDecisionLog("b", "lake", s3).write(batch.finish(set()))
     assert sorted(p["Key"].split("/")[1] for p in s3.puts) == ["dt=2026-11-24", "dt=2026-11-25"]
     for put in s3.puts:
         day = put["Key"].split("/")[1].removeprefix("dt=")
         assert {r["day"] for r in read_rows(put["Body"])} == {day}
+
+
+# -- the Firehose record ------------------------------------------------------------------------------
+
+
+class FakeFirehose:
+    """PutRecordBatch as Firehose answers it: ``refuse`` says, call by call, how many of the
+    records (the first ones) to refuse with ServiceUnavailableException; ``raises`` fails every call."""
+
+    def __init__(self, refuse: list[int] | None = None, raises: Exception | None = None) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.refuse = list(refuse or [])
+        self.raises = raises
+
+    def put_record_batch(self, **kwargs: Any) -> dict[str, Any]:
+        if self.raises is not None:
+            raise self.raises
+        self.calls.append(kwargs)
+        refused = self.refuse.pop(0) if self.refuse else 0
+        responses = [
+            {"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "Slow down."}
+            if i < refused
+            else {"RecordId": f"r{len(self.calls)}-{i}"}
+            for i in range(len(kwargs["Records"]))
+        ]
+        return {"FailedPutCount": min(refused, len(responses)), "Encrypted": True, "RequestResponses": responses}
+
+    def records(self) -> list[bytes]:
+        return [r["Data"] for call in self.calls for r in call["Records"]]
+
+
+def settled_batch(policy: Policy, days: tuple[str, ...] = ("2026-11-24",)) -> DecisionCounts:
+    batch = BatchDecisions("webhook")
+    for n, day in enumerate(days):
+        decide(batch, policy, "m1", hit(f"e{n}", day=day), ANALYTICS)
+        decide(batch, policy, "m1", hit(f"s{n}", day=day), ["necessary"])
+        batch.sent([EventRef("m1", f"e{n}")])
+    return batch.finish(set())
+
+
+def test_one_put_record_batch_per_batch_with_one_gzip_ndjson_record(policy: Policy) -> None:
+    counts = settled_batch(policy, ("2026-11-24", "2026-11-25"))  # a batch over midnight: still one record
+    firehose = FakeFirehose()
+    written = DecisionLog("decisions", "webhook", firehose).write(counts)
+    (call,) = firehose.calls
+    assert call["DeliveryStreamName"] == "decisions"
+    (record,) = call["Records"]
+    data = record["Data"]
+    assert data[:2] == b"\x1f\x8b"  # a gzip member
+    lines = gzip.decompress(data).decode().splitlines()
+    assert [json.loads(line) for line in lines] == counts.rows()
+    assert {r["day"] for r in read_rows(data)} == {"2026-11-24", "2026-11-25"}
+    assert written.records == 1 and written.failed == 0
+
+
+def test_records_delivered_together_read_as_one_object(policy: Policy) -> None:
+    # Firehose writes the records of several batches one after the other, uncompressed: the object
+    # is gzip members back to back, which is one gzip stream
+    firehose = FakeFirehose()
+    log = DecisionLog("decisions", "webhook", firehose)
+    first, second = settled_batch(policy, ("2026-11-24",)), settled_batch(policy, ("2026-11-25",))
+    log.write(first)
+    log.write(second)
+    delivered = b"".join(firehose.records())
+    assert read_rows(delivered) == first.rows() + second.rows()
+
+
+def test_a_batch_past_the_record_limit_is_split_into_records_that_fit(policy: Policy) -> None:
+    counts = DecisionCounts()
+    for n in range(400):
+        counts.add(("2026-11-24", "web", "webhook", f"properties.f{n}", "dropped", "not_catalogued", None, None, 1), n)
+    whole = len(gzip.compress(b"".join(json.dumps(r).encode() for r in counts.rows())))
+    limit = whole // 3
+    firehose = FakeFirehose()
+    written = DecisionLog("decisions", "webhook", firehose, record_limit=limit).write(counts)
+    assert len(firehose.calls) == 1  # still one call: a few records
+    records = firehose.records()
+    assert len(records) >= 3 and written.records == len(records)
+    assert all(len(r) <= limit for r in records)
+    assert read_rows(b"".join(records)) == counts.rows()  # nothing lost, nothing twice, in order
+
+
+def test_refused_records_are_sent_again_with_backoff_then_counted(policy: Policy) -> None:
+    counts = DecisionCounts()
+    for n in range(300):
+        counts.add(("2026-11-24", "web", "webhook", f"properties.f{n}", "dropped", "not_catalogued", None, None, 1), n)
+    limit = len(DecisionLog("s", "webhook").records(counts)[0]) * 2 // 5  # a few records
+    slept: list[float] = []
+    # the first call refuses two of the records, the retry one of those, the next takes it
+    firehose = FakeFirehose(refuse=[2, 1, 0])
+    log = DecisionLog("decisions", "webhook", firehose, sleep=slept.append, record_limit=limit)
+    records = log.records(counts)
+    assert len(records) >= 3
+    written = log.write(counts)
+    assert written.records == len(records) and written.failed == 0
+    assert [len(c["Records"]) for c in firehose.calls] == [len(records), 2, 1]
+    assert [r["Data"] for r in firehose.calls[1]["Records"]] == records[:2]  # the refused ones only
+    assert [r["Data"] for r in firehose.calls[2]["Records"]] == records[:1]
+    assert slept == [log.backoff, 2 * log.backoff]
+    # and when Firehose keeps refusing, the write gives up after its attempts and says what it lost
+    stubborn = FakeFirehose(refuse=[1] * 10)
+    lost = DecisionLog("decisions", "webhook", stubborn, sleep=slept.append, record_limit=limit).write(counts)
+    assert len(stubborn.calls) == PUT_ATTEMPTS
+    assert lost.records == len(records) - 1 and lost.failed == 1 and lost.errors == ("ServiceUnavailableException",)
+
+
+def test_nothing_settled_sends_nothing_and_a_stream_is_required() -> None:
+    firehose = FakeFirehose()
+    assert DecisionLog("decisions", "webhook", firehose).write(DecisionCounts()).records == 0
+    assert firehose.calls == []
+    with pytest.raises(ValueError, match="DECISION_LOG_STREAM"):
+        DecisionLog("", "webhook", firehose)
 
 
 def test_read_rows_refuses_what_is_not_a_decision_row() -> None:
@@ -374,25 +490,27 @@ def sqs_event(messages: dict[str, list[tuple[dict[str, Any], list[str]]]], desti
     }
 
 
-def forwarder(policy: Policy, destination: Any, log: DecisionLog | None) -> Forwarder:
+def forwarder(policy: Policy, destination: Any, log: DecisionLog | BucketDecisionLog | None) -> Forwarder:
     settings = ForwarderSettings(destination="webhook")
     store: Any = FakeStore(policy)
     failed_store: Any = FakeFailedStore()
     return Forwarder(settings, destination, store=store, failed_store=failed_store, decision_log=log)
 
 
-def test_the_forwarder_writes_one_object_per_batch_after_delivery(policy: Policy) -> None:
-    s3 = FakeS3()
+def test_the_forwarder_sends_one_record_per_batch_after_delivery(policy: Policy) -> None:
+    firehose = FakeFirehose()
     event = sqs_event(
         {
             "m1": [(hit("e1"), ANALYTICS), (hit("e2"), ["necessary"]), (hit("e3"), ANALYTICS)],
             "m2": [(hit("e4"), ANALYTICS), (hit("e5"), ANALYTICS)],
         }
     )
-    fw = forwarder(policy, Scripted(drop={"e3"}, fail={"e4"}), DecisionLog("b", "webhook", s3))
+    fw = forwarder(policy, Scripted(drop={"e3"}, fail={"e4"}), DecisionLog("decisions", "webhook", firehose))
     assert fw.handle(event) == {"batchItemFailures": []}
-    (put,) = s3.puts
-    counts = Counter({(r["action"], r["reason"]): r["count"] for r in read_rows(put["Body"]) if r["field"] is None})
+    (call,) = firehose.calls
+    assert call["DeliveryStreamName"] == "decisions"
+    (record,) = call["Records"]
+    counts = Counter({(r["action"], r["reason"]): r["count"] for r in read_rows(record["Data"]) if r["field"] is None})
     assert counts == {
         ("sent", "delivered"): 2,
         ("skipped", "purpose_not_granted"): 1,
@@ -402,26 +520,26 @@ def test_the_forwarder_writes_one_object_per_batch_after_delivery(policy: Policy
 
 
 def test_retried_messages_are_counted_when_they_settle(policy: Policy) -> None:
-    s3 = FakeS3()
+    firehose = FakeFirehose()
     event = sqs_event({"m1": [(hit("e1"), ANALYTICS), (hit("e2"), ["necessary"])], "m2": [(hit("e3"), ANALYTICS)]})
     destination = Scripted(retry={"e1"})
-    fw = forwarder(policy, destination, DecisionLog("b", "webhook", s3))
+    fw = forwarder(policy, destination, DecisionLog("decisions", "webhook", firehose))
     # When m1 is left for retry, only m2's event is counted
     assert fw.handle(event) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
-    rows = read_rows(s3.puts[0]["Body"])
+    rows = read_rows(firehose.records()[0])
     assert {(r["action"], r["count"]) for r in rows if r["field"] is None} == {("sent", 1)}
     # and when SQS redelivers m1 and it goes through, its sent and skipped events are counted then
     destination.retry = set()
     redelivered = {"Records": [event["Records"][0]]}
     assert fw.handle(redelivered) == {"batchItemFailures": []}
-    rows = read_rows(s3.puts[1]["Body"])
+    rows = read_rows(firehose.records()[1])
     assert {(r["action"], r["count"]) for r in rows if r["field"] is None} == {("sent", 1), ("skipped", 1)}
 
 
 def test_a_log_write_failure_never_fails_or_retries_the_delivery(
     policy: Policy, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fw = forwarder(policy, Scripted(), DecisionLog("b", "webhook", FakeS3(fail=True)))
+    fw = forwarder(policy, Scripted(), DecisionLog("decisions", "webhook", FakeFirehose(raises=ConnectionError())))
     assert fw.handle(sqs_event({"m1": [(hit("e1"), ANALYTICS)]})) == {"batchItemFailures": []}
     warning = next(r for r in caplog.records if r.getMessage().startswith("decision log not written"))
     assert warning.error_type == "ConnectionError"  # type: ignore[attr-defined]
@@ -432,10 +550,43 @@ def test_a_log_write_failure_never_fails_or_retries_the_delivery(
     assert any(m.get("DecisionLogWriteFailed") == 1.0 or m.get("DecisionLogWriteFailed") == [1.0] for m in emitted)
 
 
-def test_without_a_bucket_the_log_is_skipped_and_said_so(
+def test_records_firehose_keeps_refusing_are_counted_and_never_fail_the_delivery(
+    policy: Policy, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    firehose = FakeFirehose(refuse=[1] * 10)
+    log = DecisionLog("decisions", "webhook", firehose, sleep=lambda _: None)
+    fw = forwarder(policy, Scripted(), log)
+    assert fw.handle(sqs_event({"m1": [(hit("e1"), ANALYTICS)]})) == {"batchItemFailures": []}
+    assert len(firehose.calls) == log.attempts  # the first put and its retries
+    warning = next(r for r in caplog.records if r.getMessage().startswith("decision log not written"))
+    assert warning.error_type == "ServiceUnavailableException"  # type: ignore[attr-defined]
+    batch = next(r for r in caplog.records if r.getMessage() == "batch forwarded")
+    assert batch.decision_log == "write_failed" and batch.events_delivered == 1  # type: ignore[attr-defined]
+    metrics.flush_metrics()
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert any(m.get("DecisionLogWriteFailed") in (1.0, [1.0]) for m in emitted)
+
+
+def test_the_stream_comes_first_then_the_bucket(policy: Policy, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DECISION_LOG_STREAM", raising=False)
+    monkeypatch.delenv("DECISION_LOG_BUCKET", raising=False)
+    both = ForwarderSettings(destination="webhook", decision_log_stream="stream", decision_log_bucket="bucket")
+    bucket_only = ForwarderSettings(destination="webhook", decision_log_bucket="bucket")
+    store: Any = FakeStore(policy)
+    firehose = FakeFirehose()
+    log = Forwarder(both, Scripted(), store=store, firehose=firehose).decision_log
+    assert isinstance(log, DecisionLog) and log.stream == "stream" and log.firehose is firehose
+    assert isinstance(Forwarder(bucket_only, Scripted(), store=store).decision_log, BucketDecisionLog)
+    assert decision_log_stream(both) == "stream"
+    monkeypatch.setenv("DECISION_LOG_STREAM", " from-env ")
+    assert decision_log_stream() == "from-env"
+
+
+def test_without_a_stream_or_bucket_the_log_is_skipped_and_said_so(
     policy: Policy, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delenv("DECISION_LOG_BUCKET", raising=False)
+    monkeypatch.delenv("DECISION_LOG_STREAM", raising=False)
     fw = forwarder(policy, Scripted(), None)
     assert fw.decision_log is None
     assert fw.handle(sqs_event({"m1": [(hit("e1"), ANALYTICS)]})) == {"batchItemFailures": []}
@@ -558,7 +709,7 @@ def test_load_rows_reads_only_the_period_and_adds_up(policy: Policy) -> None:
             return {"Body": Body(self.objects[Key])}
 
     s3 = FakeS3()
-    log = DecisionLog("b", "webhook", s3)
+    log = BucketDecisionLog("b", "webhook", s3)
     for day in ("2026-10-31", "2026-11-01", "2026-11-01", "2026-11-02"):
         batch = BatchDecisions("webhook")
         decide(batch, policy, "m1", hit("e1", day=day), ANALYTICS)
@@ -571,6 +722,59 @@ def test_load_rows_reads_only_the_period_and_adds_up(policy: Policy) -> None:
     objects["decisions/dt=2026-11-01/destination=webhook/broken.ndjson.gz"] = b"not gzip"
     with pytest.raises(audit.AuditError, match=r"broken\.ndjson\.gz"):
         audit.load_rows(ReadS3(objects), "b", "2026-11-01", "2026-11-01")
+
+
+def test_load_rows_reads_the_firehose_days_from_the_first_day_to_the_lateness_bound(policy: Policy) -> None:
+    class Body:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def read(self) -> bytes:
+            return self.data
+
+    class ReadS3:
+        def __init__(self, objects: dict[str, bytes]) -> None:
+            self.objects = objects
+            self.prefixes: list[str] = []
+
+        def get_paginator(self, name: str) -> Any:
+            return self
+
+        def paginate(self, Bucket: str, Prefix: str) -> list[dict[str, Any]]:
+            self.prefixes.append(Prefix)
+            return [{"Contents": [{"Key": k} for k in sorted(self.objects) if k.startswith(Prefix)]}]
+
+        def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+            return {"Body": Body(self.objects[Key])}
+
+    def delivered(*days: str) -> bytes:
+        firehose = FakeFirehose()
+        log = DecisionLog("s", "webhook", firehose)
+        for day in days:
+            log.write(settled_batch(policy, (day,)))
+        return b"".join(firehose.records())  # one object: the records back to back
+
+    objects = {
+        # delivered on the period's first day: a row of the day before and two of the period
+        "decisions/2026/11/01/00/s-1-2026-11-01-00-00-59-a.ndjson.gz": delivered("2026-10-31", "2026-11-01"),
+        "decisions/2026/11/01/23/s-1-2026-11-01-23-59-59-b.ndjson.gz": delivered("2026-11-01"),
+        # settled late (a replay), within the bound, and after it
+        "decisions/2026/11/20/10/s-1-2026-11-20-10-00-00-c.ndjson.gz": delivered("2026-11-01"),
+        "decisions/2026/11/30/10/s-1-2026-11-30-10-00-00-d.ndjson.gz": delivered("2026-11-01"),
+        # a later day's own rows
+        "decisions/2026/11/02/00/s-1-2026-11-02-00-00-01-e.ndjson.gz": delivered("2026-11-02"),
+        # the former layout, and what the audit must not read: the error prefix
+        "decisions/dt=2026-11-01/destination=lake/x.ndjson.gz": delivered("2026-11-01"),
+        "decisions/errors/format-conversion-failed/2026/11/01/00/y": b"not a decision log",
+    }
+    s3 = ReadS3(objects)
+    rows = audit.load_rows(s3, "b", "2026-11-01", "2026-11-01", late_days=20)
+    assert {r["day"] for r in rows} == {"2026-11-01"}
+    assert by_key(rows)[(None, "sent", "delivered")] == 4  # the 30 November record is past the bound
+    assert "decisions/2026/11/21/" in s3.prefixes and "decisions/2026/11/22/" not in s3.prefixes
+    assert audit.delivery_days("2026-11-01", "2026-11-30", 31, today=date(2026, 12, 3))[-1] == "2026-12-03"
+    assert audit.delivery_days("2026-11-01", "2026-11-30", 0, today=date(2026, 12, 3))[-1] == "2026-11-30"
+    assert audit.delivery_days("2026-11-01", "2026-11-30", 31, today=date(2027, 3, 1))[-1] == "2026-12-31"
 
 
 def test_the_command_refuses_a_reversed_period(capsys: pytest.CaptureFixture[str]) -> None:

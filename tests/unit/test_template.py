@@ -33,7 +33,7 @@ DESTINATIONS = {"ga4": "Ga4", "meta": "Meta", "webhook": "Webhook", "lake": "Lak
 
 # destination -> environment variables its forwarder needs besides DESTINATION
 # the ledger, the failed-events store and the decision log, for every forwarder
-DELIVERY_ENV = {"DELIVERY_TABLE", "FAILED_BUCKET", "DECISION_LOG_BUCKET"}
+DELIVERY_ENV = {"DELIVERY_TABLE", "FAILED_BUCKET", "DECISION_LOG_STREAM"}
 DESTINATION_ENV = {
     "ga4": {"GA4_MEASUREMENT_ID", "GA4_API_SECRET_ARN", "GA4_ENDPOINT", "GA4_DEBUG"} | DELIVERY_ENV,
     "meta": {"META_PIXEL_ID", "META_ACCESS_TOKEN_ARN", "META_GRAPH_URL", "META_TEST_EVENT_CODE"} | DELIVERY_ENV,
@@ -612,8 +612,9 @@ def test_secrets_are_readable_only_when_configured(cfn_template: dict[str, Any],
 
 def test_only_forwarders_touch_s3_and_only_to_put_their_own_objects(cfn_template: dict[str, Any]) -> None:
     """Given every role, then ingest has no S3 permission; each forwarder may only put objects under
-    its own failed/<destination>/ prefix of the failed-events store and its own decision-log prefix,
-    and the lake forwarder also under lake/ in the lake bucket (no read, list or delete anywhere)."""
+    its own failed/<destination>/ prefix of the failed-events store, and the lake forwarder also
+    under lake/ in the lake bucket (no read, list or delete anywhere; the decision log goes through
+    Firehose)."""
     for function in FUNCTIONS:
         s3_statements = [
             statement
@@ -626,10 +627,7 @@ def test_only_forwarders_touch_s3_and_only_to_put_their_own_objects(cfn_template
             assert s3_statements == [], f"{function} has S3 access"
             continue
         assert all(_as_list(st["Action"]) == ["s3:PutObject"] for st in s3_statements)
-        expected = [
-            {"Fn::Sub": f"${{FailedEventsBucket.Arn}}/failed/{destination}/*"},
-            {"Fn::Sub": f"${{LakeBucket.Arn}}/decisions/dt=*/destination={destination}/*"},
-        ]
+        expected = [{"Fn::Sub": f"${{FailedEventsBucket.Arn}}/failed/{destination}/*"}]
         if destination == "lake":
             expected.append({"Fn::Sub": "${LakeBucket.Arn}/lake/*"})
         assert sorted(json.dumps(st["Resource"]) for st in s3_statements) == sorted(json.dumps(r) for r in expected)
@@ -649,6 +647,49 @@ def test_each_forwarder_uses_only_its_own_ledger_entries(cfn_template: dict[str,
     assert len(ledger) == 1
     assert sorted(_as_list(ledger[0]["Action"])) == ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"]
     assert ledger[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{destination}#*"]}}
+
+
+def test_the_decision_log_goes_through_one_firehose_stream_into_decisions(
+    resources: dict[str, Any], cfn_template: dict[str, Any]
+) -> None:
+    """Given the decision-log stream, then it takes direct PUTs and writes them, uncompressed (the
+    records are gzip members), to the lake bucket under decisions/ every minute or 5 MB, with a role
+    that may put objects only there; every forwarder may PutRecordBatch to it and to nothing else
+    in Firehose, and no other function may touch it."""
+    stream = _props(resources, "DecisionLogStream")
+    assert stream["DeliveryStreamType"] == "DirectPut"
+    s3 = stream["ExtendedS3DestinationConfiguration"]
+    assert s3["BucketARN"] == {"Fn::GetAtt": ["LakeBucket", "Arn"]}
+    assert s3["RoleARN"] == {"Fn::GetAtt": ["DecisionLogStreamRole", "Arn"]}
+    assert s3["Prefix"] == "decisions/" and s3["ErrorOutputPrefix"].startswith("decisions/")
+    assert s3["CompressionFormat"] == "UNCOMPRESSED"
+    assert s3["BufferingHints"] == {"IntervalInSeconds": 60, "SizeInMBs": 5}
+    role = _props(resources, "DecisionLogStreamRole")
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "firehose.amazonaws.com"}
+    statements = [st for policy in role["Policies"] for st in _as_list(policy["PolicyDocument"]["Statement"])]
+    for st in statements:
+        actions = _as_list(st["Action"])
+        if st["Resource"] == {"Fn::GetAtt": ["LakeBucket", "Arn"]}:  # bucket-level reads only
+            assert set(actions) <= {"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"}
+        else:
+            assert st["Resource"] == {"Fn::Sub": "${LakeBucket.Arn}/decisions/*"}
+            assert sorted(actions) == ["s3:AbortMultipartUpload", "s3:PutObject"]
+    for function in FUNCTIONS:
+        firehose = [
+            statement
+            for _, document in _role_policy_entries(cfn_template, function)
+            for statement in _statements(document)
+            if any(str(a).startswith("firehose:") for a in _as_list(statement["Action"]))
+        ]
+        if function not in FORWARDER_DESTINATION:
+            assert firehose == [], function
+            continue
+        assert [(_as_list(st["Action"]), st["Resource"]) for st in firehose] == [
+            (["firehose:PutRecordBatch"], {"Fn::GetAtt": ["DecisionLogStream", "Arn"]})
+        ], function
+        env = _props(resources, function)["Environment"]["Variables"]
+        assert env["DECISION_LOG_STREAM"] == {"Ref": "DecisionLogStream"} and "DECISION_LOG_BUCKET" not in env
 
 
 def test_ingest_cannot_touch_the_ledger(cfn_template: dict[str, Any]) -> None:

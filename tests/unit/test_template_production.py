@@ -141,7 +141,15 @@ def _alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_every_alarm_watches_the_metric_and_dimensions_it_names(template: dict[str, Any]) -> None:
     expected: dict[str, tuple[str, str, dict[str, Any], str, int]] = {
-        "Ingest5xxAlarm": ("AWS/ApiGateway", "5xx", {"ApiId": {"Ref": "HttpApi"}}, "Sum", 0)
+        "Ingest5xxAlarm": ("AWS/ApiGateway", "5xx", {"ApiId": {"Ref": "HttpApi"}}, "Sum", 0),
+        # Firehose holding decision records it cannot write to S3 (the audit would under-count)
+        "DecisionLogDeliveryAlarm": (
+            "AWS/Firehose",
+            "DeliveryToS3.DataFreshness",
+            {"DeliveryStreamName": {"Ref": "DecisionLogStream"}},
+            "Maximum",
+            900,
+        ),
     }
     for p in DESTINATIONS.values():
         expected[f"{p}DeadLetterQueueAlarm"] = (

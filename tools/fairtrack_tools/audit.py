@@ -1,7 +1,7 @@
 """``fairtrack audit``: what was shared with whom, on which basis, under which policy versions.
 
-Reads the decision log the forwarders keep in the lake bucket (``decisions/dt=YYYY-MM-DD/...``,
-see :mod:`fairtrack.decision_log`) for a period and renders the regular audit a data protection
+Reads the decision log the forwarders keep in the lake bucket (see :mod:`fairtrack.decision_log`)
+for a period and renders the regular audit a data protection
 officer can sign off, as Markdown or a standalone HTML page: per destination, the events sent,
 skipped by the policy, dropped by the destination's own rules and failed; the fields shared with
 their purpose and legal basis (sent in full or reduced); the fields withheld and why; the policy
@@ -10,6 +10,16 @@ elsewhere; Markdown: a text bar chart).
 
 The log holds counts only (day, source, destination, field, action, reason, purpose, legal basis,
 policy version), never an id or a value, so neither does the report.
+
+Firehose writes the log by delivery time (``decisions/YYYY/MM/DD/HH/...``); each row carries the
+day its event was received, and that day is never later than the delivery. So the rows of a period
+are in the objects delivered from its first day on: the audit reads the delivery days from the
+period's first day to ``--late-days`` (default 31) after its last day, never past today, and keeps
+the rows of the period's days. 31 days covers what can settle late: a message in a dead-letter
+queue (kept 14 days from when it was sent) redriven by ``fairtrack replay``, and a failed event
+replayed from the failed-events store (kept 30 days by default). Objects in the former layout
+(``decisions/dt=YYYY-MM-DD/...``, one per batch and day, without a stream) are read for the
+period's days.
 
     fairtrack audit --from 2026-11-01 --to 2026-11-30 --format html --out audit-2026-11.html
     fairtrack audit --from 2026-11-01 --to 2026-11-30 --stack fairtrack       # a deployed stack
@@ -31,7 +41,7 @@ from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +53,7 @@ EXIT_OK, EXIT_ERROR = 0, 2
 DESTINATION_ORDER = ("ga4", "meta", "webhook", "lake")
 MAX_DAYS = 3660
 READ_WORKERS = 16
+LATE_DAYS = 31  # delivery days read after the period (see the module docstring)
 
 # what each event outcome and field reason means, in the report's words
 OUTCOME_LABELS = {
@@ -84,15 +95,43 @@ def list_keys(s3: Any, bucket: str, day: str, prefix: str = PREFIX) -> list[str]
     return keys
 
 
+def list_delivered(s3: Any, bucket: str, day: str, prefix: str = PREFIX) -> list[str]:
+    """The objects Firehose delivered on ``day`` (``<prefix>/YYYY/MM/DD/HH/...``)."""
+    keys: list[str] = []
+    path = f"{prefix}/{day.replace('-', '/')}/"
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=path):
+        keys.extend(obj["Key"] for obj in page.get("Contents", []) if not obj["Key"].endswith("/"))
+    return keys
+
+
+def delivery_days(
+    start: date | str, end: date | str, late_days: int = LATE_DAYS, today: date | None = None
+) -> list[str]:
+    """The delivery days whose objects may hold rows of ``start`` to ``end``: from ``start`` to
+    ``late_days`` after ``end``, never past ``today`` (UTC)."""
+    today = today or datetime.now(UTC).date()
+    last = min(as_day(end) + timedelta(days=max(0, late_days)), max(today, as_day(end)))
+    return days(start, last)
+
+
 def load_rows(
-    s3: Any, bucket: str, start: date | str, end: date | str, *, prefix: str = PREFIX, workers: int = READ_WORKERS
+    s3: Any,
+    bucket: str,
+    start: date | str,
+    end: date | str,
+    *,
+    prefix: str = PREFIX,
+    workers: int = READ_WORKERS,
+    late_days: int = LATE_DAYS,
 ) -> list[dict[str, Any]]:
     """Every decision row of the days ``start`` to ``end`` (inclusive), rows with the same key added
-    up. Objects are read concurrently; an object that is not a decision log raises
+    up: from the objects Firehose delivered on :func:`delivery_days` and the former per-day objects
+    of the period. Objects are read concurrently; an object that is not a decision log raises
     :class:`AuditError` naming its key (an audit must not skip counts silently)."""
     period = days(start, end)
     wanted = set(period)
-    keys = [key for day in period for key in list_keys(s3, bucket, day, prefix)]
+    keys = [key for day in delivery_days(start, end, late_days) for key in list_delivered(s3, bucket, day, prefix)]
+    keys += [key for day in period for key in list_keys(s3, bucket, day, prefix)]
 
     def read(key: str) -> list[dict[str, Any]]:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -686,7 +725,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     try:
         s3, bucket = resolve(args)
-        rows = load_rows(s3, bucket, start, end)
+        rows = load_rows(s3, bucket, start, end, late_days=args.late_days)
     except AuditError as exc:
         print(f"fairtrack audit: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -729,6 +768,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--format", choices=["md", "html"], default="md", help="Markdown (default) or a standalone page"
     )
     parser.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    parser.add_argument(
+        "--late-days",
+        type=int,
+        default=LATE_DAYS,
+        metavar="N",
+        help=f"also read the log delivered up to N days after --to (default {LATE_DAYS}): events that settle late",
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--local",

@@ -201,10 +201,43 @@ class LocalCloud:
             arn = secrets_client.create_secret(Name=f"{prefix}{logical}", SecretString=secrets.token_hex(32))["ARN"]
             r.refs[logical] = arn
             r.attrs[(logical, "Arn")] = arn
+        streams = resources_of_type(self.template, "AWS::KinesisFirehose::DeliveryStream")
+        for logical in streams:  # named before the placeholders, so a function's !Ref resolves
+            name = f"{prefix}{logical}"
+            r.refs[logical] = name
+            r.attrs[(logical, "Arn")] = f"arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/{name}"
         for logical in self.template.get("Resources", {}):
             if logical not in r.refs:  # functions, layers, log groups, APIs: a stable placeholder id
                 r.refs[logical] = f"{prefix}{logical}"
                 r.attrs[(logical, "Arn")] = f"arn:aws:local:{REGION}:{ACCOUNT}:{logical}"
+        self._create_delivery_streams(streams)
+
+    def _create_delivery_streams(self, streams: dict[str, Any]) -> None:
+        """Firehose streams (direct PUT to S3) from the template. moto writes each PutRecordBatch
+        at once as one object under the prefix's YYYY/MM/DD/HH/ (no buffering, no file extension)."""
+        r = self.resolver
+        assert r is not None
+        firehose = self.client("firehose")
+        for logical, res in streams.items():
+            props = r.resolve(res["Properties"])
+            s3 = props["ExtendedS3DestinationConfiguration"]
+            firehose.create_delivery_stream(
+                DeliveryStreamName=r.refs[logical],
+                DeliveryStreamType=props.get("DeliveryStreamType", "DirectPut"),
+                ExtendedS3DestinationConfiguration={
+                    key: s3[key]
+                    for key in (
+                        "BucketARN",
+                        "RoleARN",
+                        "Prefix",
+                        "ErrorOutputPrefix",
+                        "BufferingHints",
+                        "CompressionFormat",
+                        "FileExtension",
+                    )
+                    if key in s3
+                },
+            )
 
     def seed(self) -> None:
         """The default policy, active, and the dev source (write key ``dev-write-key``, GA4

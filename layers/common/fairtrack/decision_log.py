@@ -1,17 +1,34 @@
 """The decision log: what the policy engine and the destinations decided, counted, never per visitor.
 
-Every forwarder batch ends with one small gzip NDJSON object in the lake bucket::
+Every forwarder batch sends its rows to an Amazon Data Firehose stream (direct PUT,
+``DECISION_LOG_STREAM``) as one record: the rows as NDJSON in one gzip member. Firehose buffers
+the records of every forwarder (60 s or 5 MB) and writes them to the lake bucket under::
 
-    decisions/dt=YYYY-MM-DD/destination=<destination>/<utc time>-<uuid>.ndjson.gz
+    decisions/YYYY/MM/DD/HH/<stream>-<version>-<delivery time>-<id>.ndjson.gz
 
-(a second object only when a batch holds events received on two days: ``dt`` is always the day of
-the rows inside, so a reader of a period lists exactly the days of that period). One row per
-distinct (day, source, destination, field, action, reason, purpose, legal basis, policy version)
-with its count::
+by delivery time (UTC), uncompressed by Firehose: an object is the records one after the other,
+and concatenated gzip members are one valid gzip stream, so each object is gzip NDJSON as
+:func:`read_rows` reads it. A row's ``day`` is the day its event was received, never later than the
+day its record was delivered (:mod:`fairtrack_tools.audit` reads the delivery days from the
+period's first day on). One row per distinct (day, source, destination, field, action, reason,
+purpose, legal basis, policy version) with its count::
 
     {"day": "2026-11-24", "source": "web", "destination": "ga4", "field": "context.page.url",
      "action": "sent", "reason": "allowed", "purpose": "analytics", "legal_basis": "consent",
      "policy_version": 3, "count": 118}
+
+Why Firehose: one S3 PutObject per batch and destination cost $0.005 per 1,000 (about $0.80 per
+million single hits); Firehose bills $0.029 per GB with each record rounded up to 5 KB (about
+$0.02 for the same traffic), and a record it accepted is durable. Counts carried in the lake's own
+objects would only cover the lake forwarder; counts buffered per Lambda container and flushed by
+size would be lost whenever Lambda reclaims a container, and the audit would under-count.
+
+Without a stream, ``DECISION_LOG_BUCKET`` writes one object per batch and day straight to the
+bucket, as earlier versions did (:class:`BucketDecisionLog`)::
+
+    decisions/dt=YYYY-MM-DD/destination=<destination>/<utc time>-<uuid>.ndjson.gz
+
+The audit reads both layouts. With neither set there is no log.
 
 No ids, no values, no visitor: ``day`` is the date of the event's ``receivedAt`` (the gateway's own
 clock), ``source`` the site's source id, ``field`` a catalogued path (client-chosen keys that are
@@ -37,8 +54,10 @@ so a redelivery skips them). A failed event sent later by ``fairtrack replay`` i
 failed on the first delivery and as sent on the later one.
 
 The forwarder runs policy evaluation with ``record=True`` anyway; counting adds a few dictionary
-updates per event and one S3 PutObject per batch. A write failure is logged and counted, never
-retried: the events were delivered, and delivery must not depend on the audit trail.
+updates per event and one Firehose ``PutRecordBatch`` per batch. Records Firehose does not accept
+(``FailedPutCount``) are sent again a few times with a short backoff; what is still refused is
+logged and counted (``DecisionLogWriteFailed``), never raised: the events were delivered, and
+delivery must not depend on the audit trail.
 """
 
 from __future__ import annotations
@@ -47,9 +66,11 @@ import gzip
 import json
 import os
 import re
+import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +79,14 @@ from fairtrack.policy import Decision, Policy
 
 PREFIX = "decisions"
 BUCKET_ENV = "DECISION_LOG_BUCKET"
+STREAM_ENV = "DECISION_LOG_STREAM"
+# Firehose's quotas: a record of at most 1,000 KiB (before base64), a PutRecordBatch of at most
+# 500 records and 4 MiB
+RECORD_LIMIT = 1_000 * 1024
+CALL_RECORDS = 500
+CALL_BYTES = 4 * 1024 * 1024
+PUT_ATTEMPTS = 4  # the first put, then the records Firehose did not accept three more times
+BACKOFF_SECONDS = 0.05  # before the first retry; doubled before each next one
 ROW_KEYS = ("day", "source", "destination", "field", "action", "reason", "purpose", "legal_basis", "policy_version")
 EVENT_ACTIONS = ("sent", "skipped", "dropped", "failed")
 FIELD_ACTIONS = ("sent", "reduced", "dropped")
@@ -72,11 +101,15 @@ _PURPOSE_NAME = re.compile(r"[A-Za-z_][\w-]*")
 __all__ = [
     "BUCKET_ENV",
     "PREFIX",
+    "STREAM_ENV",
     "BatchDecisions",
+    "BucketDecisionLog",
     "DecisionCounts",
     "DecisionLog",
+    "Written",
     "day_of",
     "decision_log_bucket",
+    "decision_log_stream",
     "merge_rows",
     "read_rows",
 ]
@@ -90,6 +123,16 @@ def decision_log_bucket(settings: object | None = None) -> str:
     value = getattr(settings, "decision_log_bucket", None) if settings is not None else None
     if value is None:
         value = os.environ.get(BUCKET_ENV, "")
+    return str(value).strip()
+
+
+def decision_log_stream(settings: object | None = None) -> str:
+    """The Firehose stream the decision log goes to (``DECISION_LOG_STREAM``; empty: none), from
+    the settings model when it has the field (``ForwarderSettings.decision_log_stream``), else from
+    the environment."""
+    value = getattr(settings, "decision_log_stream", None) if settings is not None else None
+    if value is None:
+        value = os.environ.get(STREAM_ENV, "")
     return str(value).strip()
 
 
@@ -273,8 +316,118 @@ class BatchDecisions:
         return self.counts
 
 
+def ndjson_lines(counts: DecisionCounts) -> list[bytes]:
+    """The rows as NDJSON lines (each ending in a newline), sorted."""
+    return [(json.dumps(row, separators=(",", ":")) + "\n").encode() for row in counts.rows()]
+
+
+def gzip_members(lines: Sequence[bytes], limit: int = RECORD_LIMIT) -> list[bytes]:
+    """``lines`` as as few gzip members as fit in ``limit`` bytes each (one, short of a batch of
+    hundreds of thousands of rows): halves are compressed apart until every part fits. A single
+    line that does not fit on its own raises ``ValueError``."""
+    member = gzip.compress(b"".join(lines), compresslevel=6, mtime=0)
+    if len(member) <= limit:
+        return [member]
+    if len(lines) < 2:
+        raise ValueError(f"a decision row of {len(member)} bytes compressed is over the {limit}-byte record limit")
+    half = len(lines) // 2
+    return gzip_members(lines[:half], limit) + gzip_members(lines[half:], limit)
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a write did: records (Firehose) or objects (bucket) accepted, and those still refused
+    after the retries (their rows are not in the log) with the error codes Firehose gave."""
+
+    records: int
+    failed: int = 0
+    errors: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()  # the objects written (bucket only)
+
+
 class DecisionLog:
-    """Writes a batch's counts to ``<prefix>/dt=<day>/destination=<destination>/`` in the bucket."""
+    """Sends a batch's counts to the Firehose stream: one record (a gzip member of the rows as
+    NDJSON), in one ``PutRecordBatch``; more records only past Firehose's record limit."""
+
+    def __init__(
+        self,
+        stream: str,
+        destination: str,
+        firehose: Any = None,
+        *,
+        attempts: int = PUT_ATTEMPTS,
+        backoff: float = BACKOFF_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+        record_limit: int = RECORD_LIMIT,
+    ) -> None:
+        if not stream:
+            raise ValueError(f"{STREAM_ENV} is not configured")
+        self.stream = stream
+        self.destination = destination
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        self.record_limit = record_limit
+        self._sleep = sleep
+        self._firehose = firehose
+
+    @property
+    def firehose(self) -> Any:
+        if self._firehose is None:
+            import boto3
+
+            self._firehose = boto3.client("firehose")
+        return self._firehose
+
+    def records(self, counts: DecisionCounts) -> list[bytes]:
+        """The Firehose records of ``counts``: gzip members, each within the record limit."""
+        lines = ndjson_lines(counts)
+        return gzip_members(lines, self.record_limit) if lines else []
+
+    def write(self, counts: DecisionCounts) -> Written:
+        """Send the rows; records Firehose refuses (``FailedPutCount``) are sent again up to
+        ``attempts`` times in all, with a doubling backoff. Never raises for refused records: they
+        are in :attr:`Written.failed`. A call that fails as a whole (the stream is missing, access
+        denied, botocore's own retries exhausted) raises."""
+        pending = self.records(counts)
+        total = len(pending)
+        errors: list[str] = []
+        for attempt in range(self.attempts):
+            if attempt:
+                self._sleep(self.backoff * 2 ** (attempt - 1))
+            errors = []
+            refused: list[bytes] = []
+            for call in _calls(pending):
+                answer = self.firehose.put_record_batch(
+                    DeliveryStreamName=self.stream, Records=[{"Data": data} for data in call]
+                )
+                if not answer.get("FailedPutCount"):
+                    continue
+                for data, response in zip(call, answer.get("RequestResponses", []), strict=False):
+                    if response.get("ErrorCode"):
+                        refused.append(data)
+                        errors.append(str(response["ErrorCode"]))
+            pending = refused
+            if not pending:
+                break
+        return Written(records=total - len(pending), failed=len(pending), errors=tuple(sorted(set(errors))))
+
+
+def _calls(records: list[bytes]) -> list[list[bytes]]:
+    """``records`` in groups one ``PutRecordBatch`` may carry (500 records, 4 MiB)."""
+    calls: list[list[bytes]] = []
+    size = 0
+    for data in records:
+        if not calls or len(calls[-1]) >= CALL_RECORDS or size + len(data) > CALL_BYTES:
+            calls.append([])
+            size = 0
+        calls[-1].append(data)
+        size += len(data)
+    return calls
+
+
+class BucketDecisionLog:
+    """Writes a batch's counts straight to the bucket, one object per day under
+    ``<prefix>/dt=<day>/destination=<destination>/`` (without a Firehose stream)."""
 
     def __init__(self, bucket: str, destination: str, s3: Any = None, prefix: str = PREFIX) -> None:
         if not bucket:
@@ -296,8 +449,8 @@ class DecisionLog:
         stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
         return f"{self.prefix}/dt={day}/destination={self.destination}/{stamp}-{uuid.uuid4().hex}.ndjson.gz"
 
-    def write(self, counts: DecisionCounts) -> list[str]:
-        """Put the rows, one object per day they cover; returns the keys written. Raises on failure."""
+    def write(self, counts: DecisionCounts) -> Written:
+        """Put the rows, one object per day they cover. Raises on failure."""
         by_day: dict[str, list[str]] = {}
         for row in counts.rows():
             by_day.setdefault(row["day"], []).append(json.dumps(row, separators=(",", ":")))
@@ -313,12 +466,12 @@ class DecisionLog:
                 Body=gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=6),
             )
             keys.append(key)
-        return keys
+        return Written(records=len(keys), keys=tuple(keys))
 
 
 def read_rows(body: bytes) -> list[dict[str, Any]]:
-    """The rows of one decision-log object (gzip NDJSON). Raises ``ValueError`` on a line that is
-    not a decision row."""
+    """The rows of one decision-log object (gzip NDJSON: one gzip member, or several one after the
+    other as Firehose writes them). Raises ``ValueError`` on a line that is not a decision row."""
     rows = []
     for number, line in enumerate(gzip.decompress(body).decode("utf-8").splitlines(), 1):
         if not line.strip():

@@ -137,7 +137,10 @@ class ForwarderSettings(CommonSettings):
     lake_prefix: str = "lake"
     delivery_table: str = ""
     failed_bucket: str = ""
-    decision_log_bucket: str = ""  # empty: no decision log (fairtrack.decision_log)
+    # the decision log (fairtrack.decision_log): the Firehose stream, else objects straight to the
+    # bucket; neither: no log
+    decision_log_stream: str = ""
+    decision_log_bucket: str = ""
 
 
 @cache
