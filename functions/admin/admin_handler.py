@@ -7,15 +7,25 @@
 ``kind`` is ``anonymousId`` or ``userId``; optional ``from``/``to`` query parameters (ISO dates)
 bound the lake scan (default: every partition the lake holds, whatever its age; the erase answer
 names the range covered and the counts per store, and an erase that failed halfway is completed by
-the same request sent again). API Gateway authorises the routes with
-``AWS_IAM``; the handler also refuses (403) a request that carries no IAM caller, so a
-misconfigured route can never become public. The id in the path is personal data: it is never
-logged, and no answer echoes it.
+the same request sent again). The id in the path is personal data: it is never logged, and no
+answer echoes it.
+
+Who may call: API Gateway authorises the routes with ``AWS_IAM`` (SigV4), which lets through any
+principal whose IAM policies allow ``execute-api:Invoke`` on them; an HTTP API has no resource
+policy to narrow that. So the handler itself admits only a session of the operator role
+(``OPERATOR_ROLE_ARN``, the template's ``OperatorRoleArn``): the caller API Gateway authenticated
+(``requestContext.authorizer.iam.userArn``) must be ``arn:<partition>:sts::<account>:assumed-role/
+<role name>/<session>`` of that role, same partition, account and name (an assumed-role ARN carries
+no role path). Every other request is refused with 403 before anything is read:
+
+- ``forbidden``: no IAM caller at all (a route that lost its authorizer never becomes public);
+- ``operator_role_not_configured``: ``OperatorRoleArn`` is empty, and the admin API is closed;
+- ``not_operator``: an IAM user, another role (of this account or another), or the role itself
+  rather than a session of it.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from functools import cache
 from typing import Any
@@ -30,6 +40,7 @@ from fairtrack import subjects
 from fairtrack.errors import ClientError
 from fairtrack.http import error_response, json_response
 from fairtrack.observability import logger, metrics
+from fairtrack.settings import admin_settings
 
 app = APIGatewayHttpResolver()
 
@@ -39,12 +50,13 @@ MAX_ID_LENGTH = 512
 
 @cache
 def where() -> subjects.Where:
+    settings = admin_settings()
     return subjects.Where(
-        policy_table=os.environ["POLICY_TABLE"],
-        consent_table=os.environ["CONSENT_TABLE"],
-        lake_bucket=os.environ["LAKE_BUCKET"],
-        failed_bucket=os.environ["FAILED_BUCKET"],
-        pseudonym_secret_arn=os.environ["PSEUDONYM_SECRET_ARN"],
+        policy_table=settings.policy_table,
+        consent_table=settings.consent_table,
+        lake_bucket=settings.lake_bucket,
+        failed_bucket=settings.failed_bucket,
+        pseudonym_secret_arn=settings.pseudonym_secret_arn,
     )
 
 
@@ -53,13 +65,37 @@ def client(service: str) -> Any:
     return boto3.client(service)  # type: ignore[call-overload]
 
 
+def is_operator_session(caller: str, role_arn: str) -> bool:
+    """Whether ``caller`` (an authenticated IAM ARN) is a session of the role ``role_arn``:
+    ``arn:P:sts::A:assumed-role/NAME/SESSION`` for ``arn:P:iam::A:role/[PATH/]NAME``."""
+    role = role_arn.split(":", 5)
+    who = caller.split(":", 5)
+    if len(role) != 6 or len(who) != 6 or role[0] != "arn" or who[0] != "arn":
+        return False
+    if role[2] != "iam" or not role[5].startswith("role/") or who[2] != "sts":
+        return False
+    if role[3] or who[3] or who[1] != role[1] or who[4] != role[4] or not role[4]:
+        return False  # IAM and STS ARNs name no region; partition and account must match
+    kind, _, rest = who[5].partition("/")
+    name, _, session = rest.partition("/")
+    return kind == "assumed-role" and bool(session) and "/" not in session and name == role[5].rsplit("/", 1)[1]
+
+
 def caller_arn() -> str:
-    """The IAM ARN API Gateway authenticated (payload 2.0); refuse the request when there is none."""
+    """The IAM ARN API Gateway authenticated (payload 2.0), when it is a session of the operator
+    role; refuse the request (403) otherwise, and always while no operator role is configured."""
     context = app.current_event.raw_event.get("requestContext") or {}
     iam = (context.get("authorizer") or {}).get("iam") or {}
     arn = iam.get("userArn") if isinstance(iam, dict) else None
     if not isinstance(arn, str) or not arn.startswith("arn:"):
         raise ClientError(403, "forbidden", "this route takes IAM-signed requests only")
+    role = admin_settings().operator_role_arn
+    if not role:
+        raise ClientError(
+            403, "operator_role_not_configured", "the admin API is closed: the stack has no OperatorRoleArn"
+        )
+    if not is_operator_session(arn, role):
+        raise ClientError(403, "not_operator", "only a session of the stack's operator role may call this route")
     return arn
 
 

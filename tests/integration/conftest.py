@@ -59,6 +59,7 @@ def load_handler(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> Callable
             monkeypatch.setenv(name, value)
         settings.ingest_settings.cache_clear()
         settings.forwarder_settings.cache_clear()
+        settings.admin_settings.cache_clear()
         parameters.clear_caches()
         path = spec.code_dir / (spec.handler.rsplit(".", 1)[0] + ".py")
         module_name = f"_handler_{logical_id}_{next(counter)}"

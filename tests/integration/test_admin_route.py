@@ -1,10 +1,15 @@
-"""The admin function's data-subject routes in-process (moto): export and erase by an IAM caller,
-and a refusal for any request API Gateway did not authenticate with IAM."""
+"""The admin function's data-subject routes in-process (moto): export and erase by a session of the
+operator role (``OperatorRoleArn``; the local stack's is ``fairtrack-operator``), a refusal for any
+request API Gateway did not authenticate with IAM, for any other IAM caller, and for everyone while
+no operator role is configured; and the local API server's way to the routes (SigV4 or 403)."""
 
 from __future__ import annotations
 
 import io
 import json
+import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +18,9 @@ import pytest
 from logcapture import captured_logs
 from subjectkit import OTHER, SUBJECT, hold_subject
 
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack import settings
+from fairtrack_tools.apiserver import ApiServer
+from fairtrack_tools.localcloud import LOCAL_OPERATOR_ROLE_ARN, LOCAL_OPERATOR_SESSION, LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR = "arn:aws:sts::123456789012:assumed-role/fairtrack-operator/alice"
@@ -108,3 +115,107 @@ def test_errors_never_echo_the_id(held: str, load_handler: Any, context: Any, lo
     assert refused["statusCode"] == 400 and SUBJECT not in refused["body"]
     text = logs.getvalue()
     assert "admin request refused" in text and SUBJECT not in text
+
+
+def policy_items(cloud: LocalCloud) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = cloud.client("dynamodb").scan(TableName=cloud.outputs()["PolicyTableName"])["Items"]
+    return items
+
+
+def test_the_local_stack_configures_the_operator_role(cloud: LocalCloud) -> None:
+    assert cloud.functions()["AdminFunction"].environment["OPERATOR_ROLE_ARN"] == LOCAL_OPERATOR_ROLE_ARN
+    assert OPERATOR.startswith("arn:aws:sts::123456789012:assumed-role/fairtrack-operator/")
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [
+        "arn:aws:sts::123456789012:assumed-role/fairtrack-reader/alice",  # another role, same account
+        "arn:aws:sts::123456789012:assumed-role/fairtrack-operator-2/alice",  # a name it prefixes
+        "arn:aws:sts::210987654321:assumed-role/fairtrack-operator/alice",  # same name, other account
+        "arn:aws-cn:sts::123456789012:assumed-role/fairtrack-operator/alice",  # other partition
+        "arn:aws:iam::123456789012:user/alice",  # an IAM user of the account
+        "arn:aws:iam::123456789012:role/fairtrack-operator",  # the role, not a session of it
+        "arn:aws:iam::123456789012:root",
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_any_other_iam_caller_is_refused(
+    cloud: LocalCloud, held: str, load_handler: Any, context: Any, method: str, caller: str
+) -> None:
+    admin = load_handler("AdminFunction").handler
+    response = admin(admin_request(method, "anonymousId", SUBJECT, caller=caller), context)
+    assert response["statusCode"] == 403, response
+    assert json.loads(response["body"])["code"] == "not_operator"
+    assert SUBJECT not in response["body"] and held not in response["body"]
+    assert not any(i["id"]["S"].startswith(("erasure#", "suppress")) for i in policy_items(cloud))
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_without_an_operator_role_the_admin_api_is_closed(
+    cloud: LocalCloud, held: str, load_handler: Any, context: Any, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    admin = load_handler("AdminFunction").handler
+    monkeypatch.setenv("OPERATOR_ROLE_ARN", "")  # the template's default
+    settings.admin_settings.cache_clear()
+    for caller in (OPERATOR, "arn:aws:iam::123456789012:user/alice"):
+        response = admin(admin_request(method, "anonymousId", SUBJECT, caller=caller), context)
+        assert response["statusCode"] == 403, response
+        assert json.loads(response["body"])["code"] == "operator_role_not_configured"
+    assert not any(i["id"]["S"].startswith(("erasure#", "suppress")) for i in policy_items(cloud))
+
+
+def test_a_session_of_a_role_with_a_path_is_the_operator(
+    held: str, load_handler: Any, context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An assumed-role ARN carries the role's name, not its path: the role's name decides."""
+    admin = load_handler("AdminFunction").handler
+    monkeypatch.setenv("OPERATOR_ROLE_ARN", "arn:aws:iam::123456789012:role/ops/privacy/fairtrack-operator")
+    settings.admin_settings.cache_clear()
+    assert admin(admin_request("GET", "anonymousId", SUBJECT), context)["statusCode"] == 200
+
+
+def _call(url: str, method: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_local_api_takes_signed_requests_as_the_operator(
+    cloud: LocalCloud, held: str, load_handler: Any, context: Any
+) -> None:
+    """Given the local API server with the template's routes (what ``make dev`` serves), then an
+    unsigned request to an admin route gets API Gateway's 403 without reaching the function, and a
+    SigV4-signed one reaches it as a session of the local operator role, which it lets through."""
+    admin = load_handler("AdminFunction").handler
+    invoked: list[dict[str, Any]] = []
+
+    def invoke(function: str, event: dict[str, Any]) -> Any:
+        assert function == "AdminFunction"
+        invoked.append(event)
+        return admin(event, context)
+
+    routes = cloud.http_routes()
+    assert {(r.method, r.path) for r in routes if r.iam_auth} == {
+        ("GET", "/admin/subjects/{kind}/{id}"),
+        ("DELETE", "/admin/subjects/{kind}/{id}"),
+    }
+    server = ApiServer([r for r in routes if r.iam_auth], invoke, lambda *_: (404, {}), port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"{server.base_url}/admin/subjects/anonymousId/{SUBJECT}"
+        assert _call(url, "GET", {}) == (403, {"message": "Forbidden"})
+        assert invoked == []
+        signed = {"Authorization": "AWS4-HMAC-SHA256 Credential=AKIDLOCAL/20261124/us-east-1/execute-api/aws4_request"}
+        status, doc = _call(url, "GET", signed)
+    finally:
+        server.stop()
+        thread.join(timeout=5)
+    assert status == 200, doc
+    assert doc["subject"]["pseudonym"] == held
+    (event,) = invoked
+    assert event["requestContext"]["authorizer"]["iam"]["userArn"] == LOCAL_OPERATOR_SESSION

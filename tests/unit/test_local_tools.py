@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 
 from fairtrack_tools.apiserver import build_event, match_route
-from fairtrack_tools.localcloud import HttpRoute
+from fairtrack_tools.localcloud import (
+    LOCAL_OPERATOR_ROLE_ARN,
+    LOCAL_OPERATOR_SESSION,
+    HttpRoute,
+    LocalCloud,
+    check_parameters,
+    is_loopback_http,
+)
 from fairtrack_tools.template import ACCOUNT, REGION, Resolver, load, resources_of_type
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -407,3 +414,76 @@ def test_cookies_are_split_and_removed_from_headers() -> None:
     assert event["cookies"] == ["a=1", "b=2", "c=3"]
     assert "cookie" not in event["headers"]
     assert event["headers"]["x-test"] == "y"
+
+
+# -- parameters the template refuses; the local operator --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:8080/webhook", True),
+        ("http://127.9.9.9/x", True),
+        ("http://[::1]:9000/x", True),
+        ("http://localhost:9000/x", True),
+        ("https://127.0.0.1/x", False),  # already valid: nothing to bypass
+        ("http://hooks.example/in", False),
+        ("http://10.0.0.1/in", False),
+        ("", False),
+    ],
+)
+def test_only_loopback_http_urls_are_local_exceptions(url: str, loopback: bool) -> None:
+    assert is_loopback_http(url) is loopback
+
+
+def test_parameters_are_checked_as_cloudformation_would() -> None:
+    """Given the real template, then a value its AllowedPattern or AllowedValues refuses is refused
+    by the local stack too (WebhookUrl must be https), and a good one passes."""
+    template = load(TEMPLATE_PATH)
+    check_parameters(template, {"WebhookUrl": "https://hooks.example/in", "OperatorRoleArn": LOCAL_OPERATOR_ROLE_ARN})
+    for bad in ({"WebhookUrl": "http://hooks.example/in"}, {"Ga4DebugMode": "yes"}, {"NoSuchParameter": "x"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            check_parameters(template, bad)
+
+
+def test_the_local_webhook_url_reaches_the_forwarder_past_the_pattern() -> None:
+    """Given the local stack (its capture server on http://127.0.0.1), then the template is resolved
+    with a stand-in https URL (the webhook is enabled, ingest routes to it) and the webhook forwarder
+    alone is given the loopback URL; a non-loopback http URL is refused as on deploy."""
+    from moto import mock_aws
+
+    with mock_aws():
+        cloud = LocalCloud(embedded=False).start()
+        try:
+            specs = cloud.functions()
+            assert cloud.capture_server is not None
+            assert (
+                specs["WebhookForwarderFunction"].environment["WEBHOOK_URL"]
+                == cloud.capture_server.base_url + "/webhook"
+            )
+            assert specs["IngestFunction"].environment["WEBHOOK_QUEUE_URL"] != ""
+            assert "WEBHOOK_URL" not in specs["Ga4ForwarderFunction"].environment
+        finally:
+            cloud.stop()
+        with pytest.raises(ValueError, match="WebhookUrl"):
+            LocalCloud(embedded=False, parameters={"WebhookUrl": "http://hooks.example/in"}).start()
+
+
+def test_an_iam_route_event_names_the_caller() -> None:
+    route = HttpRoute("GET", "/admin/subjects/{kind}/{id}", "AdminFunction", iam_auth=True)
+    event = build_event(
+        route,
+        params={"kind": "userId", "id": "u"},
+        method="GET",
+        raw_path="/admin/subjects/userId/u",
+        query="",
+        headers={},
+        body=b"",
+        source_ip="127.0.0.1",
+        host="127.0.0.1:3000",
+        iam_caller=LOCAL_OPERATOR_SESSION,
+    )
+    iam = event["requestContext"]["authorizer"]["iam"]
+    assert iam["userArn"] == LOCAL_OPERATOR_SESSION
+    assert iam["accountId"] == ACCOUNT
+    assert "authorizer" not in event_for()["requestContext"]  # other routes: no caller

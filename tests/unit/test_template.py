@@ -104,21 +104,13 @@ def _walk(node: Any) -> Iterator[Any]:
             yield from _walk(value)
 
 
-@pytest.fixture(scope="module")
-def sam_template() -> dict[str, Any]:
+def load_sam_template() -> dict[str, Any]:
     # JSON round trip: plain dicts and strs instead of the loader's node classes.
     template: dict[str, Any] = json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE_PATH))))
     return template
 
 
-@pytest.fixture(scope="module")
-def resources(sam_template: dict[str, Any]) -> dict[str, Any]:
-    template_resources: dict[str, Any] = sam_template["Resources"]
-    return template_resources
-
-
-@pytest.fixture(scope="module")
-def cfn_template(sam_template: dict[str, Any]) -> dict[str, Any]:
+def translate(sam_template: dict[str, Any]) -> dict[str, Any]:
     """The template transformed to plain CloudFormation, offline."""
     template = copy.deepcopy(sam_template)
     for resource in template["Resources"].values():
@@ -131,6 +123,23 @@ def cfn_template(sam_template: dict[str, Any]) -> dict[str, Any]:
         mp.setenv("AWS_REGION", "eu-west-1")
         translated: dict[str, Any] = transform(template, {}, _OfflinePolicyLoader())
     return translated
+
+
+@pytest.fixture(scope="module")
+def sam_template() -> dict[str, Any]:
+    return load_sam_template()
+
+
+@pytest.fixture(scope="module")
+def resources(sam_template: dict[str, Any]) -> dict[str, Any]:
+    template_resources: dict[str, Any] = sam_template["Resources"]
+    return template_resources
+
+
+@pytest.fixture(scope="module")
+def cfn_template(sam_template: dict[str, Any]) -> dict[str, Any]:
+    """The template transformed to plain CloudFormation, offline."""
+    return translate(sam_template)
 
 
 def _props(resources: dict[str, Any], logical_id: str) -> dict[str, Any]:
@@ -325,13 +334,19 @@ def test_ingest_function_knows_every_queue_and_its_anonymisation_settings(resour
 
 
 def test_ingest_function_may_send_to_every_destination_queue(resources: dict[str, Any]) -> None:
-    """Given the ingest function's policies, then it may send to each of the four queues."""
+    """Given the ingest function's policies, then it may send (SendMessage alone) to each of the four
+    queues."""
     policies = _props(resources, "IngestFunction")["Policies"]
-    send_targets = [
-        p["SQSSendMessagePolicy"]["QueueName"] for p in policies if isinstance(p, dict) and "SQSSendMessagePolicy" in p
+    send = [
+        statement
+        for p in policies
+        if isinstance(p, dict) and "Statement" in p
+        for statement in _as_list(p["Statement"])
+        if any(str(a).startswith("sqs:") for a in _as_list(statement["Action"]))
     ]
-    assert sorted(send_targets, key=str) == sorted(
-        ({"Fn::GetAtt": [f"{prefix}Queue", "QueueName"]} for prefix in DESTINATIONS.values()), key=str
+    assert [_as_list(st["Action"]) for st in send] == [["sqs:SendMessage"]]
+    assert sorted(send[0]["Resource"], key=str) == sorted(
+        ({"Fn::GetAtt": [f"{prefix}Queue", "Arn"]} for prefix in DESTINATIONS.values()), key=str
     )
 
 
@@ -633,22 +648,6 @@ def test_only_forwarders_touch_s3_and_only_to_put_their_own_objects(cfn_template
         assert sorted(json.dumps(st["Resource"]) for st in s3_statements) == sorted(json.dumps(r) for r in expected)
 
 
-@pytest.mark.parametrize("function", FORWARDERS)
-def test_each_forwarder_uses_only_its_own_ledger_entries(cfn_template: dict[str, Any], function: str) -> None:
-    """Given a forwarder's role, then it may batch-read and batch-write the delivery ledger, and only
-    items whose key starts with its own destination (a LeadingKeys condition); nothing else may."""
-    destination = FORWARDER_DESTINATION[function]
-    ledger = [
-        statement
-        for _, document in _role_policy_entries(cfn_template, function)
-        for statement in _statements(document)
-        if "DeliveryTable" in json.dumps(statement["Resource"])
-    ]
-    assert len(ledger) == 1
-    assert sorted(_as_list(ledger[0]["Action"])) == ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"]
-    assert ledger[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{destination}#*"]}}
-
-
 def test_the_decision_log_goes_through_one_firehose_stream_into_decisions(
     resources: dict[str, Any], cfn_template: dict[str, Any]
 ) -> None:
@@ -690,6 +689,32 @@ def test_the_decision_log_goes_through_one_firehose_stream_into_decisions(
         ], function
         env = _props(resources, function)["Environment"]["Variables"]
         assert env["DECISION_LOG_STREAM"] == {"Ref": "DecisionLogStream"} and "DECISION_LOG_BUCKET" not in env
+
+
+@pytest.mark.parametrize("function", FORWARDERS)
+def test_only_the_ga4_forwarder_uses_the_ledger_and_only_its_own_entries(
+    cfn_template: dict[str, Any], function: str
+) -> None:
+    """Given a forwarder's role, then the GA4 forwarder may get, put, update and delete items of the
+    delivery ledger whose key starts with ``ga4#`` (a LeadingKeys condition), and the Meta, webhook
+    and lake forwarders may not touch it."""
+    ledger = [
+        statement
+        for _, document in _role_policy_entries(cfn_template, function)
+        for statement in _statements(document)
+        if "DeliveryTable" in json.dumps(statement["Resource"])
+    ]
+    if FORWARDER_DESTINATION[function] != "ga4":
+        assert ledger == [], function
+        return
+    assert len(ledger) == 1
+    assert sorted(_as_list(ledger[0]["Action"])) == [
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ]
+    assert ledger[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ga4#*"]}}
 
 
 def test_ingest_cannot_touch_the_ledger(cfn_template: dict[str, Any]) -> None:

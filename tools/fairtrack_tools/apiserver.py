@@ -3,6 +3,12 @@
 Routes come from the template's ``HttpApi`` events (``ANY /v1/{proxy+}``...), matched with API
 Gateway's precedence (most specific route first, exact method before ``ANY``); anything else gets
 API Gateway's own 404. ``/_dev/`` paths are the local stack's developer endpoints.
+
+Routes with the ``AWS_IAM`` authorizer (the admin routes): a request without a SigV4
+``Authorization`` header gets API Gateway's 403 ``{"message":"Forbidden"}``; a signed one reaches
+the function with ``requestContext.authorizer.iam`` naming the local caller, by default a session
+of the local stack's operator role (:data:`fairtrack_tools.localcloud.LOCAL_OPERATOR_SESSION`).
+The signature itself is not verified: the local API listens on loopback only.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from fairtrack_tools.localcloud import HttpRoute
+from fairtrack_tools.localcloud import LOCAL_OPERATOR_SESSION, HttpRoute
 from fairtrack_tools.runtime import FunctionError
 from fairtrack_tools.template import ACCOUNT
 
@@ -41,6 +47,22 @@ class RawBody:
 
 
 DevHandler = Callable[[str, dict[str, str]], tuple[int, Any]]
+SIGV4 = "AWS4-HMAC-SHA256 "
+
+
+def iam_identity(caller_arn: str) -> dict[str, Any]:
+    """``requestContext.authorizer.iam`` as API Gateway fills it for a caller ARN (payload 2.0)."""
+    account = caller_arn.split(":")[4] if caller_arn.count(":") >= 5 else ACCOUNT
+    session = caller_arn.rsplit("/", 1)[-1]
+    return {
+        "accessKey": "ASIALOCALLOCALLOCAL0",
+        "accountId": account,
+        "callerId": f"AROALOCALLOCALLOCAL0:{session}",
+        "cognitoIdentity": None,
+        "principalOrgId": None,
+        "userArn": caller_arn,
+        "userId": f"AROALOCALLOCALLOCAL0:{session}",
+    }
 
 
 def _pattern(path: str) -> re.Pattern[str]:
@@ -82,7 +104,9 @@ def build_event(
     body: bytes,
     source_ip: str,
     host: str,
+    iam_caller: str | None = None,
 ) -> dict[str, Any]:
+    """The payload 2.0 event; ``iam_caller``: the caller ARN an ``AWS_IAM`` route authenticated."""
     ctype = headers.get("content-type", "").lower()
     encoded = bool(headers.get("content-encoding")) or (bool(body) and not ctype.startswith(TEXT_TYPES))
     if not encoded:
@@ -121,6 +145,8 @@ def build_event(
         },
         "isBase64Encoded": encoded,
     }
+    if iam_caller is not None:
+        event["requestContext"]["authorizer"] = {"iam": iam_identity(iam_caller)}
     if "cookie" in headers:
         event["cookies"] = [c.strip() for c in headers["cookie"].split(";") if c.strip()]
     if query_params:
@@ -140,8 +166,11 @@ class ApiServer:
         dev: DevHandler,
         host: str = "127.0.0.1",
         port: int = 3000,
+        *,
+        iam_caller: str = LOCAL_OPERATOR_SESSION,
     ) -> None:
         outer = self
+        self.iam_caller = iam_caller  # who a SigV4-signed request to an AWS_IAM route is
         self.routes = routes
         self.invoke = invoke
         self.dev = dev
@@ -173,6 +202,9 @@ class ApiServer:
                 headers: dict[str, str] = {}
                 for k, v in self.headers.items():
                     headers[k.lower()] = f"{headers[k.lower()]},{v}" if k.lower() in headers else v
+                if route.iam_auth and not headers.get("authorization", "").startswith(SIGV4):
+                    self._send(403, {"content-type": "application/json"}, b'{"message":"Forbidden"}')
+                    return
                 event = build_event(
                     route,
                     params=params,
@@ -183,6 +215,7 @@ class ApiServer:
                     body=body,
                     source_ip=self.client_address[0],
                     host=self.headers.get("Host", "127.0.0.1"),
+                    iam_caller=outer.iam_caller if route.iam_auth else None,
                 )
                 try:
                     result = outer.invoke(route.function, event)

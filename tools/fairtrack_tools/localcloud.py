@@ -5,18 +5,32 @@ resource definitions; each function's environment is the template's, resolved ag
 created resources and local parameter values (destination URLs point at the capture server, the
 webhook secret is a local Secrets Manager secret). The policy table is seeded with
 ``policies/default.yaml`` and a dev source.
+
+Parameters are checked against the template's ``AllowedPattern`` and ``AllowedValues`` as
+CloudFormation would, with one visible exception, :data:`LOOPBACK_URL_PARAMETERS`: the capture
+server is plain ``http://127.0.0.1``, which ``WebhookUrl``'s pattern (``https://`` only) refuses.
+Given such a loopback URL, the local stack passes the template a stand-in ``https://`` URL (so
+the webhook is enabled and the template is resolved as deployed) and sets the forwarder's
+environment variable to the loopback URL itself; any other ``http://`` URL is refused.
+
+The admin routes (``AWS_IAM``) get ``OperatorRoleArn`` = :data:`LOCAL_OPERATOR_ROLE_ARN` unless a
+test overrides it, and the local API server presents signed requests to them as a session of that
+role (:data:`LOCAL_OPERATOR_SESSION`); it does not verify signatures.
 """
 
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import json
 import logging
+import re
 import secrets
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -30,6 +44,42 @@ from fairtrack_tools.template import ACCOUNT, REGION, Resolver, load, resources_
 DEV_WRITE_KEY = "dev-write-key"
 DEV_MEASUREMENT_ID = "G-DEV"
 DEV_SOURCE_ID = "dev"
+# the admin routes' operator role on the local stack, and the session the local API presents
+LOCAL_OPERATOR_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/fairtrack-operator"
+LOCAL_OPERATOR_SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/fairtrack-operator/local-operator"
+# URL parameters whose pattern refuses http://, given to a function's environment instead when
+# they point at a loopback address: parameter -> (function, environment variable)
+LOOPBACK_URL_PARAMETERS = {"WebhookUrl": ("WebhookForwarderFunction", "WEBHOOK_URL")}
+LOOPBACK_STAND_IN = "https://loopback.fairtrack.invalid/"
+
+
+def is_loopback_http(url: str) -> bool:
+    """Whether ``url`` is ``http://`` to a loopback address (127.0.0.0/8, ::1, localhost)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def check_parameters(template: dict[str, Any], values: dict[str, str]) -> None:
+    """Refuse (ValueError) a parameter value the template's AllowedPattern (whole value, as
+    CloudFormation matches it) or AllowedValues would refuse at deploy time."""
+    specs = template.get("Parameters", {})
+    for name, value in values.items():
+        spec = specs.get(name)
+        if spec is None:
+            raise ValueError(f"{name} is not a parameter of the template")
+        pattern = spec.get("AllowedPattern")
+        if pattern is not None and re.fullmatch(str(pattern), value) is None:
+            raise ValueError(f"{name}: {spec.get('ConstraintDescription', 'does not match ' + str(pattern))}")
+        allowed = spec.get("AllowedValues")
+        if allowed is not None and value not in {str(v) for v in allowed}:
+            raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}")
 
 
 @dataclass(frozen=True)
@@ -45,6 +95,7 @@ class HttpRoute:
     method: str
     path: str
     function: str
+    iam_auth: bool = False  # the AWS_IAM authorizer (SigV4): the admin routes
 
     @property
     def route_key(self) -> str:
@@ -72,6 +123,7 @@ class LocalCloud:
         self.capture_server: CaptureServer | None = None
         self.moto: ThreadedMotoServer | None = None
         self.resolver: Resolver | None = None
+        self.loopback_env: dict[str, dict[str, str]] = {}  # function -> variables set past the template
         self.endpoint = ""
         self.session: boto3.Session | None = None
 
@@ -106,8 +158,16 @@ class LocalCloud:
             "MetaPixelId": "1234567890",
             # a policy or source pushed to the local stack takes effect within 2 s (deployed: 30 s)
             "PolicyCacheSeconds": "2",
+            # the admin routes admit sessions of this role (the local API presents one)
+            "OperatorRoleArn": LOCAL_OPERATOR_ROLE_ARN,
         }
         params.update(self.overrides)
+        self.loopback_env = {}
+        for param, (function, variable) in LOOPBACK_URL_PARAMETERS.items():
+            if is_loopback_http(params.get(param, "")):  # the documented local exception
+                self.loopback_env.setdefault(function, {})[variable] = params[param]
+                params[param] = LOOPBACK_STAND_IN
+        check_parameters(self.template, params)
         for param, name in (
             ("WebhookSecretArn", "webhook"),
             ("Ga4ApiSecretArn", "ga4-api-secret"),
@@ -293,6 +353,7 @@ class LocalCloud:
                 for name in layers
                 if name.removeprefix("fairtrack-local-") in layer_dirs
             )
+            env.update(self.loopback_env.get(logical, {}))  # loopback URLs the template's patterns refuse
             specs[logical] = FunctionSpec(
                 logical_id=logical,
                 code_dir=(self.base_dir / props["CodeUri"]).resolve(),
@@ -329,7 +390,15 @@ class LocalCloud:
         ]
 
     def http_routes(self) -> list[HttpRoute]:
-        return [HttpRoute(p.get("Method", "ANY").upper(), p.get("Path", "/"), fn) for fn, p in self._events("HttpApi")]
+        return [
+            HttpRoute(
+                p.get("Method", "ANY").upper(),
+                p.get("Path", "/"),
+                fn,
+                iam_auth=(p.get("Auth") or {}).get("Authorizer") == "AWS_IAM",
+            )
+            for fn, p in self._events("HttpApi")
+        ]
 
     # -- the lake -----------------------------------------------------------------------------
     def lake_records(self) -> list[Any]:

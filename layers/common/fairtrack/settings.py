@@ -143,6 +143,18 @@ class ForwarderSettings(CommonSettings):
     decision_log_bucket: str = ""
 
 
+class AdminSettings(CommonSettings):
+    """The admin function's (data-subject routes). ``operator_role_arn`` (the template's
+    ``OperatorRoleArn``) is the one IAM role whose sessions may call the routes; empty refuses
+    every caller (the admin API is closed); the admin handler checks the caller against it."""
+
+    consent_table: str = ""
+    lake_bucket: str = ""
+    failed_bucket: str = ""
+    pseudonym_secret_arn: str = ""
+    operator_role_arn: str = ""
+
+
 @cache
 def ingest_settings() -> IngestSettings:
     return IngestSettings.model_validate(dict(os.environ))
@@ -151,3 +163,8 @@ def ingest_settings() -> IngestSettings:
 @cache
 def forwarder_settings() -> ForwarderSettings:
     return ForwarderSettings.model_validate(dict(os.environ))
+
+
+@cache
+def admin_settings() -> AdminSettings:
+    return AdminSettings.model_validate(dict(os.environ))
