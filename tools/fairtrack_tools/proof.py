@@ -51,13 +51,18 @@ batches) under eight consent states, sent through the real ingest API. For each 
   checked against the decision log's settled counts when it is on.
 - **failed**: events in the failed-events store (listed with boto3 at the ``/_dev/aws``
   endpoint), with the reason; **in DLQ**: events of dead-lettered messages not settled otherwise.
-- **lost** = accepted minus all of the above (must be 0); **duplicates**: an event id delivered
-  twice (must be 0: the delivery ledger stops re-sends); **unexpected**: delivered though it
+- **lost** = accepted minus all of the above (must be 0); **unexpected**: delivered though it
   should not have been (consent, or a predicted drop).
+- **duplicates**, per destination's guarantee (:data:`~fairtrack.destinations.guarantees.GUARANTEES`,
+  the README's table): *raw*, every copy of an event beyond the first, and *after dedup*, the
+  copies left once deduplicated by the destination's idempotency key (:func:`dedup_keys`: Meta
+  ``event_name`` + ``event_id``, the webhook's ``Idempotency-Key`` header, the lake's
+  ``event.messageId``; GA4 has none). Exactly once (GA4, its ledger) must show 0 raw duplicates;
+  at least once must show 0 after dedup, its raw copies printed.
 
-Cross-checks: the forwarders' ``batch forwarded`` lines (events delivered = unique deliveries,
+Cross-checks: the forwarders' ``batch forwarded`` lines (events delivered = every copy delivered,
 failed = the failed store, retried requests = the retryable faults the proxy injected, duplicates
-skipped = re-sends the ledger stopped), the failed-store objects = permanent faults injected.
+skipped = re-sends the GA4 ledger stopped), the failed-store objects = permanent faults injected.
 
 Privacy canaries (:func:`run_canaries`)
 ---------------------------------------
@@ -124,6 +129,7 @@ from urllib.parse import quote, unquote_plus, urlencode, urlsplit
 
 import boto3
 
+from fairtrack.destinations.guarantees import GUARANTEES
 from fairtrack.protocols import gtag as gtag_protocol
 from fairtrack_tools import admin
 from fairtrack_tools import runtime as runtime_module
@@ -1011,7 +1017,7 @@ class LogSums:
 
 
 INTERNAL_RETRY_REASONS = frozenset(
-    {"ledger_unavailable", "no_active_policy", "failed_store_unavailable", "unavailable"}
+    {"ledger_unavailable", "claim_held", "deadline", "no_active_policy", "failed_store_unavailable", "unavailable"}
 )
 
 
@@ -1055,6 +1061,27 @@ def delivered_ids(
                 out["webhook"][str(ev.get("messageId"))] += 1
     for record in lake:
         out["lake"][str(record["event"].get("messageId"))] += 1
+    return out
+
+
+def dedup_keys(
+    captured: dict[str, list[tuple[Any, dict[str, Any]]]], lake: list[dict[str, Any]]
+) -> dict[str, dict[str, set[str]]]:
+    """Each destination's event id -> the idempotency keys its delivered copies carried (a receiver
+    deduplicating by the key keeps one copy per key). GA4 has no key: every copy counts."""
+    out: dict[str, dict[str, set[str]]] = {d: defaultdict(set) for d in DESTINATIONS}
+    for body, request in captured["meta"]:
+        if request.get("valid") and isinstance(body, dict):
+            for ev in body.get("data") or []:
+                out["meta"][str(ev.get("event_id"))].add(f"{ev.get('event_name')}/{ev.get('event_id')}")
+    for body, request in captured["webhook"]:
+        if isinstance(body, dict):
+            headers = {k.lower(): v for k, v in (request.get("headers") or {}).items()}
+            for ev in body.get("batch") or []:
+                out["webhook"][str(ev.get("messageId"))].add(str(headers.get("idempotency-key")))
+    for record in lake:
+        mid = str(record["event"].get("messageId"))
+        out["lake"][mid].add(mid)
     return out
 
 
@@ -1137,7 +1164,8 @@ class Row:
     dlq: int = 0
     queued: int = 0  # still on the destination queue (the drain timed out)
     lost: list[str] = field(default_factory=list)
-    duplicates: int = 0
+    duplicates: int = 0  # raw: copies beyond the first
+    after_dedup: int = 0  # copies left after deduplicating by the destination's idempotency key
     unexpected: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -1173,7 +1201,8 @@ class LoadReport:
             "+ failed",
             "+ in DLQ",
             "lost",
-            "dup",
+            "dup raw",
+            "dup after key",
             "unexpected",
         )
         rows = [
@@ -1186,6 +1215,7 @@ class LoadReport:
                 str(r.dlq) + (f" (+{r.queued} still queued)" if r.queued else ""),
                 str(len(r.lost)),
                 str(r.duplicates),
+                str(r.after_dedup),
                 str(sum(r.unexpected.values())),
             )
             for d, r in self.rows.items()
@@ -1201,6 +1231,13 @@ class LoadReport:
                 f"  {d}: dropped {reasons(r.dropped)}; failed {reasons(r.failed)}"
                 for d, r in self.rows.items()
                 if r.dropped or r.failed
+            ),
+            "",
+            "duplicates against each destination's guarantee (README, fairtrack.destinations.guarantees):",
+            *(
+                f"  {d}: {GUARANTEES[d].delivery}, key {GUARANTEES[d].key}: "
+                f"{r.duplicates} raw, {r.after_dedup} after dedup by the key"
+                for d, r in self.rows.items()
             ),
             "",
             "cross-checks per destination (forwarder `batch forwarded` lines, proxy, failed store):",
@@ -1294,6 +1331,10 @@ def judge_load(
     delivered = delivered_ids(evidence.captured, evidence.lake)
     failed = evidence.failed_events()
     rows = _classify(workload, evidence, delivered, failed)
+    keys = dedup_keys(evidence.captured, evidence.lake)
+    for d, row in rows.items():
+        # no key (GA4): every copy stays a duplicate
+        row.after_dedup = row.duplicates if GUARANTEES[d].ledger else sum(len(k) - 1 for k in keys[d].values() if k)
     checks = _request_checks(workload, evidence, logs, rows)
     for d, row in rows.items():
         checks += _destination_checks(
@@ -1420,7 +1461,7 @@ def _destination_checks(
             not row.lost and row.settled == row.accepted,
             f"lost {len(row.lost)} e.g. {row.lost[:3]}" if row.lost else "",
         ),
-        Check(f"{d}: 0 duplicates delivered", row.duplicates == 0, str(row.duplicates)),
+        _guarantee_check(d, row),
         Check(f"{d}: nothing delivered that should not be", not row.unexpected, repr(dict(row.unexpected))),
         Check(
             f"{d}: events delivered (log) = delivered at the destination",
@@ -1429,8 +1470,8 @@ def _destination_checks(
         ),
         Check(
             f"{d}: failed (log) = failed-events store",
-            sum(logs.failed[d].values()) == len(failed),
-            f"{sum(logs.failed[d].values())} vs {len(failed)}",
+            sum(logs.failed[d].values()) == (stored := _failed_entries(evidence, d)),
+            f"{sum(logs.failed[d].values())} vs {stored} ({len(failed)} distinct)",
         ),
     ]
     if d == "lake":  # no HTTP, no faults injected
@@ -1457,6 +1498,30 @@ def _destination_checks(
     ]
 
 
+def _guarantee_check(d: str, row: Row) -> Check:
+    """The destination's duplicates against its guarantee: exactly once allows no copy at all, at
+    least once none left after deduplicating by its idempotency key."""
+    guarantee = GUARANTEES[d]
+    if guarantee.delivery == "exactly once":
+        return Check(f"{d}: exactly once: 0 duplicates delivered", row.duplicates == 0, str(row.duplicates))
+    return Check(
+        f"{d}: at least once: 0 duplicates after dedup by {guarantee.key}",
+        row.after_dedup == 0,
+        f"{row.duplicates} raw, {row.after_dedup} after dedup",
+    )
+
+
+def _failed_entries(evidence: Evidence, d: str) -> int:
+    """Events in the failed-events store, every copy (an at-least-once destination can refuse a
+    resent event again)."""
+    return sum(
+        len(item["envelope"].get("events", []))
+        for doc in evidence.failed_docs
+        if doc.get("destination") == d
+        for item in doc.get("envelopes", [])
+    )
+
+
 def _decision_checks(evidence: Evidence, rows: dict[str, Row], valid: int) -> list[Check]:
     """The decision log counts events once they settle: it must agree with the table exactly.
     Skips: the hits ingest kept from a destination (when ingest writes its rows), never the
@@ -1473,11 +1538,12 @@ def _decision_checks(evidence: Evidence, rows: dict[str, Row], valid: int) -> li
             Check(
                 f"{d}: decision log: dropped = predicted, sent = delivered, failed = failed, skipped = not routed",
                 drops == row.dropped
-                and sent == row.delivered
-                and failed == sum(row.failed.values())
+                and sent == row.delivered + row.duplicates  # every copy sent is counted
+                and failed == _failed_entries(evidence, d)
                 and skipped in (0, valid - row.accepted),
-                f"dropped {dict(drops)} vs {dict(row.dropped)}; sent {sent} vs {row.delivered}; "
-                f"failed {failed} vs {sum(row.failed.values())}; skipped {skipped} (ingest: {valid - row.accepted})",
+                f"dropped {dict(drops)} vs {dict(row.dropped)}; sent {sent} vs {row.delivered} + {row.duplicates}; "
+                f"failed {failed} vs {_failed_entries(evidence, d)}; "
+                f"skipped {skipped} (ingest: {valid - row.accepted})",
             )
         )
     return checks
