@@ -1,31 +1,38 @@
-"""What a million hits cost on AWS: a model fed with the CPU figures measured in the same run.
+"""What a million hits cost on AWS: a model fed with the figures measured in the same run.
 
 Two ways the same million hits arrive, each delivered to all four destinations (every hit grants
 analytics and advertising): (a) one hit per request (``POST /v1/track``), (b) 50 hits per request
 (``POST /v1/batch``, as analytics.js batches). Each row is one billed component, its cost per
 million hits for (a) as the measured value and for (b) as the baseline; the ratio says how many
-times batching saves. The notes give each row's arithmetic.
+times batching saves. The notes give each row's arithmetic. Then the floor (what the design cannot
+do without: API Gateway, one SQS send per receiving destination, the forwarders' receives and
+deletes), the single-hit total against it (target at most 1.5x) and the batched total (target at
+most $1.00 per million hits).
 
-Inputs measured in this run: ingest CPU per single-hit request and per hit of a 50-hit batch
-(:mod:`bench.ingest`), forwarder CPU per event for each destination (:mod:`bench.forwarder`),
-and the bytes of the requests and of the queue messages ingest writes for them (the real ingest,
-here). Taken from ``template.yaml``: memory size and architecture of the functions, the
-forwarders' SQS batch size. Prices: AWS list prices for us-east-1 (``aws-python-notes.md`` gives
-none), first pricing tier, no free tier. Model assumptions (also printed in the notes):
+Inputs measured in this run: the wall time and the CPU in it of each invocation on the local stack
+(:mod:`bench.walltime`: ingest per request, each forwarder per batch), the in-process CPU figures
+(:mod:`bench.ingest`, :mod:`bench.forwarder`; the CPU-only durations in the notes), the bytes of
+the requests and of the queue messages ingest writes for them, and the size of a batch's
+decision-log record (the real ingest and forwarder, here). Taken from ``template.yaml``: memory
+size and architecture of the functions, the forwarders' SQS batch size. Prices: AWS list prices
+for us-east-1 (``aws-python-notes.md`` gives none), first pricing tier, no free tier. Model
+assumptions (also printed in the notes):
 
-- Lambda duration is CPU time only: what was measured here, plus :data:`SDK_CALL_CPU_US` per
-  boto3 call (``aws-python-notes.md`` measured it for an SQS ``SendMessage``; used for every AWS
-  call), stretched by the CPU share Lambda gives the memory size (one vCPU at 1,769 MB), rounded
-  up to the millisecond per invocation. Waiting on the network (SQS, DynamoDB, S3, GA4, Meta, the
-  webhook) is *not* in it, nor the handler's own overhead (Powertools resolver, event parsing, EMF
-  flush) or cold starts: a lower bound (the notes give what each 10 ms of waiting adds).
+- Lambda duration per invocation is the wall time measured on the local stack with its CPU part
+  stretched by the CPU share Lambda gives the memory size (one vCPU at 1,769 MB), rounded up to
+  the millisecond: ``ceil(wall + CPU x (1,769 / MB - 1))``; a forwarder's is scaled from the
+  measured batch's events to the modelled batch's. moto and capture servers on loopback answer
+  unlike AWS in-region and GA4/Meta: the notes give what each 10 ms of waiting adds.
 - Forwarder batches are full (the template's batch size, sustained traffic); SQS's receive
   returns at most 10 messages per call, each call and each send billed per 64 KB chunk; one
   ``DeleteMessageBatch`` per 10 messages; idle long polling is a per-queue cost, not per hit.
-- The delivery ledger reads every event's key with a strongly consistent ``BatchGetItem`` (one
-  read unit per key, found or not) and writes one item (under 1 KB: one write unit) per event.
-- The lake writes one object per forwarder batch (one day, one source); the decision log one per
-  forwarder batch and destination (when ``DECISION_LOG_BUCKET`` is set, as the audit expects).
+- GA4's forwarder claims each message with one conditional ``PutItem`` before sending (the item
+  under 1 KB: one write unit); ``UpdateItem``/``DeleteItem`` run only on failure paths and are not
+  modelled. Meta, the webhook and the lake keep no ledger.
+- The lake writes one object per forwarder batch (one day, one source); the decision log one
+  Firehose record per forwarder batch and destination (one ``PutRecordBatch``), billed per GB
+  ingested with each record rounded up to 5 KB; Firehose's own S3 objects (one per buffer
+  interval per stream) are a per-stream cost, not per hit, and left out.
 - Not modelled: CloudWatch Logs and metrics, data transfer out to GA4/Meta/the webhook, S3 and
   DynamoDB storage, Secrets Manager, KMS, API Gateway access logs.
 """
