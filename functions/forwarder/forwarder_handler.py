@@ -42,7 +42,7 @@ forwarder = Forwarder(settings, build_destination(settings, _secret, s3=s3), s3=
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return forwarder.handle(event)
+    return forwarder.handle(event, context)
 
 
 # Initialisation is over: move what it built (modules, models, the forwarder) to the collector's

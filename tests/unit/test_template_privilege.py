@@ -103,10 +103,10 @@ EXPECTED: dict[str, list[Grant]] = {
     ],
     "Ga4ForwarderFunction": forwarder(
         "ga4",
-        # the delivery ledger: one conditional PutItem per message; Get/Update/Delete on failures
+        # the delivery ledger: one conditional PutItem per message; Update/Delete on failures
         Grant(
             "DeliveryTable",
-            "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem",
+            "dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem",
             keys=("ga4#*",),
         ),
         Grant("secret:Ga4ApiSecretArn", "secretsmanager:GetSecretValue", when="HasGa4ApiSecret"),
