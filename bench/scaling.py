@@ -151,7 +151,7 @@ def cost_table(shapes: Sequence[Shape]) -> str:
     ]
     for rate in MONTHLY_RATES:
         hits = rate * SECONDS_PER_MONTH
-        cells = [f"{hits / 1e6:,.0f} M x ${s.total:.2f}/M = ${hits / 1e6 * s.total:,.0f}" for s in shapes]
+        cells = [f"{hits / 1e6:,.0f} M x ${s.total:.4f}/M = ${hits / 1e6 * s.total:,.0f}" for s in shapes]
         lines.append(f"| {rate:,} | {hits:,} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
 

@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import json
 import statistics
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -115,6 +117,7 @@ class WallTimes:
     ingest: dict[str, Durations]  # by shape
     forwarders: dict[str, dict[Destination, Durations]]  # by shape, then destination
     records: int  # per forwarder batch measured (the template's batch size, but in --quick)
+    moto_sends_ms: float  # median wall of 4 parallel SendMessage from a bare boto3 client to this moto
 
 
 def _hits(first: int, n: int) -> list[dict[str, Any]]:
@@ -175,6 +178,20 @@ class Rig:
                 body = {"batch": _hits(self.next_hit, BATCH_HITS), "sentAt": iso(events.RECEIVED_AT)}
                 self._ingest("/v1/batch", json.dumps(body))
                 self.next_hit += BATCH_HITS
+
+    def moto_sends(self, rounds: int) -> float:
+        """Median wall time, in ms, of as many parallel ``SendMessage`` calls as ingest makes,
+        from a bare boto3 client in this process to the same moto: what moto's own answer takes,
+        to read the ingest figure's waiting by."""
+        url = self.sqs.create_queue(QueueName="fairtrack-bench-probe")["QueueUrl"]
+        n = len(DESTINATIONS)
+        times: list[float] = []
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            for _ in range(rounds + 1):
+                start = time.perf_counter()
+                list(pool.map(lambda i: self.sqs.send_message(QueueUrl=url, MessageBody=f"probe {i}"), range(n)))
+                times.append((time.perf_counter() - start) * 1000)
+        return statistics.median(times[1:])  # the first makes the connections
 
     def _receive(self, queue_url: str) -> list[dict[str, Any]]:
         """Up to one batch of messages, or fewer when the queue has no more."""
@@ -252,7 +269,7 @@ def measure(options: Options) -> WallTimes:
         silent = [name for name in ("ga4", "meta", "webhook") if not captured.get(name)]
         if silent:
             raise RuntimeError(f"the capture servers got nothing for {silent}: the figures would not be deliveries")
-        return WallTimes(ingest, forwarders, plan.records)
+        return WallTimes(ingest, forwarders, plan.records, r.moto_sends(5 if options.quick else 50))
 
 
 # Filled by :func:`rows`; bench.cost reads it (and measures itself when it is empty).
@@ -291,7 +308,8 @@ def rows(options: Options) -> list[Row]:
             f"walltime.ingest.{shape}",
             f"ingest wall time per request, {labels[shape]}",
             w.ingest[shape],
-            f"HTTP API event to the ingest worker, {len(DESTINATIONS)} SQS sends in parallel to moto on loopback",
+            f"HTTP API event to the ingest worker, {len(DESTINATIONS)} SQS sends in parallel to moto on loopback "
+            f"(the same sends from a bare boto3 client: {w.moto_sends_ms:.1f} ms, moto's own answer)",
         )
         for shape in SHAPES
     ]
