@@ -34,7 +34,7 @@ class FakeContext:
 
     @staticmethod
     def get_remaining_time_in_millis() -> int:
-        return 10_000
+        return 30_000  # the template's forwarder timeout: the forwarder's deadline stop reads it
 
 
 @pytest.fixture

@@ -710,7 +710,6 @@ def test_only_the_ga4_forwarder_uses_the_ledger_and_only_its_own_entries(
     assert len(ledger) == 1
     assert sorted(_as_list(ledger[0]["Action"])) == [
         "dynamodb:DeleteItem",
-        "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
     ]
