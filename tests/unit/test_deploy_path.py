@@ -123,16 +123,17 @@ def _readme_section(title: str) -> str:
 
 
 def test_readme_deploys_with_make_deploy_and_never_a_plain_sam_build() -> None:
-    readme = (ROOT / "README.md").read_text()
     deploy = _readme_section("Deploy")
     first_block = re.search(r"```sh\n(.*?)```", deploy, re.S)
     assert first_block is not None
     assert first_block.group(1).split("#")[0].strip() == "make deploy"
-    commands = [
-        line for block in re.findall(r"```(?:sh|bash|shell)\n(.*?)```", readme, re.S) for line in block.splitlines()
-    ]
-    assert not [c for c in commands if re.search(r"(^|&&|;)\s*sam (build|deploy)\b", c)]
-    assert "PYENV_VERSION=" not in readme  # no one machine's Python versions
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text()
+        commands = [
+            line for block in re.findall(r"```(?:sh|bash|shell)\n(.*?)```", text, re.S) for line in block.splitlines()
+        ]
+        assert not [c for c in commands if re.search(r"(^|&&|;)\s*sam (build|deploy)\b", c)], page.name
+        assert "PYENV_VERSION=" not in text, page.name  # no one machine's Python versions
     assert "fairtrack smoke --stack" in deploy
     assert "make lock" in _readme_section("The two commands")
 

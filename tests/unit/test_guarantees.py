@@ -1,5 +1,5 @@
 """Each destination's delivery guarantee: one table in code (fairtrack.destinations.guarantees),
-the README's table, and the keys that make "at least once" safe to deduplicate."""
+the table of docs/destinations.md, and the keys that make "at least once" safe to deduplicate."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from fairtrack.destinations.webhook import idempotency_key
 from fairtrack.forwarder import Forwarder
 from fairtrack.settings import DESTINATIONS, ForwarderSettings
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "destinations.md"
 
 
-def readme_table() -> list[str]:
-    lines = README.read_text().splitlines()
+def page_table() -> list[str]:
+    lines = PAGE.read_text().splitlines()
     start = lines.index(README_HEAD)
     rows = []
     for line in lines[start + 2 :]:  # after the head and its --- line
@@ -27,9 +27,9 @@ def readme_table() -> list[str]:
     return rows
 
 
-def test_the_readme_states_each_destinations_guarantee_as_the_code_does() -> None:
+def test_the_destinations_page_states_each_destinations_guarantee_as_the_code_does() -> None:
     assert set(GUARANTEES) == set(DESTINATIONS)
-    assert readme_table() == [g.readme_row() for g in GUARANTEES.values()]
+    assert page_table() == [g.readme_row() for g in GUARANTEES.values()]
 
 
 def test_only_a_destination_that_cannot_deduplicate_keeps_a_ledger() -> None:
