@@ -54,7 +54,7 @@ from bench.core import Options, Row
 from bench.fakes import ORIGIN, REPO
 from bench.forwarder import RECORDS_PER_BATCH, envelope_bodies, sqs_event
 from bench.ingest import BATCH_HITS
-from fairtrack.store import Source
+from fairtrack.stores.policy_table import Source
 from fairtrack_tools.localcloud import LocalCloud
 from fairtrack_tools.sources import add_source
 

@@ -3,11 +3,11 @@
 Shared by the bench and the unit tests (``tests/unit`` imports this module; nothing here imports
 the tests). No stand-in ever creates a boto3 client, so nothing here can call AWS.
 
-- :class:`MemoryPolicyStore` is the real :class:`fairtrack.store.PolicyStore` (pointer lookup,
+- :class:`MemoryPolicyStore` is the real :class:`fairtrack.stores.policy_table.PolicyStore` (pointer lookup,
   version cache, negative cache of unknown keys, Powertools' ``max_age`` cache) over a dict that
   stands in for DynamoDB: only ``GetItem`` is replaced. It counts calls to the store and reads of
   the table separately.
-- :class:`DiscardingSender` is a :class:`fairtrack.queue.QueueSender` whose ``send_all`` keeps
+- :class:`DiscardingSender` is a :class:`fairtrack.stores.queue.QueueSender` whose ``send_all`` keeps
   the count of messages (one message is one ``SendMessage`` call) and throws the bodies away.
 """
 
@@ -25,13 +25,12 @@ from typing import Any, cast
 import yaml
 from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
 
+from fairtrack.anonymise.pseudonym import DailySalts, Pseudonymiser
 from fairtrack.ingest import Ingestor
 from fairtrack.observability import logger, metrics
-from fairtrack.policy import Policy
-from fairtrack.pseudonym import DailySalts, Pseudonymiser
-from fairtrack.queue import QueueSender
+from fairtrack.policy.engine import Policy
 from fairtrack.settings import DESTINATIONS, IngestSettings
-from fairtrack.store import (
+from fairtrack.stores.policy_table import (
     ACTIVE_POLICY_ID,
     PolicyStore,
     Source,
@@ -39,6 +38,7 @@ from fairtrack.store import (
     policy_version_id,
     write_key_id,
 )
+from fairtrack.stores.queue import QueueSender
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY = REPO / "policies" / "default.yaml"

@@ -13,7 +13,7 @@ everything that would leave the process:
 
 - the policy store is :class:`bench.fakes.MemoryPolicyStore`;
 - the ledger (GA4 only: the other destinations keep none) is the real
-  :class:`fairtrack.ledger.Ledger` over :class:`MemoryDynamoDB`, which grants every claim
+  :class:`fairtrack.stores.ledger.Ledger` over :class:`MemoryDynamoDB`, which grants every claim
   (``PutItem``), counts the calls and keeps nothing (so every round delivers every event again);
 - HTTP destinations keep their real :class:`~fairtrack.destinations.transport.Transport` over
   :class:`MemoryPool`, a stand-in for ``urllib3.PoolManager`` that answers 204 (GA4, webhook) or
@@ -41,7 +41,6 @@ from bench import events
 from bench.core import Options, Row, compare, initialised, ratio
 from bench.fakes import MemoryFirehose, MemoryPolicyStore, quiet
 from bench.ingest import ingestor
-from fairtrack.decision_log import DecisionLog
 from fairtrack.destinations import Delivery, DeliveryReport, DestinationClient, Stop
 from fairtrack.destinations.ga4 import Ga4Destination
 from fairtrack.destinations.lake import LakeDestination, partition_date
@@ -49,10 +48,11 @@ from fairtrack.destinations.meta import MetaDestination
 from fairtrack.destinations.webhook import WebhookDestination
 from fairtrack.forwarder import Forwarder
 from fairtrack.hit import iso
-from fairtrack.ledger import Ledger
 from fairtrack.observability import CORRELATION_ATTRIBUTE
-from fairtrack.queue import envelope_from_body
 from fairtrack.settings import DESTINATIONS, Destination, ForwarderSettings
+from fairtrack.stores.decision_log import DecisionLog
+from fairtrack.stores.ledger import Ledger
+from fairtrack.stores.queue import envelope_from_body
 
 RECORDS_PER_BATCH = 25  # template.yaml ForwarderBatchSize default
 EVENTS_PER_RECORD = (2, 3, 4)  # cycled: 25 records hold 74 events

@@ -1,7 +1,7 @@
-"""User-agent figures: what :func:`fairtrack.useragent.reduce` costs cold, cached and uncached.
+"""User-agent figures: what :func:`fairtrack.anonymise.useragent.reduce` costs cold, cached and uncached.
 
 - first parse: a fresh interpreter (a subprocess, as a Lambda cold start) imports
-  ``fairtrack.useragent``, then reduces one user agent; the figure is the first ``reduce`` alone
+  ``fairtrack.anonymise.useragent``, then reduces one user agent; the figure is the first ``reduce`` alone
   (import + first parse, minus the import), which is where ua-parser is imported and its rules
   compiled. CPU time of that process; median of a few interpreters.
 - cached: ``reduce`` on user agents already in the cache (the usual case: the same few strings
@@ -23,7 +23,7 @@ from pathlib import Path
 from bench import events
 from bench.core import Options, Row, compare
 from bench.ingest import json_floor
-from fairtrack import useragent
+from fairtrack.anonymise import useragent
 
 FIRST_PARSE_MS_TARGET = 500.0  # CPU of the first reduce in a fresh process (ua-parser import + rules)
 CACHED_RATIO_TARGET = 0.25  # a cached reduce, at most this share of a hit's JSON floor
@@ -56,7 +56,7 @@ _TEMPLATES = (
 _PROBE = """
 import json, sys, time
 c0, w0 = time.process_time_ns(), time.perf_counter_ns()
-import fairtrack.useragent as useragent
+import fairtrack.anonymise.useragent as useragent
 c1, w1 = time.process_time_ns(), time.perf_counter_ns()
 useragent.reduce(sys.argv[1])
 c2, w2 = time.process_time_ns(), time.perf_counter_ns()
@@ -101,7 +101,7 @@ def first_parse(options: Options) -> list[Row]:
             value=first,
             unit="ms",
             baseline=imported,
-            baseline_label="(import fairtrack.useragent)",
+            baseline_label="(import fairtrack.anonymise.useragent)",
             ratio=None,
             target=f"<= {FIRST_PARSE_MS_TARGET:g} ms",
             passed=first <= FIRST_PARSE_MS_TARGET,

@@ -36,11 +36,11 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from fairtrack import subjects
+from fairtrack.api.http import error_response, json_response
 from fairtrack.errors import ClientError
-from fairtrack.http import error_response, json_response
 from fairtrack.observability import logger, metrics
 from fairtrack.settings import admin_settings
+from fairtrack.stores import subjects
 
 app = APIGatewayHttpResolver()
 

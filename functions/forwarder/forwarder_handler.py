@@ -13,10 +13,10 @@ from typing import Any
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from fairtrack.clients import SharedClient
 from fairtrack.forwarder import Forwarder, build_destination
 from fairtrack.observability import logger, metrics
 from fairtrack.settings import forwarder_settings
+from fairtrack.stores.clients import SharedClient
 
 SECRET_MAX_AGE = 300
 

@@ -16,16 +16,16 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from fairtrack import cors, snippet
+from fairtrack.api import cors, snippet
+from fairtrack.api.http import empty_response, error_response, json_response, to_request
 from fairtrack.errors import ClientError
 from fairtrack.hit import EventType
-from fairtrack.http import empty_response, error_response, json_response, to_request
 from fairtrack.ingest import Ingestor
 from fairtrack.observability import logger, metrics
 from fairtrack.settings import ingest_settings
 
 if TYPE_CHECKING:
-    from fairtrack.receipts import ConsentReceipts
+    from fairtrack.consent.receipts import ConsentReceipts
 
 app = APIGatewayHttpResolver()
 ingestor = Ingestor(ingest_settings())
@@ -49,7 +49,7 @@ ingestor.sender.client  # noqa: B018
 def receipts() -> ConsentReceipts:
     """Consent receipts, built on the first ``POST /v1/consent``: most containers only take hits,
     and the receipt models (about 6 ms of import) would be built for nothing there."""
-    from fairtrack.receipts import ConsentReceipts
+    from fairtrack.consent.receipts import ConsentReceipts
 
     return ConsentReceipts(ingestor)
 
@@ -113,7 +113,7 @@ def gtag_collect() -> Response[Any]:
     return empty_response(204, result.headers)
 
 
-# fairtrack.js, the website snippet (see fairtrack.snippet): cacheable, gzipped when accepted.
+# fairtrack.js, the website snippet (see fairtrack.api.snippet): cacheable, gzipped when accepted.
 @app.get("/fairtrack.js", compress=True)
 def snippet_js() -> Response[Any]:
     body, etag = snippet.source()
@@ -129,7 +129,7 @@ def snippet_js() -> Response[Any]:
     return Response(status_code=200, content_type=snippet.CONTENT_TYPE, body=body, headers=headers)
 
 
-# CORS preflights, answered per source (see fairtrack.cors for why here and not in API Gateway).
+# CORS preflights, answered per source (see fairtrack.api.cors for why here and not in API Gateway).
 @app.route("/v1/<kind>", method="OPTIONS")
 @app.route("/beacon/v1/batch", method="OPTIONS")
 @app.route("/g/collect", method="OPTIONS")

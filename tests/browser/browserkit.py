@@ -107,7 +107,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = ""
 
 def pseudonym(stack: DevStack, kind: str, raw: str) -> str:
     """What the stack's ingest makes of an identifier (its pseudonym key, read from the local AWS)."""
-    from fairtrack.pseudonym import Pseudonymiser, secret_key
+    from fairtrack.anonymise.pseudonym import Pseudonymiser, secret_key
 
     assert stack.debug is not None
     arn = stack.debug.settings.pseudonym_secret_arn

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from browserkit import SITE_MEASUREMENT_ID, SITE_WRITE_KEY, VENDOR, Site
 
-from fairtrack.store import Source
+from fairtrack.stores.policy_table import Source
 from fairtrack_tools import sources
 from fairtrack_tools.stack import DevStack
 

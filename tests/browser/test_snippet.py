@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from browserkit import NOTHING_STORED, SITE_WRITE_KEY, Site, captured, device_storage, wait_for
 
-from fairtrack.tcf import decode
+from fairtrack.consent.tcf import decode
 from fairtrack_tools.stack import DevStack
 
 pytestmark = pytest.mark.browser

@@ -49,7 +49,7 @@ class Stack:
         """What the stack's ingest makes of an identifier (its pseudonym key, read from moto)."""
         import boto3
 
-        from fairtrack.pseudonym import Pseudonymiser, secret_key
+        from fairtrack.anonymise.pseudonym import Pseudonymiser, secret_key
 
         env = self.request("GET", "/_dev/aws")[1]
         client = boto3.client(

@@ -48,7 +48,7 @@ def only_necessary(cloud: LocalCloud, queue: str = "LakeQueue") -> list[dict[str
 
 def pseudonym_of(cloud: LocalCloud, kind: str, raw: str) -> str:
     """What ingest makes of an identifier, with the local stack's pseudonym key."""
-    from fairtrack.pseudonym import Pseudonymiser, secret_key
+    from fairtrack.anonymise.pseudonym import Pseudonymiser, secret_key
 
     arn = cloud.physical_id("PseudonymSecret")
     key = cloud.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]

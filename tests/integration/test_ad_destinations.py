@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities import parameters
 from loopback import Flaky
 from moto import mock_aws
 
-from fairtrack.failed_store import FailedStore
+from fairtrack.stores.failed_events import FailedStore
 from fairtrack_tools.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from typing import Any
 
 from awshelpers import queue_messages
 
-from fairtrack.decision_log import read_rows
+from fairtrack.stores.decision_log import read_rows
 from fairtrack_tools.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]

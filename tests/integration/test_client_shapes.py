@@ -23,7 +23,7 @@ from awshelpers import pseudonym_of, queue_messages
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fairtrack.store import Source
+from fairtrack.stores.policy_table import Source
 from fairtrack_tools import sources
 from fairtrack_tools.localcloud import LocalCloud
 

@@ -25,8 +25,8 @@ from loopback import Flaky
 from moto import mock_aws
 
 from fairtrack.destinations.webhook import IDEMPOTENCY_HEADER
-from fairtrack.failed_store import FailedStore
-from fairtrack.ledger import Ledger
+from fairtrack.stores.failed_events import FailedStore
+from fairtrack.stores.ledger import Ledger
 from fairtrack_tools import replay
 from fairtrack_tools.localcloud import LocalCloud
 

@@ -16,7 +16,7 @@ from subjectkit import SUBJECT, hold_subject, track
 from test_admin_route import admin_request
 from test_subject_rights import clients, lake_events, where
 
-from fairtrack.pseudonym import Pseudonymiser, secret_key
+from fairtrack.anonymise.pseudonym import Pseudonymiser, secret_key
 from fairtrack_tools import subjects
 from fairtrack_tools.localcloud import LocalCloud
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from awshelpers import queue_messages
 
-from fairtrack.store import policy_version_id
+from fairtrack.stores.policy_table import policy_version_id
 from fairtrack_tools import admin, cli
 from fairtrack_tools.localcloud import LocalCloud
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from awshelpers import queue_messages
 
-from fairtrack import snippet
+from fairtrack.api import snippet
 from fairtrack_tools.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]

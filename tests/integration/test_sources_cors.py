@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from awshelpers import queue_messages
 
-from fairtrack.store import Source, write_key_id
+from fairtrack.stores.policy_table import Source, write_key_id
 from fairtrack_tools import sources
 from fairtrack_tools.localcloud import LocalCloud
 

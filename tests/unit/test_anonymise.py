@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from fairtrack import forms
 from fairtrack.anonymise import client_ip, embedded_ipv4, truncate_ip
+from fairtrack.policy import forms
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fairtrack.policy import Policy, conform, evaluate
+from fairtrack.policy.engine import Policy, conform, evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = Policy.model_validate({**yaml.safe_load((ROOT / "policies" / "default.yaml").read_text()), "version": 3})
@@ -238,9 +238,9 @@ def test_an_unknown_format_does_not_validate() -> None:
         raise AssertionError("a policy with an unknown format validated")
 
 
-def test_the_readme_format_table_describes_every_format_as_the_code_does() -> None:
+def test_the_policy_page_format_table_describes_every_format_as_the_code_does() -> None:
     from fairtrack.anonymise import formats
 
-    readme = (ROOT / "README.md").read_text()
+    page = (ROOT / "docs" / "policy.md").read_text()
     for name, description in formats.DESCRIPTIONS.items():
-        assert f"| `{name}` | {description} |" in readme, name
+        assert f"| `{name}` | {description} |" in page, name

@@ -15,11 +15,11 @@ from typing import Any
 import boto3
 import pytest
 
-from fairtrack.clients import SharedClient
 from fairtrack.forwarder import Forwarder, build_destination
-from fairtrack.queue import QueueSender
 from fairtrack.settings import ForwarderSettings
-from fairtrack.store import PolicyStore
+from fairtrack.stores.clients import SharedClient
+from fairtrack.stores.policy_table import PolicyStore
+from fairtrack.stores.queue import QueueSender
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -218,4 +218,4 @@ def test_ingest_loads_the_consent_receipt_models_on_the_first_receipt_only() -> 
     result = _import_in_fresh_interpreter("ingest_handler")
 
     assert "fairtrack.ingest" in result["modules"]
-    assert "fairtrack.receipts" not in result["modules"]
+    assert "fairtrack.consent.receipts" not in result["modules"]

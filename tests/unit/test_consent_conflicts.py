@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from fairtrack import consent
+from fairtrack.consent import signals as consent
 from fairtrack.hit import ConsentSignals
-from fairtrack.policy import NECESSARY, Policy
+from fairtrack.policy.engine import NECESSARY, Policy
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_GRANTED_GCD = "13r3r3r3r5"  # gcd v2: ad_storage, analytics_storage, ad_user_data, ad_personalization granted
@@ -352,9 +352,9 @@ def test_the_debug_explanation_of_consent_mode_follows_the_resolver() -> None:
 
     import yaml
 
-    from fairtrack.explain import signal_effects
     from fairtrack.hit import ConsentSignals
-    from fairtrack.policy import Policy
+    from fairtrack.policy.engine import Policy
+    from fairtrack.policy.explain import signal_effects
 
     root = Path(__file__).resolve().parents[2]
     policy = Policy.model_validate(yaml.safe_load((root / "policies" / "default.yaml").read_text()))

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from fairtrack import consent
+from fairtrack.consent import signals as consent
 from fairtrack.hit import ConsentSignals
-from fairtrack.policy import NECESSARY, Policy
+from fairtrack.policy.engine import NECESSARY, Policy
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,12 @@ from typing import Any
 import pytest
 import yaml
 
-from fairtrack.decision_log import (
+from fairtrack.destinations import Delivery, DeliveryReport, EventRef, Failure
+from fairtrack.forwarder import Forwarder
+from fairtrack.observability import metrics
+from fairtrack.policy.engine import Decision, Policy, evaluate
+from fairtrack.settings import ForwarderSettings
+from fairtrack.stores.decision_log import (
     PUT_ATTEMPTS,
     BatchDecisions,
     BucketDecisionLog,
@@ -28,11 +33,6 @@ from fairtrack.decision_log import (
     merge_rows,
     read_rows,
 )
-from fairtrack.destinations import Delivery, DeliveryReport, EventRef, Failure
-from fairtrack.forwarder import Forwarder
-from fairtrack.observability import metrics
-from fairtrack.policy import Decision, Policy, evaluate
-from fairtrack.settings import ForwarderSettings
 from fairtrack_tools import audit
 
 ROOT = Path(__file__).resolve().parents[2]

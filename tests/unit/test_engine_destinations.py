@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from fairtrack.hit import ConsentSignals
-from fairtrack.policy import NECESSARY, Policy, evaluate
+from fairtrack.policy.engine import NECESSARY, Policy, evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 ADVERTISING_FIELDS = {"userId", "traits.email", "context.campaign", "userData.ga4"}
@@ -62,7 +62,7 @@ def granted(*purposes: str) -> frozenset[str]:
 
 
 def test_no_signal_ga4_and_meta_get_nothing_and_the_lake_only_necessary_fields(policy: Policy) -> None:
-    from fairtrack import consent
+    from fairtrack.consent import signals as consent
 
     none = consent.resolve(ConsentSignals(), policy).granted
 

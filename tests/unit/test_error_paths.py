@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from fairtrack import receipts
+from fairtrack.consent import receipts
 from fairtrack.errors import ClientError, FieldError, format_loc
 from fairtrack.hit import Campaign, ConsentSignals, Context, Hit, Library, Page, Session, UserData
 from fairtrack.protocols import gtag, segment

@@ -25,8 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fairtrack import pii, timestamps, urls, userdata
-from fairtrack.anonymise import formats, truncate_ip
+from fairtrack import timestamps
+from fairtrack.anonymise import formats, pii, truncate_ip, urls, userdata
 from fairtrack.anonymise.formats import DESCRIPTIONS, FORMATS, admits, checker
 from fairtrack.hit import UserData
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fairtrack import geo
-from fairtrack.geo import NOT_COUNTRIES, country_of
+from fairtrack.anonymise import geo
+from fairtrack.anonymise.geo import NOT_COUNTRIES, country_of
 
 ROOT = Path(__file__).resolve().parents[2]
 PROPERTY = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -175,11 +175,11 @@ def test_address_like_strings_never_raise(text: str) -> None:
 
 
 def test_import_does_not_load_the_database() -> None:
-    """In a fresh interpreter: importing fairtrack.geo opens nothing; non-public or invalid input does
+    """In a fresh interpreter: importing fairtrack.anonymise.geo opens nothing; non-public or invalid input does
     not either; the first real lookup does, once."""
     script = """
 import sys
-import fairtrack.geo as geo
+import fairtrack.anonymise.geo as geo
 assert geo._lookup is None, "database opened at import"
 assert "iptocc" not in sys.modules, "iptocc imported at import"
 assert geo.country_of("10.0.0.1") is None and geo.country_of("not an address") is None

@@ -1,4 +1,4 @@
-"""The GA4 delivery ledger (fairtrack.ledger): one conditional PutItem per message, against moto."""
+"""The GA4 delivery ledger (fairtrack.stores.ledger): one conditional PutItem per message, against moto."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from fairtrack.ledger import LEDGER_DAYS, Ledger
+from fairtrack.stores.ledger import LEDGER_DAYS, Ledger
 
 TABLE = "delivery"
 NOW = 1_800_000_000.0

@@ -24,10 +24,17 @@ from typing import Any
 import pytest
 
 from fairtrack.anonymise.formats import admits
+from fairtrack.anonymise.userdata import META_KEYS, meta_user_data
+from fairtrack.destinations.regions import (
+    CANADIAN_PROVINCES,
+    COUNTRY_CODES,
+    COUNTRY_NAMES,
+    US_STATES,
+    country_code,
+    region_key,
+)
 from fairtrack.hit import UserData
 from fairtrack.protocols.segment import SegmentEvent, parse_event
-from fairtrack.regions import CANADIAN_PROVINCES, COUNTRY_CODES, COUNTRY_NAMES, US_STATES, country_code, region_key
-from fairtrack.userdata import META_KEYS, meta_user_data
 
 FIXTURES = Path(__file__).parent / "fixtures" / "meta" / "customer_information_parameters.json"
 CASES: list[dict[str, Any]] = json.loads(FIXTURES.read_text(encoding="utf-8"))

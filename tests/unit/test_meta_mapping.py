@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fairtrack.anonymise.userdata import meta_user_data
 from fairtrack.destinations import Delivery, EventRef, Mapping
 from fairtrack.destinations.meta_mapping import MAX_BODY_BYTES, STANDARD_EVENTS, map_meta
 from fairtrack.hit import UserData
-from fairtrack.userdata import meta_user_data
 
 NOW = datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
 ADS = ["necessary", "analytics", "advertising"]

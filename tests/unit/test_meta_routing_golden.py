@@ -27,7 +27,7 @@ import yaml
 
 from fairtrack.destinations import Delivery
 from fairtrack.destinations.meta_mapping import map_meta
-from fairtrack.policy import Policy, conform, evaluate
+from fairtrack.policy.engine import Policy, conform, evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = Policy.model_validate(yaml.safe_load((ROOT / "policies" / "default.yaml").read_text()))
@@ -248,7 +248,7 @@ class _Table:
 def test_action_source_is_a_source_setting_the_cli_sets_everywhere() -> None:
     from pydantic import ValidationError
 
-    from fairtrack.store import Source, write_key_id
+    from fairtrack.stores.policy_table import Source, write_key_id
     from fairtrack_tools import sources
 
     assert Source(source_id="web").action_source == "website"

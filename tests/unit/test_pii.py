@@ -1,4 +1,4 @@
-"""Personal data in free text and nested properties (fairtrack/pii.py).
+"""Personal data in free text and nested properties (fairtrack/anonymise/pii.py).
 
 Concrete cases for every kind and for the false positives the heuristics must avoid (prices,
 years, timestamps, order ids, versions), then properties: generated e-mails, phones, IPs, IBANs
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from fairtrack.pii import (
+from fairtrack.anonymise.pii import (
     KNOWN_PII_FIELDS,
     Finding,
     classify,

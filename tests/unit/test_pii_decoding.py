@@ -1,5 +1,5 @@
 # ruff: noqa: RUF001  (full-width characters are the point)
-"""Personal data in encoded forms (fairtrack/pii.py: "Encoded forms"), street addresses, JWTs and
+"""Personal data in encoded forms (fairtrack/anonymise/pii.py: "Encoded forms"), street addresses, JWTs and
 IPv4 addresses as path segments.
 
 Concrete cases for each encoding the scanner undoes (percent-encoding up to three levels, HTML
@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic_core import to_json
 
-from fairtrack import pii, urls
+from fairtrack.anonymise import pii, urls
 
 PROPERTY = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `bench`
 
 from bench.fakes import DiscardingSender, MemoryPolicyStore, all_destinations_settings, load_policy_doc, memory_ingestor
-from fairtrack import pii
+from fairtrack.anonymise import pii
 from fairtrack.envelope import Envelope
 from fairtrack.ingest import IngestRequest
 

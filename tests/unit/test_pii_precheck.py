@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic_core import to_json
 
-from fairtrack import pii
+from fairtrack.anonymise import pii
 from fairtrack.anonymise.stage import _MAYBE_PII, _may_hold_pii
 
 planted = st.one_of(

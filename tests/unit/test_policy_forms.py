@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from fairtrack import forms
-from fairtrack.policy import NECESSARY, Policy, evaluate
+from fairtrack.policy import forms
+from fairtrack.policy.engine import NECESSARY, Policy, evaluate
 
 ANALYTICS = frozenset({NECESSARY, "analytics"})
 BOTH = frozenset({NECESSARY, "analytics", "advertising"})

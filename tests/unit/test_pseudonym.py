@@ -1,4 +1,4 @@
-"""Keyed pseudonyms and cookieless daily ids (fairtrack.pseudonym)."""
+"""Keyed pseudonyms and cookieless daily ids (fairtrack.anonymise.pseudonym)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `bench`
 
 from bench.fakes import MemorySalts
-from fairtrack.pseudonym import DailySalts, Pseudonymiser, salt_id
+from fairtrack.anonymise.pseudonym import DailySalts, Pseudonymiser, salt_id
 
 KEY = b"k" * 32
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from fairtrack.envelope import Envelope, RoutedEvent
-from fairtrack.queue import MAX_MESSAGE_BYTES, chunk_envelopes, envelope_from_body
+from fairtrack.stores.queue import MAX_MESSAGE_BYTES, chunk_envelopes, envelope_from_body
 
 
 def routed(i: int, filler: str = "") -> tuple[list[str], dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Consent receipts (fairtrack.receipts): validating a consent body, resolving it as a hit would be
+"""Consent receipts (fairtrack.consent.receipts): validating a consent body, resolving it as a hit would be
 resolved, and the items that reach the consent table."""
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ from logcapture import captured_logs
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `bench`
 
 from bench.fakes import ORIGIN, DiscardingSender, MemoryPolicyStore, all_destinations_settings, memory_ingestor
-from fairtrack import consent, receipts
+from fairtrack.anonymise.pseudonym import Pseudonymiser
+from fairtrack.consent import receipts
+from fairtrack.consent import signals as consent
+from fairtrack.consent.receipts import ConsentReceipts, ConsentRequest, Receipt, make_receipt, parse_request
 from fairtrack.errors import ClientError, FieldError
 from fairtrack.ingest import IngestRequest, Visitor
-from fairtrack.policy import Policy
+from fairtrack.policy.engine import Policy
 from fairtrack.protocols.segment import parse_event
-from fairtrack.pseudonym import Pseudonymiser
-from fairtrack.receipts import ConsentReceipts, ConsentRequest, Receipt, make_receipt, parse_request
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = b"k" * 32

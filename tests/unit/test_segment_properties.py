@@ -43,7 +43,7 @@ from fairtrack.errors import ClientError
 from fairtrack.hit import EventType
 from fairtrack.ingest import IngestRequest, IngestResult
 from fairtrack.observability import logger
-from fairtrack.queue import MAX_MESSAGE_BYTES
+from fairtrack.stores.queue import MAX_MESSAGE_BYTES
 
 WRITE_KEY = "prop-write-key"
 RECEIVED_AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -12,10 +12,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `bench`
 
 from bench.fakes import BENCH_KEY, DiscardingSender, MemoryPolicyStore, all_destinations_settings, memory_ingestor
+from fairtrack.anonymise.pseudonym import Pseudonymiser
 from fairtrack.envelope import Envelope
 from fairtrack.ingest import IngestRequest
-from fairtrack.pseudonym import Pseudonymiser
-from fairtrack.store import SUPPRESSED_ID
+from fairtrack.stores.policy_table import SUPPRESSED_ID
 
 KEY = "suppress-key"
 

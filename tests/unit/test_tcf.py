@@ -1,4 +1,4 @@
-"""fairtrack.tcf, held to IAB Tech Lab's reference implementation ``@iabtechlabtcf/core``.
+"""fairtrack.consent.tcf, held to IAB Tech Lab's reference implementation ``@iabtechlabtcf/core``.
 
 The cross-check runs ``node tools/tcf/make-strings.mjs`` (its pinned, locked dependency is installed
 by ``make test`` with ``npm ci --prefix tools/tcf``; tests never reach the network): the reference library encodes TC
@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fairtrack.tcf import (
+from fairtrack.consent.tcf import (
     MAX_LENGTH,
     MAX_RANGE_IDS,
     MAX_VENDOR_ID,
@@ -73,7 +73,7 @@ def _make_reference() -> Reference:
     node = shutil.which("node")
     if node is None:
         return Reference(
-            error="node is not on PATH: tests/unit/test_tcf.py cross-checks fairtrack.tcf with IAB Tech Lab's "
+            error="node is not on PATH: tests/unit/test_tcf.py cross-checks fairtrack.consent.tcf with IAB Tech Lab's "
             "reference implementation (@iabtechlabtcf/core in tools/tcf). Install Node.js 20+ and npm (CI has them)."
         )
     if not (TOOL / "node_modules" / "@iabtechlabtcf" / "core").is_dir():

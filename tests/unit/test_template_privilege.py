@@ -7,8 +7,8 @@ give a function a new permission, add its row here (forwarder rows: :func:`forwa
 
 Besides the table: no role but the admin function's may ``Scan``, ``Query`` or ``BatchGetItem`` the
 policy table (daily salts, every source, erased subjects); every grant on a table is limited to
-key prefixes; those prefixes are the ones the code writes (:mod:`fairtrack.store`,
-:mod:`fairtrack.pseudonym`); ``WebhookUrl`` takes https only and ``OperatorRoleArn`` a role ARN.
+key prefixes; those prefixes are the ones the code writes (:mod:`fairtrack.stores.policy_table`,
+:mod:`fairtrack.anonymise.pseudonym`); ``WebhookUrl`` takes https only and ``OperatorRoleArn`` a role ARN.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from test_template import (
     translate,
 )
 
-from fairtrack.pseudonym import salt_id
-from fairtrack.store import (
+from fairtrack.anonymise.pseudonym import salt_id
+from fairtrack.stores.policy_table import (
     ACTIVE_POLICY_ID,
     SUPPRESSED_ID,
     measurement_id_item,
@@ -70,7 +70,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-# the policy table's items each reader may GetItem (see fairtrack.store for the layout)
+# the policy table's items each reader may GetItem (see fairtrack.stores.policy_table for the layout)
 POLICY = ("policy#*",)  # the active pointer and the policy versions
 SUPPRESSION = ("suppressed", "suppress#*")  # the former single-item list, a subject's item
 INGEST_LOOKUPS = ("writekey#*", "measurement#*", "origin#*")  # a hit's source; CORS preflights
@@ -244,8 +244,8 @@ def _allowed(item_id: str, patterns: list[str]) -> bool:
 
 
 def test_the_prefixes_are_the_items_the_code_reads() -> None:
-    """Given the ids the code builds (fairtrack.store, fairtrack.pseudonym), then ingest's GetItem
-    prefixes allow every item ingest reads, each forwarder's the policy and suppression items (and
+    """Given the ids the code builds (fairtrack.stores.policy_table, fairtrack.anonymise.pseudonym), then
+    ingest's GetItem prefixes allow every item ingest reads, each forwarder's the policy and suppression items (and
     the Meta forwarder a source), and none allows a write key, salt or source it does not read."""
     policy_items = [ACTIVE_POLICY_ID, policy_version_id(7), SUPPRESSED_ID, suppress_item_id("p-abc")]
     ingest_items = [

@@ -1,4 +1,4 @@
-"""Page URL cleaning and referrer origins (fairtrack/urls.py).
+"""Page URL cleaning and referrer origins (fairtrack/anonymise/urls.py).
 
 Concrete cases (what is kept, what becomes a placeholder, what is refused, and the false
 positives that must stay: slugs, order ids, dates, numeric ids), then properties: personal data
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, provisional, settings
 from hypothesis import strategies as st
 from test_pii import cards, emails, ibans, ips, phones
 
-from fairtrack.urls import CLICK_IDS, UTM_PARAMS, CleanUrl, clean_path, clean_url, referrer_origin
+from fairtrack.anonymise.urls import CLICK_IDS, UTM_PARAMS, CleanUrl, clean_path, clean_url, referrer_origin
 
 PROPERTY = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fairtrack import useragent
-from fairtrack.useragent import DEVICE_CLASSES, KEYS, MAX_LENGTH, reduce
+from fairtrack.anonymise import useragent
+from fairtrack.anonymise.useragent import DEVICE_CLASSES, KEYS, MAX_LENGTH, reduce
 
 CHROME_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"

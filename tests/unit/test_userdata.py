@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fairtrack.anonymise.userdata import META_KEYS, ga4_user_data, meta_user_data, sha256_hex
 from fairtrack.hit import UserData
-from fairtrack.userdata import META_KEYS, ga4_user_data, meta_user_data, sha256_hex
 
 # Meta's published examples (developers.facebook.com, customer information parameters)
 META_DOC_EMAIL = "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"  # john_smith@gmail.com

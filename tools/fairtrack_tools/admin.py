@@ -1,9 +1,9 @@
 """Operator actions on the policy table: push, activate and roll back policies (sources: ``sources.py``).
 
-The runtime only reads these items (fairtrack.store); this module is the one place that writes
+The runtime only reads these items (fairtrack.stores.policy_table); this module is the one place that writes
 them. Versions are immutable: a push always creates version N+1, activation moves the pointer.
 
-Items written here (besides those described in :mod:`fairtrack.store`):
+Items written here (besides those described in :mod:`fairtrack.stores.policy_table`):
 
 - ``policy#latest``  -> ``{"version": N}``: the highest version number handed out. A push claims
   N+1 by writing the version and this item in one transaction, conditional on ``policy#latest``
@@ -25,8 +25,8 @@ from typing import Any
 import yaml
 from botocore.exceptions import ClientError
 
-from fairtrack.policy import Policy
-from fairtrack.store import ACTIVE_POLICY_ID, policy_version_id
+from fairtrack.policy.engine import Policy
+from fairtrack.stores.policy_table import ACTIVE_POLICY_ID, policy_version_id
 
 LATEST_POLICY_ID = "policy#latest"
 HISTORY_ID = "policy#history"

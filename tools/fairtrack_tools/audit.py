@@ -1,6 +1,6 @@
 """``fairtrack audit``: what was shared with whom, on which basis, under which policy versions.
 
-Reads the decision log the forwarders keep in the lake bucket (see :mod:`fairtrack.decision_log`)
+Reads the decision log the forwarders keep in the lake bucket (see :mod:`fairtrack.stores.decision_log`)
 for a period and renders the regular audit a data protection
 officer can sign off, as Markdown or a standalone HTML page: per destination, the events sent,
 skipped by the policy, dropped by the destination's own rules and failed; the fields shared with
@@ -45,7 +45,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from fairtrack.decision_log import PREFIX, merge_rows, read_rows
+from fairtrack.stores.decision_log import PREFIX, merge_rows, read_rows
 from fairtrack_tools.policy_cli import LEGAL_BASIS_LABELS
 from fairtrack_tools.stackref import stack_outputs
 

@@ -29,7 +29,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     import boto3
 
-    from fairtrack.store import Source
+    from fairtrack.stores.policy_table import Source
     from fairtrack_tools import admin, sources
 
     ddb = boto3.client("dynamodb")
@@ -57,7 +57,7 @@ def _policy_table(args: argparse.Namespace) -> tuple[Any, str]:
 def cmd_source(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from fairtrack.store import Source
+    from fairtrack.stores.policy_table import Source
     from fairtrack_tools import sources
 
     client, table = _policy_table(args)
@@ -91,8 +91,8 @@ def cmd_source(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from fairtrack.failed_store import FailedStore
-    from fairtrack.ledger import Ledger
+    from fairtrack.stores.failed_events import FailedStore
+    from fairtrack.stores.ledger import Ledger
     from fairtrack_tools import replay
 
     outputs, client = stack_outputs(args)

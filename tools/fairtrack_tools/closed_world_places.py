@@ -257,7 +257,7 @@ def consent_object_places(
 
 
 def default_policy() -> Any:
-    from fairtrack.policy import Policy
+    from fairtrack.policy.engine import Policy
     from fairtrack_tools import admin
     from fairtrack_tools.runtime import PROJECT_ROOT
 
@@ -460,7 +460,7 @@ _HEADER_READ = re.compile(r"""headers(?:\.get\(|\[)\s*["']([A-Za-z0-9-]+)["']"""
 
 class _FakeStore:
     def __init__(self, policy: Any) -> None:
-        from fairtrack.store import Source
+        from fairtrack.stores.policy_table import Source
 
         self.policy = policy
         self.source = Source(source_id="probe", origins=["https://shop.example"], measurement_ids=["G-PROBE"])
@@ -493,8 +493,8 @@ class _FakeSalts:
 
 def probe_ingestor() -> Any:
     """An in-process Ingestor with fakes for the store, the queues and the salts (no AWS)."""
+    from fairtrack.anonymise.pseudonym import Pseudonymiser
     from fairtrack.ingest import Ingestor
-    from fairtrack.pseudonym import Pseudonymiser
     from fairtrack.settings import IngestSettings
 
     settings = IngestSettings(

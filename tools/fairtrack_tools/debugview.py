@@ -12,7 +12,7 @@ in its own process, on a background thread, after the answer has gone: an
 policy table (read only), the deployment's pseudonym key and today's cookieless-id salt (read,
 never made), and a sender that keeps messages in memory instead of queueing them. So the preview
 queues nothing and writes nothing. The field decisions come from
-:func:`fairtrack.policy.evaluate` with ``record=True`` on the anonymised payload, the call each
+:func:`fairtrack.policy.engine.evaluate` with ``record=True`` on the anonymised payload, the call each
 forwarder makes; the payload shown per destination is the one the preview's ingest queued.
 
 What is kept: the last ``capacity`` hits, already reduced to what ingest queues (identifiers as
@@ -43,15 +43,16 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic_core import to_json
 
-from fairtrack import consent, explain
+from fairtrack.anonymise.pseudonym import DailySalts, Pseudonymiser, salt_id, secret_key
+from fairtrack.consent import signals as consent
 from fairtrack.errors import ClientError
 from fairtrack.hit import EventType, Hit, iso
 from fairtrack.ingest import IDENTIFIERS, Ingestor, IngestRequest, IngestResult, Visitor
-from fairtrack.policy import Decision, Policy, evaluate
-from fairtrack.pseudonym import DailySalts, Pseudonymiser, salt_id, secret_key
-from fairtrack.queue import QueueSender
+from fairtrack.policy import explain
+from fairtrack.policy.engine import Decision, Policy, evaluate
 from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
-from fairtrack.store import PolicyStore
+from fairtrack.stores.policy_table import PolicyStore
+from fairtrack.stores.queue import QueueSender
 
 CAPACITY = 200
 PENDING_LIMIT = 1000  # requests waiting for their preview; beyond it, previews are skipped (counted)
@@ -467,7 +468,7 @@ class DebugView:
             return [{**base, "outcome": "not_previewed"}]
         from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-        from fairtrack.http import to_request
+        from fairtrack.api.http import to_request
 
         request = to_request(APIGatewayProxyEventV2(event))
         self.ingestor.traces = []

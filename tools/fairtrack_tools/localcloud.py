@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import boto3
 from moto.server import ThreadedMotoServer
 
-from fairtrack.store import Source
+from fairtrack.stores.policy_table import Source
 from fairtrack_tools import admin, sources
 from fairtrack_tools.capture import CaptureServer, CaptureStore
 from fairtrack_tools.runtime import PROJECT_ROOT, FunctionSpec

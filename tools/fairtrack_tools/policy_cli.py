@@ -32,7 +32,7 @@ from fairtrack.anonymise import formats
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-    from fairtrack.policy import Decision, Policy
+    from fairtrack.policy.engine import Decision, Policy
 
 TableResolver = Callable[[argparse.Namespace], tuple[Any, str]]
 
@@ -290,7 +290,7 @@ class Refs:
     def version(self, version: int, label: str | None = None) -> Loaded:
         from pydantic import ValidationError
 
-        from fairtrack.policy import Policy
+        from fairtrack.policy.engine import Policy
         from fairtrack_tools import admin
 
         client, table = self.table()
@@ -430,7 +430,7 @@ def read_traffic(path: Path) -> Iterator[tuple[int, Any]]:
 def dry_run(a: Policy, b: Policy, records: Iterator[tuple[int, Any]]) -> DryRun:
     """What each destination would receive under ``a`` and under ``b`` for the same hits: lines
     shaped ``{"purposes": [...], "event": {...}}`` (the lake's format), judged by the engine."""
-    from fairtrack.policy import evaluate
+    from fairtrack.policy.engine import evaluate
 
     run = DryRun()
     names = [*a.destinations, *(d for d in b.destinations if d not in a.destinations)]
@@ -523,7 +523,7 @@ def _basis(policy: Policy, purpose: str) -> str:
 
 
 def _form(policy: Policy, destination: str, path: str) -> str:
-    from fairtrack.policy import NECESSARY
+    from fairtrack.policy.engine import NECESSARY
 
     listed = policy.destinations[destination].attributes  # type: ignore[index]
     parent = path.rpartition(".")[0]
@@ -883,7 +883,7 @@ def policy_yaml(loaded: Loaded, header: str) -> str:
     (TCF purpose numbers as numbers again), without defaults the author left out."""
     from pydantic import ValidationError
 
-    from fairtrack.policy import Policy
+    from fairtrack.policy.engine import Policy
 
     try:
         doc: dict[str, Any] = Policy.model_validate(loaded.document).model_dump(

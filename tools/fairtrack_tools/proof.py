@@ -439,7 +439,7 @@ class ProofStack:
             "DESTINATION_TIMEOUT_SECONDS": str(destination_timeout),
             "WEBHOOK_TIMEOUT_SECONDS": str(destination_timeout),
         }
-        if decision_log and _has_module("fairtrack.decision_log"):
+        if decision_log and _has_module("fairtrack.stores.decision_log"):
             self.env["DECISION_LOG_BUCKET"] = "fairtrack-local-lakebucket"  # LocalCloud's name for LakeBucket
         self.decision_log = "DECISION_LOG_BUCKET" in self.env
         self._saved_env: dict[str, str | None] = {}
@@ -698,7 +698,7 @@ def _purposes(*names: str) -> frozenset[str]:
     return frozenset((NECESSARY, *names))
 
 
-# The states, and what the default policy makes of them (see fairtrack.consent: granted when some
+# The states, and what the default policy makes of them (see fairtrack.consent.signals: granted when some
 # signal grants and none denies; no signal: necessary only).
 CONSENT_STATES = (
     ConsentState("no signal", _purposes(), 20),

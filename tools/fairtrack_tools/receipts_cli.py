@@ -49,7 +49,7 @@ def consent_table(args: argparse.Namespace) -> tuple[Any, str]:
 
 def show(client: Any, table: str, receipt_id: str) -> dict[str, Any] | None:
     """One receipt as an operator reads it, or None."""
-    from fairtrack.receipts import ReceiptStore
+    from fairtrack.consent.receipts import ReceiptStore
 
     receipt = ReceiptStore(table, lambda: client).get(receipt_id)
     return receipt.as_json() if receipt is not None else None

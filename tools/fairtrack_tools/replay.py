@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fairtrack.destinations.guarantees import keeps_ledger
-from fairtrack.failed_store import FailedStore
-from fairtrack.ledger import Ledger
+from fairtrack.stores.failed_events import FailedStore
+from fairtrack.stores.ledger import Ledger
 
 T = TypeVar("T")
 Progress = Callable[[Iterable[T]], Iterator[T]]

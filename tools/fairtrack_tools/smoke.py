@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fairtrack import decision_log
-from fairtrack.failed_store import PREFIX as FAILED_PREFIX
-from fairtrack.store import Source
+from fairtrack.stores import decision_log
+from fairtrack.stores.failed_events import PREFIX as FAILED_PREFIX
+from fairtrack.stores.policy_table import Source
 from fairtrack_tools import admin, sources
 from fairtrack_tools.stackref import is_local, stack_outputs, stack_parent
 
@@ -158,7 +158,7 @@ def decision_rows(s3: Any, bucket: str, since: datetime, cache: dict[str, Rows])
     """The decision-log rows written since ``since`` (every destination's): the one place that knows
     where the log is stored. Objects under ``decisions/`` of the bucket, by day (the delivery
     stream's ``decisions/YYYY/MM/DD/HH/`` and the earlier ``decisions/dt=YYYY-MM-DD/``), each read
-    once (``cache``) with :func:`fairtrack.decision_log.read_rows`."""
+    once (``cache``) with :func:`fairtrack.stores.decision_log.read_rows`."""
     window = since - timedelta(seconds=60)  # clock skew between this machine and S3
     for day in _days(since):
         for prefix in (f"{day.replace('-', '/')}/", f"dt={day}/"):

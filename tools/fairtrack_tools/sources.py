@@ -1,7 +1,7 @@
 """Operator actions on sources: add, list, set where their events happen, rotate a write key, remove.
 
 A source is a website or backend: its write key(s), GA4 measurement ids and allowed browser
-origins (layout of the items in :mod:`fairtrack.store`). Write keys are stored only as SHA-256
+origins (layout of the items in :mod:`fairtrack.stores.policy_table`). Write keys are stored only as SHA-256
 hashes; a new key is printed once, when it is made, and cannot be read back. Every change rewrites
 the ``source#`` item and the lookup items that ingest reads (``writekey#``, ``measurement#``,
 ``origin#``), so ingest always needs one read per request.
@@ -14,7 +14,7 @@ import secrets
 import time
 from typing import Any
 
-from fairtrack.store import Source, measurement_id_item, origin_item, write_key_id
+from fairtrack.stores.policy_table import Source, measurement_id_item, origin_item, write_key_id
 
 
 class SourceError(Exception):

@@ -1,12 +1,12 @@
 """Data-subject rights: ``fairtrack subject export|erase`` (operator CLI, never a public route).
 
-The core lives in the runtime layer (:mod:`fairtrack.subjects`) so the IAM-authorised admin
+The core lives in the runtime layer (:mod:`fairtrack.stores.subjects`) so the IAM-authorised admin
 function uses the same code; this module re-exports it for the CLI and its tests.
 """
 
 from __future__ import annotations
 
-from fairtrack.subjects import (
+from fairtrack.stores.subjects import (
     KINDS,
     Found,
     Where,

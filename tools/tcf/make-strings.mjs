@@ -1,5 +1,5 @@
 // Builds TC strings with IAB Tech Lab's reference implementation (@iabtechlabtcf/core) and prints
-// them as JSON for tests/unit/test_tcf.py, which checks fairtrack.tcf.decode against them.
+// them as JSON for tests/unit/test_tcf.py, which checks fairtrack.consent.tcf.decode against them.
 //
 // Output: [{name, tcString, segments, encodings, expected, library}] where
 //   expected  = the values this script set on the TCModel (plain JSON, written here by hand, so a

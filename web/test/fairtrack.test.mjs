@@ -251,7 +251,7 @@ const LETTER = {
 const STATE = { d: 'denied', g: 'granted' };
 const TYPES = ['ad_storage', 'analytics_storage', 'ad_user_data', 'ad_personalization'];
 const B64 = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_';
-// the gateway's reading of a gcd letter (layers/common/fairtrack/consent.py), a second oracle
+// the gateway's reading of a gcd letter (layers/common/fairtrack/consent/signals.py), a second oracle
 const gatewayReads = (letter) => {
   const i = B64.indexOf(letter);
   const name = { 1: 'u', 2: 'd', 3: 'g' };

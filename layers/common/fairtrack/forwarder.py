@@ -7,13 +7,13 @@ Records that cannot be read are reported as failures too, so SQS redelivers them
 ``maxReceiveCount`` the queue's DLQ keeps them: nothing is dropped silently.
 
 After delivery each batch writes its decisions, counted per day, source, field and reason (never
-per visitor), to the decision log (:mod:`fairtrack.decision_log`: a Firehose stream,
+per visitor), to the decision log (:mod:`fairtrack.stores.decision_log`: a Firehose stream,
 ``DECISION_LOG_STREAM``) when one is configured; a failure to write it is logged and counted, and
 never fails or retries the delivery.
 
 Deduplication is per destination (:mod:`fairtrack.destinations.guarantees`): Meta, the webhook and
 the lake carry an idempotency key on every copy and keep no ledger; GA4 claims each message in the
-delivery ledger (:mod:`fairtrack.ledger`) before sending it, with one conditional write. When the
+delivery ledger (:mod:`fairtrack.stores.ledger`) before sending it, with one conditional write. When the
 Lambda context is given, no request starts once too little time is left for it and for settling
 (:data:`SETTLE_RESERVE_SECONDS`): its messages are left for retry and their claims released.
 """
@@ -28,15 +28,6 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import ValidationError
 
-from fairtrack.clients import SharedClient
-from fairtrack.decision_log import (
-    BatchDecisions,
-    BucketDecisionLog,
-    DecisionLog,
-    day_of,
-    decision_log_bucket,
-    decision_log_stream,
-)
 from fairtrack.destinations import (
     Delivery,
     DeliveryReport,
@@ -47,13 +38,22 @@ from fairtrack.destinations import (
 )
 from fairtrack.destinations.guarantees import keeps_ledger
 from fairtrack.envelope import Envelope, RoutedEvent
-from fairtrack.failed_store import FailedStore
-from fairtrack.ledger import DEFAULT_INVOCATION_SECONDS, LEASE_MARGIN_SECONDS, Claim, Ledger
 from fairtrack.observability import CORRELATION_ATTRIBUTE, logger, metrics
-from fairtrack.policy import Decision, evaluate
-from fairtrack.queue import envelope_from_body
+from fairtrack.policy.engine import Decision, evaluate
 from fairtrack.settings import ForwarderSettings
-from fairtrack.store import NoActivePolicy, PolicyStore, is_suppressed
+from fairtrack.stores.clients import SharedClient
+from fairtrack.stores.decision_log import (
+    BatchDecisions,
+    BucketDecisionLog,
+    DecisionLog,
+    day_of,
+    decision_log_bucket,
+    decision_log_stream,
+)
+from fairtrack.stores.failed_events import FailedStore
+from fairtrack.stores.ledger import DEFAULT_INVOCATION_SECONDS, LEASE_MARGIN_SECONDS, Claim, Ledger
+from fairtrack.stores.policy_table import NoActivePolicy, PolicyStore, is_suppressed
+from fairtrack.stores.queue import envelope_from_body
 
 
 def build_destination(
@@ -62,7 +62,7 @@ def build_destination(
     """The destination client for this forwarder, or one that leaves every record for the DLQ when
     the destination is not configured (its queue then receives nothing from ingest anyway). ``s3``:
     the S3 client the lake writes with (one of its own, created on first use, when None); pass the
-    :class:`~fairtrack.clients.SharedClient` the :class:`Forwarder` gets too, and the function
+    :class:`~fairtrack.stores.clients.SharedClient` the :class:`Forwarder` gets too, and the function
     creates one S3 client, not one per writer."""
 
     def secret(arn: str) -> Callable[[], bytes | None]:
@@ -129,7 +129,7 @@ class Forwarder:
         firehose: Any = None,
     ):
         """``s3``: the S3 client of the failed store and the decision log when this builds them (one
-        :class:`~fairtrack.clients.SharedClient` for both when None); the handler passes the one its
+        :class:`~fairtrack.stores.clients.SharedClient` for both when None); the handler passes the one its
         lake destination writes with."""
         self.settings = settings
         self.destination = destination
@@ -144,7 +144,7 @@ class Forwarder:
 
     def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         """``context``: the Lambda context; its deadline bounds the claims' lease and when the last
-        request may start (without it: :data:`~fairtrack.ledger.DEFAULT_INVOCATION_SECONDS`)."""
+        request may start (without it: :data:`~fairtrack.stores.ledger.DEFAULT_INVOCATION_SECONDS`)."""
         started = time.monotonic()
         remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else None
         records = event.get("Records") or []

@@ -145,7 +145,7 @@ class ConsentSignals(BaseModel):
     usPrivacy: str | None = None  # IAB CCPA string (us_privacy)
     # Set by the adapters only, never from a client's field: the signals the request carried more
     # than once with different values (ConsentSignals field names, or "consent" for Segment's whole
-    # context.consent), sorted. Each denies every purpose it could grant (fairtrack.consent).
+    # context.consent), sorted. Each denies every purpose it could grant (fairtrack.consent.signals).
     conflicts: tuple[str, ...] | None = None
 
     def present(self) -> bool:

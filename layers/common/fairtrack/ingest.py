@@ -20,19 +20,20 @@ from typing import Any
 
 from pydantic_core import from_json
 
-from fairtrack import consent, cors, geo
-from fairtrack.anonymise import client_ip, truncate_ip, viewer_address
+from fairtrack.anonymise import client_ip, geo, truncate_ip, viewer_address
+from fairtrack.anonymise.pseudonym import DailySalts, Pseudonymiser, secret_key
 from fairtrack.anonymise.stage import BOT, IDENTIFIERS, QUARANTINED, SUPPRESSED, Anonymiser, Visitor, echo_free
+from fairtrack.api import cors
+from fairtrack.consent import signals as consent
 from fairtrack.errors import ClientError, FieldError, status_for
 from fairtrack.hit import EventType, Hit
 from fairtrack.observability import logger, metrics
-from fairtrack.policy import Decision, Policy, evaluate, plan_for
+from fairtrack.policy.engine import Decision, Policy, evaluate, plan_for
 from fairtrack.protocols import gtag as gtag_protocol
 from fairtrack.protocols.segment import batch_events, consent_conflicts, parse_event
-from fairtrack.pseudonym import DailySalts, Pseudonymiser, secret_key
-from fairtrack.queue import QueueSender, Routed, chunk_envelopes
 from fairtrack.settings import DESTINATIONS, ORIGIN_VERIFY_HEADER, Destination, IngestSettings
-from fairtrack.store import NoActivePolicy, PolicyStore, Source
+from fairtrack.stores.policy_table import NoActivePolicy, PolicyStore, Source
+from fairtrack.stores.queue import QueueSender, Routed, chunk_envelopes
 
 __all__ = [
     "IDENTIFIERS",
@@ -289,7 +290,7 @@ class Ingestor:
         return cors.response_headers(origin)
 
     def preflight(self, request: IngestRequest) -> dict[str, str] | None:
-        """The headers answering a CORS preflight, or None to refuse it (see :mod:`fairtrack.cors`)."""
+        """The headers answering a CORS preflight, or None to refuse it (see :mod:`fairtrack.api.cors`)."""
         origin = request.headers.get("origin")
         if not origin:
             return None
@@ -395,7 +396,7 @@ class Ingestor:
         """The visitor's country, worked out before the address is truncated: CloudFront's viewer
         header under ``TrustedProxy=cloudfront`` (whose requests carry the origin-verify header:
         see :meth:`verify_proxy`; in the other modes anyone can send the header, so it is ignored),
-        else the registries' allocation data shipped with the layer (:mod:`fairtrack.geo`). Used
+        else the registries' allocation data shipped with the layer (:mod:`fairtrack.anonymise.geo`). Used
         for the policy's region defaults and, as ``context.location.country``, the only geo a
         destination may get (never below country)."""
         if self.settings.proxy_mode == "cloudfront":
@@ -557,7 +558,10 @@ class Ingestor:
         )
         if not counts and not mismatches:
             return []
-        from fairtrack.decision_log import mismatch_row, skip_row  # only requests that withheld something load it
+        from fairtrack.stores.decision_log import (  # only requests that withheld something load it
+            mismatch_row,
+            skip_row,
+        )
 
         day = received.strftime("%Y-%m-%d") if received else datetime.now(UTC).strftime("%Y-%m-%d")
         return [

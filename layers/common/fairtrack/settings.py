@@ -137,7 +137,7 @@ class ForwarderSettings(CommonSettings):
     lake_prefix: str = "lake"
     delivery_table: str = ""
     failed_bucket: str = ""
-    # the decision log (fairtrack.decision_log): the Firehose stream, else objects straight to the
+    # the decision log (fairtrack.stores.decision_log): the Firehose stream, else objects straight to the
     # bucket; neither: no log
     decision_log_stream: str = ""
     decision_log_bucket: str = ""

@@ -1,14 +1,68 @@
 """The anonymise stage: every value a hit carries crosses it before anything is queued.
 
-- :mod:`fairtrack.anonymise.formats`: the closed set of value formats the policy's catalogue
-  declares for each attribute, and the checks that admit a value or refuse it;
-- IP truncation (here), with IPv4 embedded in IPv6 truncated as IPv4.
+:class:`~fairtrack.anonymise.stage.Anonymiser` runs the stage on a hit whose consent is resolved, in
+this order: identifiers become keyed pseudonyms (:mod:`~fairtrack.anonymise.pseudonym`); the user
+agent is reduced to a few low-cardinality fields (:mod:`~fairtrack.anonymise.useragent`); page and
+referrer URLs keep what may travel (:mod:`~fairtrack.anonymise.urls`); personal data in free text
+and properties is found and redacted (:mod:`~fairtrack.anonymise.pii`); user-provided data is
+normalised and hashed for ad destinations (:mod:`~fairtrack.anonymise.userdata`); the country is read
+offline from the address (:mod:`~fairtrack.anonymise.geo`) before the address is truncated (here:
+IPv4 embedded in IPv6 is truncated as IPv4). :mod:`~fairtrack.anonymise.formats` holds the closed
+set of value formats the policy's catalogue declares, and the checks that admit a value.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+from fairtrack.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from fairtrack.anonymise.formats import admits
+    from fairtrack.anonymise.geo import country_of
+    from fairtrack.anonymise.pii import contains_pii, redact, scan
+    from fairtrack.anonymise.pseudonym import DailySalts, Pseudonymiser, salt_id, secret_key
+    from fairtrack.anonymise.stage import Anonymiser, Visitor, echo_free
+    from fairtrack.anonymise.urls import clean_url, referrer_origin
+    from fairtrack.anonymise.userdata import ga4_user_data, meta_user_data, sha256_hex
+
+__all__ = [
+    "Anonymiser",
+    "DailySalts",
+    "Pseudonymiser",
+    "Visitor",
+    "admits",
+    "clean_url",
+    "client_ip",
+    "contains_pii",
+    "country_of",
+    "echo_free",
+    "embedded_ipv4",
+    "ga4_user_data",
+    "meta_user_data",
+    "redact",
+    "referrer_origin",
+    "salt_id",
+    "scan",
+    "secret_key",
+    "sha256_hex",
+    "truncate_ip",
+    "viewer_address",
+]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "formats": ("admits",),
+        "geo": ("country_of",),
+        "pii": ("contains_pii", "redact", "scan"),
+        "pseudonym": ("DailySalts", "Pseudonymiser", "salt_id", "secret_key"),
+        "stage": ("Anonymiser", "Visitor", "echo_free"),
+        "urls": ("clean_url", "referrer_origin"),
+        "userdata": ("ga4_user_data", "meta_user_data", "sha256_hex"),
+    },
+)
 
 _NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix
 _COMPATIBLE: Final = ipaddress.IPv6Network("::/96")  # RFC 4291 IPv4-compatible (deprecated)

@@ -7,7 +7,7 @@ value and returns True only when that value, exactly as it is, fits. Predicates 
 never change or copy the value) and never raise. A value that does not fit is replaced or dropped
 by the caller; nothing here repairs it.
 
-"Scanned" below means that the personal-data scanner (:mod:`fairtrack.pii`) finds nothing in the
+"Scanned" below means that the personal-data scanner (:mod:`fairtrack.anonymise.pii`) finds nothing in the
 text (e-mails, phones, IPv4/IPv6, cards, IBANs; its decoding of percent, entity, full-width,
 base64 and JWT forms included). Text holding an invisible format character (zero-width space and
 joiner, soft hyphen, word joiner, BOM) is scanned again with those characters removed, so
@@ -26,7 +26,7 @@ format         admits
                word), no base64url run of 12+ characters that decodes to personal data, and scanned
                (a phone written ``555-123-4567``, an IPv6 address). ``ord_1042``, UUIDs and
                pseudonyms pass.
-``pseudonym``  what :mod:`fairtrack.pseudonym` makes: ``p-`` or ``d-`` then 32 lower-case hex digits.
+``pseudonym``  what :mod:`fairtrack.anonymise.pseudonym` makes: ``p-`` or ``d-`` then 32 lower-case hex digits.
 ``enum``       a ``str`` in the attribute's ``values`` (required, and only for this format).
 ``number``     an ``int`` or a finite ``float``; never a ``bool``; never an integral value of
                13-19 digits that is a Luhn-valid card number (first digit 2-6, as the scanner),
@@ -44,13 +44,13 @@ format         admits
 ``country``    an assigned ISO 3166-1 alpha-2 code in upper case (``DE``; the 249 of the tz
                database's ``iso3166.tab``: no ``EU``, ``XK``, ``UK`` nor lower case).
 ``url``        an absolute http(s) URL that URL cleaning leaves as it is (a fixed point of
-               :func:`fairtrack.urls.clean_url`: no user info, no fragment, only ``utm_*``
+               :func:`fairtrack.anonymise.urls.clean_url`: no user info, no fragment, only ``utm_*``
                parameters, placeholders where the path or a UTM value held personal data or a
                token), its path and query scanned (the host is the site's, its shape vouched for
                by the parser: an IP host is no visitor's data), without white space or control
                characters, at most ``max_length`` (2048).
-``origin``     ``scheme://host[:port]`` as :func:`fairtrack.urls.referrer_origin` writes it.
-``path``       a ``/``-led path without ``?`` or ``#`` that :func:`fairtrack.urls.clean_path` leaves as
+``origin``     ``scheme://host[:port]`` as :func:`fairtrack.anonymise.urls.referrer_origin` writes it.
+``path``       a ``/``-led path without ``?`` or ``#`` that :func:`fairtrack.anonymise.urls.clean_path` leaves as
                it is, scanned, without white space or control characters, at most ``max_length``
                (1024).
 ``query``      a ``?``-led query string as a cleaned URL's ``search`` (only ``utm_*`` parameters,
@@ -66,7 +66,7 @@ format         admits
                carry a truncated IPv4 too. IPv4-mapped, NAT64 and Teredo client addresses keep
                their IPv4 in the low bits, so the /48 rule already refuses them.
 ``hash``       a SHA-256 digest: 64 lower-case hex digits.
-``user_data``  the hashed user data :mod:`fairtrack.userdata` makes, and nothing else: either Meta's
+``user_data``  the hashed user data :mod:`fairtrack.anonymise.userdata` makes, and nothing else: either Meta's
                (keys among ``em ph fn ln ge db ct st zp country``, each a one-item list of a
                ``hash``) or GA4's (``sha256_email_address``/``sha256_phone_number``: a one-item list
                of a ``hash``; ``address``: a one-item list of a dict of ``sha256_first_name``/
@@ -119,8 +119,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Final
 
-from fairtrack import pii, urls
-from fairtrack.anonymise import embedded_ipv4
+from fairtrack.anonymise import embedded_ipv4, pii, urls
 
 __all__ = ["DESCRIPTIONS", "FORMATS", "Check", "admits", "checker", "timezone_data_available"]
 

@@ -4,19 +4,19 @@
 the payload routing may read, or the reason the hit goes nowhere. In order:
 
 1. **identifiers**: ``anonymousId``, ``userId``, ``groupId``, ``previousId`` become keyed pseudonyms
-   (:mod:`fairtrack.pseudonym`), or go when the deployment has no key; a client ``messageId`` that
+   (:mod:`fairtrack.anonymise.pseudonym`), or go when the deployment has no key; a client ``messageId`` that
    is not an opaque id is replaced by one derived from it with the same key;
 2. **erased subjects**: a hit of a data subject erased on request goes nowhere;
 3. **user agent**: reduced to browser and OS family and major, device class and a bot flag
-   (:mod:`fairtrack.useragent`); bots go nowhere when the policy says ``defaults.bots: drop``;
-4. **URLs and text**: page URLs cleaned (:mod:`fairtrack.urls`: query allowlist, placeholders,
+   (:mod:`fairtrack.anonymise.useragent`); bots go nowhere when the policy says ``defaults.bots: drop``;
+4. **URLs and text**: page URLs cleaned (:mod:`fairtrack.anonymise.urls`: query allowlist, placeholders,
    click ids set apart), referrers cut to their origin, a URL that does not parse dropped with its
    query; names, titles and campaign values redacted; properties and traits scanned
-   (:mod:`fairtrack.pii`) and redacted, dropped or quarantined as ``defaults.pii`` says;
+   (:mod:`fairtrack.anonymise.pii`) and redacted, dropped or quarantined as ``defaults.pii`` says;
 5. **echoed ids**: a hit's own raw ids found in its URL, title or properties become ``[id]``;
 6. **gateway values**: the country (never the client's), hashed user-provided data for ad
    destinations when a purpose for it is granted, the cookieless daily id without analytics;
-7. **conform**: the payload held to the catalogue (:func:`fairtrack.policy.conform`): what is not
+7. **conform**: the payload held to the catalogue (:func:`fairtrack.policy.engine.conform`): what is not
    catalogued goes, and so does every value its attribute's format
    (:mod:`fairtrack.anonymise.formats`) does not admit, each counted as ``format_mismatch``.
 
@@ -34,13 +34,12 @@ from typing import Any, Protocol
 
 from pydantic_core import to_json
 
-from fairtrack import pii, urls, useragent
-from fairtrack.anonymise import formats
+from fairtrack.anonymise import formats, pii, urls, useragent
+from fairtrack.anonymise.pseudonym import DailySalts, Pseudonymiser
 from fairtrack.hit import Hit, UserData
 from fairtrack.observability import logger
-from fairtrack.policy import Decision, Policy, conform
-from fairtrack.pseudonym import DailySalts, Pseudonymiser
-from fairtrack.store import is_suppressed
+from fairtrack.policy.engine import Decision, Policy, conform
+from fairtrack.stores.policy_table import is_suppressed
 
 __all__ = ["ANALYTICS", "IDENTIFIERS", "Anonymiser", "Tally", "Visitor", "echo_free", "user_data_for_destinations"]
 
@@ -141,7 +140,7 @@ def _may_hold_pii(properties: Any) -> bool:
 def user_data_for_destinations(data: UserData) -> dict[str, Any]:
     """User-provided data normalised and hashed per destination spec (``userData.ga4``,
     ``userData.meta``); the raw values are never part of a payload."""
-    from fairtrack import userdata  # loaded on the first hit that carries user data
+    from fairtrack.anonymise import userdata  # loaded on the first hit that carries user data
 
     out: dict[str, Any] = {}
     if ga4 := userdata.ga4_user_data(data):
@@ -442,7 +441,7 @@ class Anonymiser:
         return wanted
 
     def _daily_id(self, source_id: str, visitor: Visitor, hit_user_agent: str | None) -> str | None:
-        """The cookieless visitor id (see fairtrack.pseudonym); None when it cannot be made (no
+        """The cookieless visitor id (see fairtrack.anonymise.pseudonym); None when it cannot be made (no
         address, or the salt store failing): the hit goes on without one, never lost for it."""
         if not visitor.full_ip:
             return None
@@ -455,7 +454,7 @@ class Anonymiser:
     def _conform(self, payload: dict[str, Any], policy: Policy, result: Tally) -> dict[str, Any]:
         """The last step of the anonymise stage: the payload held to the catalogue (uncatalogued
         keys out, objects with their catalogued children only, every value admitted by its
-        attribute's format, see :func:`fairtrack.policy.conform`); each value dropped for its
+        attribute's format, see :func:`fairtrack.policy.engine.conform`); each value dropped for its
         format is counted and recorded as a ``format_mismatch`` decision."""
         conformed, mismatches = conform(payload, policy)
         if mismatches:

@@ -19,12 +19,12 @@ Event fields
 - ``event_time``: Unix seconds from ``timestamp``; ``event_id``: the site's ``properties.event_id``
   (Segment; gtag's ``ep.event_id``) when usable, else ``messageId``: the Pixel's ``eventID``, which
   Meta deduplicates on together with the name ("Handling Duplicate Pixel and Conversions API
-  Events"); ``action_source``: the source's setting (:class:`fairtrack.store.Source`, carried by
+  Events"); ``action_source``: the source's setting (:class:`fairtrack.stores.policy_table.Source`, carried by
   each :class:`~fairtrack.destinations.Delivery`; ``website`` by default); ``event_source_url``:
   ``context.page.url`` (required for ``website``, sent when present otherwise); ``app_data`` for
   ``app`` sources from ``context.os`` (``extinfo`` ``i2``/``a2`` and the OS version).
 - ``user_data``: the hashes in ``userData.meta`` (made at ingest by
-  :func:`fairtrack.userdata.meta_user_data`; only values that are SHA-256 hex are copied, so a
+  :func:`fairtrack.anonymise.userdata.meta_user_data`; only values that are SHA-256 hex are copied, so a
   clear value can never leak through), ``external_id`` = SHA-256 of the ``userId`` pseudonym, else
   of the ``anonymousId`` one (Meta recommends hashing it), and, never hashed and only when the
   policy left them in the event: ``client_ip_address`` (``context.ip``, must parse as an IP
@@ -96,8 +96,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from fairtrack.anonymise.userdata import META_KEYS, sha256_hex
 from fairtrack.destinations import Delivery, EventRef, Mapping, WireRequest
-from fairtrack.userdata import META_KEYS, sha256_hex
 
 __all__ = [
     "AGE_MARGIN",

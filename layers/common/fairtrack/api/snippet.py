@@ -20,7 +20,7 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
-ASSET = Path(__file__).parent / "assets" / "fairtrack.js"
+ASSET = Path(__file__).parent.parent / "assets" / "fairtrack.js"
 CACHE_CONTROL = "public, max-age=3600"
 CONTENT_TYPE = "text/javascript; charset=utf-8"
 

@@ -50,7 +50,7 @@ checks here. ``ip-to-country`` (May 2025) unpickles 10 MB at load (about 1 s) an
 current PyPI package was found that ships DB-IP's CC BY 4.0 ``.mmdb``, so reading data with
 ``maxminddb`` would have meant stale data or a download, which this module must not do.
 
-Cost: ``import fairtrack.geo`` imports only :mod:`ipaddress` and :mod:`threading`; the first
+Cost: ``import fairtrack.anonymise.geo`` imports only :mod:`ipaddress` and :mod:`threading`; the first
 lookup imports ``iptocc`` (the database) and keeps it for the life of the process (the Lambda
 container). :func:`warm` pays that during a handler's init. If ``iptocc`` is missing (a broken
 layer) the first lookup raises :class:`ImportError` rather than quietly answering None forever.

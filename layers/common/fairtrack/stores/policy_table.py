@@ -3,7 +3,7 @@
 Layout of the table (one key, ``id``; JSON in ``value``; ``expires_at`` is the TTL attribute):
 
 - ``policy#active``          -> ``{"version": N}``, the pointer to the version in force
-- ``policy#v<N>``            -> an immutable policy document (JSON of :class:`fairtrack.policy.Policy`)
+- ``policy#v<N>``            -> an immutable policy document (JSON of :class:`fairtrack.policy.engine.Policy`)
 - ``source#<source_id>``     -> a source: ``{"source_id", "name", "origins", "measurement_ids",
   "action_source", "key_ids"}`` (what the operator CLI lists, rotates and removes; the Meta
   forwarder reads its ``action_source``)
@@ -42,7 +42,7 @@ from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fairtrack.policy import Policy
+from fairtrack.policy.engine import Policy
 
 ACTIVE_POLICY_ID = "policy#active"
 SUPPRESSED_ID = "suppressed"  # the former single-item list, read while it exists

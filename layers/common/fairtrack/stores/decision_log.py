@@ -75,7 +75,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fairtrack.destinations import EventRef
-from fairtrack.policy import Decision, Policy
+from fairtrack.policy.engine import Decision, Policy
 
 PREFIX = "decisions"
 BUCKET_ENV = "DECISION_LOG_BUCKET"

@@ -30,7 +30,7 @@ def sha256_normalised(value: Any) -> str | None:
 def url_origin(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
-    from fairtrack.urls import referrer_origin  # one origin rule for the whole gateway (IPv6 hosts included)
+    from fairtrack.anonymise.urls import referrer_origin  # one origin rule for the whole gateway (IPv6 hosts included)
 
     return referrer_origin(value)
 

@@ -2,10 +2,10 @@
 
 Nothing here changes a hit, a decision or a policy. Every function is pure and answers in the
 policy's own vocabulary (purposes, legal bases, signal kinds, decision reasons, field paths as
-:class:`~fairtrack.policy.Decision` reports them), never with a value a client sent: a consent
+:class:`~fairtrack.policy.engine.Decision` reports them), never with a value a client sent: a consent
 category name, a TC string or a CMP id can itself be personal data, so none is repeated.
 
-The purposes a hit was granted always come from :func:`fairtrack.consent.resolve`, the call ingest
+The purposes a hit was granted always come from :func:`fairtrack.consent.signals.resolve`, the call ingest
 makes; :func:`signal_effects` only breaks that result down per signal, for reading.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fairtrack.consent import Consent, consent_mode_purposes, consent_mode_states, rudder_purposes, tcf_purposes
+from fairtrack.consent.signals import Consent, consent_mode_purposes, consent_mode_states, rudder_purposes, tcf_purposes
 from fairtrack.hit import ConsentSignals
-from fairtrack.policy import NECESSARY, Decision, Policy
+from fairtrack.policy.engine import NECESSARY, Decision, Policy
 
 # The signal kinds consent.resolve reads, as it names them in Consent.sources.
 SEGMENT = "segment.categoryPreferences"
@@ -124,7 +124,7 @@ def signal_effects(signals: ConsentSignals, policy: Policy, used: tuple[str, ...
             if not states:
                 entry["note"] = "no readable gcs/gcd/npa value: not a signal"
         elif kind == TCF and signals.tcString is not None:
-            from fairtrack import tcf
+            from fairtrack.consent import tcf
 
             try:
                 tcf.decode(signals.tcString)
@@ -141,7 +141,7 @@ def signal_effects(signals: ConsentSignals, policy: Policy, used: tuple[str, ...
 def explain_consent(
     signals: ConsentSignals, granted: Consent, policy: Policy, country: str | None = None
 ) -> dict[str, Any]:
-    """What :func:`fairtrack.consent.resolve` gave a hit, and where it came from."""
+    """What :func:`fairtrack.consent.signals.resolve` gave a hit, and where it came from."""
     used = granted.sources
     region = next((s for s in used if s.startswith(REGION_DEFAULT + ":")), None)
     effects = signal_effects(signals, policy, used)

@@ -4,7 +4,7 @@
 info (``user:password@``) and the fragment, keeps only the allowed query parameters (UTM by
 default) in their original order and as sent, and takes the advertising click ids (``gclid``,
 ``fbclid``...) out into a separate dict, since they may only go where the advertising purpose is
-granted. Every path segment and every kept query value is checked as :func:`fairtrack.pii.find`
+granted. Every path segment and every kept query value is checked as :func:`fairtrack.anonymise.pii.find`
 reads text, on its decoded forms too (percent-encoding undone up to four times, for double
 encoding; HTML character references such as ``&#64;``; NFKC, for full-width characters; base64 of
 text and JWT payloads; query values both with ``+`` as a space and as a literal plus); one that
@@ -14,7 +14,7 @@ looks like personal data or a secret is replaced, whole, by a placeholder:
 placeholder   when the segment or value holds
 ============  ================================================================================
 ``:email``    an e-mail address (``jane@example.com``, ``jane%40example.com``, ``jane%2540...``)
-``:phone``    a phone number (``+49-30-1234567``; the heuristic is in :mod:`fairtrack.pii`)
+``:phone``    a phone number (``+49-30-1234567``; the heuristic is in :mod:`fairtrack.anonymise.pii`)
 ``:card``     a payment card number (Luhn-valid, 13-19 digits)
 ``:iban``     an IBAN (mod-97 checked)
 ``:ip``       an IPv4 or IPv6 address
@@ -64,7 +64,7 @@ import re
 from typing import Final, NamedTuple
 from urllib.parse import unquote_plus
 
-from fairtrack import pii
+from fairtrack.anonymise import pii
 
 UTM_PARAMS: Final = frozenset({"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "utm_id"})
 CLICK_IDS: Final = frozenset(
@@ -155,7 +155,7 @@ def _token_kind(text: str) -> str | None:
 
 def _decodings(raw: str, plus: bool = False) -> list[str]:
     """The text as sent (with ``+`` as a space when ``plus``), then its decoded forms as
-    :mod:`fairtrack.pii` reads them (``pii.decoded_forms``: percent-encoding undone level by level,
+    :mod:`fairtrack.anonymise.pii` reads them (``pii.decoded_forms``: percent-encoding undone level by level,
     double encoding being common, ``%2540``; HTML character references; NFKC), each level kept: a
     literal ``%`` in the data must not be decoded away."""
     text = raw.replace("+", " ") if plus and "+" in raw else raw

@@ -16,7 +16,7 @@ stored its keyed pseudonym, so the caller computes the pseudonym with the deploy
 ``export`` prints all of it as one JSON document. ``erase`` runs in an order that a failure
 halfway cannot make unsafe, and that a second run completes:
 
-1. the suppression first (the ``suppress#<pseudonym>`` item, see :mod:`fairtrack.store`), so the
+1. the suppression first (the ``suppress#<pseudonym>`` item, see :mod:`fairtrack.stores.policy_table`), so the
    subject's later hits are dropped at ingest with the reason ``subject_suppressed`` from then on,
    whatever fails after; the item says whether an erasure was started or completed before;
 2. the receipts, then the pointers to them (a pointer left by a failure leads the next run to the
@@ -50,8 +50,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from fairtrack.pseudonym import Pseudonymiser, secret_key
-from fairtrack.store import SUPPRESSED_ID, suppress_item_id
+from fairtrack.anonymise.pseudonym import Pseudonymiser, secret_key
+from fairtrack.stores.policy_table import SUPPRESSED_ID, suppress_item_id
 
 KINDS = {"anonymous_id": "anonymousId", "user_id": "userId"}
 

@@ -37,14 +37,14 @@ one-item list of SHA-256 hex, following Meta's customer information parameters:
 - ``st``: "the 2-character ANSI abbreviation code in lowercase" for US states. A two-letter value
   is taken as a code ("CA" -> ca, "N.Y." -> ny); a US state, DC or outlying-area name or a
   Canadian province or territory name (English or French) becomes its code ("California" -> ca,
-  "Québec" -> qc, :mod:`fairtrack.regions`) unless ``country`` names another country; any other
+  "Québec" -> qc, :mod:`fairtrack.destinations.regions`) unless ``country`` names another country; any other
   name follows Meta's rule for states outside the U.S., "lowercase with no punctuation, no special
   characters, and no spaces" ("Île-de-France" -> îledefrance).
 - ``zp``: lowercased, no whitespace; a US ZIP+4 ("94035-1234", "940351234") cut to its first five
   digits; other dashes and punctuation removed ("SW1A 1AA" -> sw1a1aa).
 - ``country``: "the lowercase, 2-letter country codes in ISO 3166-1 alpha-2": an assigned
   alpha-2 or alpha-3 code, an English ISO name or a listed variant ("US", "USA", "United States",
-  "U.K.", "Great Britain", "Deutschland") becomes the code (:func:`fairtrack.regions.country_code`);
+  "U.K.", "Great Britain", "Deutschland") becomes the code (:func:`fairtrack.destinations.regions.country_code`);
   anything else ("zz", "Europe") is left out, since Meta matches only on codes.
 
 GA4 Measurement Protocol (:func:`ga4_user_data`): ``user_data`` with
@@ -69,8 +69,8 @@ import unicodedata
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
+from fairtrack.destinations.regions import country_code, subdivision_code
 from fairtrack.hit import UserData
-from fairtrack.regions import country_code, subdivision_code
 
 __all__ = ["META_KEYS", "ga4_user_data", "meta_user_data", "sha256_hex"]
 
@@ -220,7 +220,7 @@ def _city(value: Any) -> str | None:
 
 def _state(value: Any, country: str | None = None) -> str | None:
     """``st``: a two-letter code as given; a US state or Canadian province name as its code (see
-    :func:`fairtrack.regions.subdivision_code`, ``country`` being the normalised ``country``); any
+    :func:`fairtrack.destinations.regions.subdivision_code`, ``country`` being the normalised ``country``); any
     other name lowercased without spaces, punctuation or digits."""
     text = _text(value)
     if text is None:

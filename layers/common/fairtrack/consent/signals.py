@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fairtrack.hit import ConsentSignals
-from fairtrack.policy import NECESSARY, Policy
+from fairtrack.policy.engine import NECESSARY, Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +249,7 @@ def tcf_purposes(tc_string: str, policy: Policy) -> dict[str, bool]:
     mapping = policy.signals.tcf_purposes
     if not mapping:
         return {}
-    from fairtrack import tcf  # imported on first TC string: most hits carry none (cold start)
+    from fairtrack.consent import tcf  # imported on first TC string: most hits carry none (cold start)
 
     try:
         tc = tcf.decode(tc_string)

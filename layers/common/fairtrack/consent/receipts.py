@@ -2,7 +2,7 @@
 
 The website snippet or a CMP callback sends the visitor's id and the consent signal in the shapes
 hits carry them; fairtrack resolves it against the active policy (the same
-:func:`fairtrack.consent.resolve` that routes hits) and stores a receipt. Decisions written down:
+:func:`fairtrack.consent.signals.resolve` that routes hits) and stores a receipt. Decisions written down:
 
 - **Request** (JSON, the Segment routes' auth, CORS and size limits; one receipt is one event, so
   32 KB): ``anonymousId`` (required: the visitor id the site's analytics uses), optional ``userId``,
@@ -55,15 +55,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticSerializationError, to_json
 
-from fairtrack import consent
+from fairtrack.anonymise.pseudonym import Pseudonymiser
+from fairtrack.consent import signals as consent
 from fairtrack.errors import ClientError, FieldError, field_errors
 from fairtrack.hit import ConsentSignals
 from fairtrack.ingest import Ingestor, IngestRequest, Visitor, decode_body, parse_json
 from fairtrack.observability import logger, metrics
-from fairtrack.policy import Policy
+from fairtrack.policy.engine import Policy
 from fairtrack.protocols.segment import duplicate_fields
-from fairtrack.pseudonym import Pseudonymiser
-from fairtrack.store import NoActivePolicy, Source
+from fairtrack.stores.policy_table import NoActivePolicy, Source
 from fairtrack.timestamps import iso
 
 RECEIPT_PREFIX = "receipt#"

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fairtrack.anonymise import formats
-from fairtrack.forms import REDUCTIONS, TRANSFORMS, Form
+from fairtrack.policy.forms import REDUCTIONS, TRANSFORMS, Form
 
 NECESSARY = "necessary"
 
@@ -86,7 +86,7 @@ class Signals(_Strict):
 
 
 # Full-form transforms (the purpose is granted) and reduced forms (it is not, but the destination
-# lists the attribute): implemented in fairtrack.forms.
+# lists the attribute): implemented in fairtrack.policy.forms.
 Transform = Literal["none", "sha256_normalised"]
 Reduction = Literal["drop", "url_origin", "ip_coarse"]
 
@@ -267,7 +267,7 @@ class Policy(_Strict):
 
     @cached_property
     def consent_cache(self) -> dict[Any, Any]:
-        """Resolved consent per distinct set of signals (see fairtrack.consent.resolve)."""
+        """Resolved consent per distinct set of signals (see fairtrack.consent.signals.resolve)."""
         return {}
 
     def limited_data_use(self, destination: str) -> bool | frozenset[str]:

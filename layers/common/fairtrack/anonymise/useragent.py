@@ -49,7 +49,7 @@ development machines (glibc 2.34 or newer). Where ``ua-parser-rs`` cannot be imp
 resolver is used, with the same rules and results, only slower (:func:`resolver_name` says which).
 The rules come from ``ua-parser-builtins`` (a dependency of ua-parser, released monthly).
 
-Cost: ``import fairtrack.useragent`` imports nothing of ua-parser. The first parse imports it and
+Cost: ``import fairtrack.anonymise.useragent`` imports nothing of ua-parser. The first parse imports it and
 compiles the rules: about 145 ms of CPU on a development machine (the device rules are the largest
 part; ``python -m bench`` measures it), likely several times that in wall time on the third of a
 core a 512 MB Lambda gets. Functions that never parse (the forwarders) never pay for it; a handler
