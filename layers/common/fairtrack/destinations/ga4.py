@@ -125,6 +125,7 @@ class Ga4Destination:
 
         mapping = map_ga4(items, now=datetime.now(UTC))
         meter_revenue_without_currency(mapping.adjustments)
+        executor = self.transport.executor
         if self.debug:
-            return send_all(mapping, post, debug_verdict, debug_reason, stop=stop)
-        return send_all(mapping, post, stop=stop)
+            return send_all(mapping, post, debug_verdict, debug_reason, stop=stop, executor=executor)
+        return send_all(mapping, post, stop=stop, executor=executor)

@@ -2,6 +2,10 @@
 
 - One ``urllib3.PoolManager`` per destination per container (created with the destination when
   the module-level forwarder is built), so connections are kept alive across invocations.
+- GA4 sends one request per visitor and the webhook one per queue message, so a batch of single
+  hits is as many requests: they go out :data:`CONCURRENCY` at a time
+  (``send_all(executor=...)``), and the batch waits for its slowest rounds of answers rather than
+  for the sum of them (Lambda bills the wait). Meta sends up to 1,000 events in one request.
 - Timeouts are bounded (connect at most 2 s, read as configured); redirects are never followed
   and urllib3's own retries are off: SQS redelivery is the retry mechanism, so a failing request
   costs one attempt per receive, and ``maxReceiveCount`` bounds the total.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,6 +35,7 @@ from fairtrack.destinations import DeliveryReport, Failure, Mapping, Stop
 Verdict = Literal["ok", "retry", "permanent"]
 
 ANSWER_LIMIT = 2048
+CONCURRENCY = 8  # requests of one batch in flight at once; also the pool's connections per host
 RETRYABLE_STATUS = frozenset({408, 429})
 # Meta Graph API error codes (developers.facebook.com/docs/graph-api/guides/error-handling):
 # 1 unknown and 2 service (transient), 4 application rate limit, 17 user rate limit, 32 page rate
@@ -99,7 +105,15 @@ class Transport:
     def __init__(self, timeout: float, user_agent: str, pool: urllib3.PoolManager | None = None) -> None:
         self.timeout = urllib3.Timeout(connect=min(2.0, timeout), read=timeout)
         self.user_agent = user_agent
-        self.pool = pool or urllib3.PoolManager(num_pools=2, maxsize=4, retries=False)
+        self.pool = pool or urllib3.PoolManager(num_pools=2, maxsize=CONCURRENCY, retries=False)
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """Threads for a batch's requests, made on first use and kept with the container."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="send")
+        return self._executor
 
     def post(self, url: str, body: bytes, headers: dict[str, str] | None = None) -> Answer:
         all_headers = {"Content-Type": "application/json", "User-Agent": self.user_agent, **(headers or {})}
@@ -131,7 +145,9 @@ def send_all(
     post: Callable[[bytes], Answer],
     judge: Callable[[Answer], Verdict] = verdict,
     reason: Callable[[Answer], str] = Answer.describe,
+    *,
     stop: Stop | None = None,
+    executor: ThreadPoolExecutor | None = None,
 ) -> DeliveryReport:
     """Send every request of ``mapping`` and account for every event in a report.
 
@@ -139,14 +155,26 @@ def send_all(
     becomes a :class:`Failure` with the destination's answer. Requests are independent: one
     failure does not stop the others. ``stop``: asked before each request; once it says so, the
     remaining requests' messages are left for retry (reason ``deadline``), none of them sent.
+    ``executor``: send the requests through it, several at once (answers are accounted in the
+    requests' order either way).
     """
-    report = DeliveryReport(dropped=list(mapping.dropped), adjustments=Counter(mapping.adjustments))
-    for request in mapping.requests:
+
+    def attempt(body: bytes) -> Answer | None:
         if stop is not None and stop():
+            return None
+        return post(body)
+
+    bodies = [request.body for request in mapping.requests]
+    if executor is not None and len(bodies) > 1:
+        answers = list(executor.map(attempt, bodies))
+    else:
+        answers = [attempt(body) for body in bodies]
+    report = DeliveryReport(dropped=list(mapping.dropped), adjustments=Counter(mapping.adjustments))
+    for request, answer in zip(mapping.requests, answers, strict=True):
+        if answer is None:
             report.retry.update(ref.message_id for ref in request.events)
             report.retry_reasons["deadline"] += 1
             continue
-        answer = post(request.body)
         outcome = judge(answer)
         if outcome == "ok":
             report.sent.extend(request.events)

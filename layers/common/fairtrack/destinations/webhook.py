@@ -117,7 +117,7 @@ class WebhookDestination:
                 headers[SIGNATURE_HEADER] = sign(secret, int(time.time()), body)
             return self.transport.post(self.url, body, headers)
 
-        report = send_all(mapping, post, stop=stop)
+        report = send_all(mapping, post, stop=stop, executor=self.transport.executor)
         if report.retry or report.failed:
             logger.warning(
                 "webhook delivery incomplete",
