@@ -27,11 +27,13 @@ from fairtrack.api import cors
 from fairtrack.consent import signals as consent
 from fairtrack.errors import ClientError, FieldError, status_for
 from fairtrack.hit import EventType, Hit
+from fairtrack.memo import Memo
 from fairtrack.observability import logger, metrics
 from fairtrack.policy.engine import Decision, Policy, evaluate, plan_for
 from fairtrack.protocols import gtag as gtag_protocol
 from fairtrack.protocols.segment import batch_events, consent_conflicts, parse_event
 from fairtrack.settings import DESTINATIONS, ORIGIN_VERIFY_HEADER, Destination, IngestSettings
+from fairtrack.stores.clients import LazyClient
 from fairtrack.stores.policy_table import NoActivePolicy, PolicyStore, Source
 from fairtrack.stores.queue import QueueSender, Routed, chunk_envelopes
 
@@ -189,6 +191,8 @@ def write_key_of(request: IngestRequest, body: Any) -> str | None:
 class Ingestor:
     """Holds the per-container clients and caches; one instance per warm function."""
 
+    dynamodb = LazyClient("dynamodb")  # the daily salts' table
+
     def __init__(
         self,
         settings: IngestSettings,
@@ -202,18 +206,10 @@ class Ingestor:
         self.store = store or PolicyStore(settings.policy_table, settings.policy_cache_seconds)
         self.sender = sender or QueueSender()
         self._pseudonymiser = pseudonymiser
-        self.salts = salts or DailySalts(settings.policy_table, self._dynamodb)
-        self._ddb: Any = None
+        self.salts = salts or DailySalts(settings.policy_table, lambda: self.dynamodb)
         self._configured = [d for d in DESTINATIONS if settings.queue_url(d)]  # the others get nothing
-        self._routes: dict[tuple[int, frozenset[str]], Route] = {}
+        self._routes: Memo[tuple[int, frozenset[str]], Route] = Memo(256)
         self.anonymiser = Anonymiser(lambda: self.pseudonymiser, self.salts)
-
-    def _dynamodb(self) -> Any:
-        if self._ddb is None:
-            import boto3
-
-            self._ddb = boto3.client("dynamodb")
-        return self._ddb
 
     @property
     def pseudonymiser(self) -> Pseudonymiser | None:
@@ -491,7 +487,7 @@ class Ingestor:
         granted = consent.resolve(hit.consent, policy, visitor.country if visitor else None)
         route = self._routes.get((policy.version, granted.granted))
         if route is None:
-            route = self._routes[(policy.version, granted.granted)] = self._route_for(policy, granted)
+            route = self._routes.keep((policy.version, granted.granted), self._route_for(policy, granted))
         receiving, skipped, purposes = route
         result.decisions.extend(skipped)
         if not receiving:
@@ -580,8 +576,6 @@ class Ingestor:
     ) -> tuple[list[Destination], list[Decision], list[str]]:
         """Per policy version and granted purposes (few of each): the configured destinations that
         may receive something, the skip decisions of the others, and the purposes to record."""
-        if len(self._routes) > 256:
-            self._routes.clear()
         receiving: list[Destination] = []
         skipped: list[Decision] = []
         for dest in self._configured:

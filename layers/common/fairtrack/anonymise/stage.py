@@ -37,6 +37,7 @@ from pydantic_core import to_json
 from fairtrack.anonymise import formats, pii, urls, useragent
 from fairtrack.anonymise.pseudonym import DailySalts, Pseudonymiser
 from fairtrack.hit import Hit, UserData
+from fairtrack.memo import Memo
 from fairtrack.observability import logger
 from fairtrack.policy.engine import Decision, Policy, conform
 from fairtrack.stores.policy_table import is_suppressed
@@ -175,13 +176,13 @@ class Anonymiser:
     def __init__(self, pseudonymiser: Callable[[], Pseudonymiser | None], salts: DailySalts) -> None:
         self._key = pseudonymiser  # read on first use: the key comes from Secrets Manager
         self.salts = salts
-        self._user_data_routes: dict[tuple[int, frozenset[str]], bool] = {}
-        self._texts: dict[str, str] = {}  # campaign values, titles and names, redacted
-        self._agents: dict[tuple[str | None, bytes | None], dict[str, Any]] = {}
-        self._pseudonyms: dict[tuple[str, str], str] = {}
-        self._urls: dict[str, urls.CleanUrl | None] = {}
-        self._origins: dict[str, str] = {}
-        self._message_ids: dict[str, str] = {}
+        self._user_data_routes: Memo[tuple[int, frozenset[str]], bool] = Memo(256)
+        self._texts: Memo[str, str] = Memo(1024)  # campaign values, titles and names, redacted
+        self._agents: Memo[tuple[str | None, bytes | None], dict[str, Any]] = Memo(1024)
+        self._pseudonyms: Memo[tuple[str, str], str] = Memo(4096)
+        self._urls: Memo[str, urls.CleanUrl | None] = Memo(1024)
+        self._origins: Memo[str, str] = Memo(1024)
+        self._message_ids: Memo[str, str] = Memo(1024)
 
     @property
     def pseudonymiser(self) -> Pseudonymiser | None:
@@ -251,9 +252,7 @@ class Anonymiser:
                 continue
             made = self._pseudonyms.get((key, value))
             if made is None:  # the hits of a page or batch share their ids: one HMAC each
-                if len(self._pseudonyms) >= 4096:
-                    self._pseudonyms.clear()
-                made = self._pseudonyms[(key, value)] = pseudonymiser.pseudonym(key, value)
+                made = self._pseudonyms.keep((key, value), pseudonymiser.pseudonym(key, value))
             payload[key] = made
 
     def _own_message_id(self, payload: dict[str, Any], policy: Policy) -> None:
@@ -272,9 +271,7 @@ class Anonymiser:
             candidate = "m-" + pseudonymiser.pseudonym("messageId", raw)[2:] if pseudonymiser is not None else ""
             made = candidate if fits(candidate) else f"m-{uuid.uuid4().hex}"
             if pseudonymiser is not None:  # a random id is not kept: it cannot deduplicate anyway
-                if len(self._message_ids) >= 1024:
-                    self._message_ids.clear()
-                self._message_ids[raw] = made
+                self._message_ids.keep(raw, made)
         payload["messageId"] = made
 
     def _agent(self, user_agent: str | None, hints: Any) -> dict[str, Any] | None:
@@ -283,10 +280,8 @@ class Anonymiser:
         key = (user_agent, to_json(hints) if hints else None)
         agent = self._agents.get(key)
         if agent is None:
-            if len(self._agents) >= 1024:
-                self._agents.clear()
             reduced = useragent.reduce(user_agent, hints if isinstance(hints, dict) else None)
-            agent = self._agents[key] = dict(reduced) if reduced is not None else {}
+            agent = self._agents.keep(key, dict(reduced) if reduced is not None else {})
         return agent or None
 
     def _minimise(self, payload: dict[str, Any], result: Tally, action: pii.Action = "redact") -> bool:
@@ -354,9 +349,7 @@ class Anonymiser:
         """``pii.redact`` memoised per container: a page's hits share their campaign and title."""
         done = self._texts.get(text)
         if done is None:
-            if len(self._texts) >= 1024:
-                self._texts.clear()
-            done = self._texts[text] = pii.redact(text)
+            done = self._texts.keep(text, pii.redact(text))
         return done
 
     def _clean_text_fields(self, context: dict[str, Any], result: Tally) -> None:
@@ -408,9 +401,7 @@ class Anonymiser:
         if isinstance(referrer, str):
             origin = self._origins.get(referrer)
             if origin is None:
-                if len(self._origins) >= 1024:
-                    self._origins.clear()
-                origin = self._origins[referrer] = urls.referrer_origin(referrer) or ""
+                origin = self._origins.keep(referrer, urls.referrer_origin(referrer) or "")
             origin = origin or None
             if origin is None:
                 del page["referrer"]
@@ -421,22 +412,21 @@ class Anonymiser:
     def _clean_url(self, url: str) -> urls.CleanUrl | None:
         cached = self._urls.get(url)
         if cached is None and url not in self._urls:
-            if len(self._urls) >= 1024:
-                self._urls.clear()
-            cached = self._urls[url] = urls.clean_url(url)
+            cached = self._urls.keep(url, urls.clean_url(url))
         return cached
 
     def _hashes_user_data(self, policy: Policy, granted: frozenset[str]) -> bool:
         """Whether any destination could get hashed user data under these purposes (the catalogue's
         ``userData.*`` entries): only then is it normalised and hashed; otherwise it stays behind."""
         key = (policy.version, granted)
-        if len(self._user_data_routes) > 256:
-            self._user_data_routes.clear()
         wanted = self._user_data_routes.get(key)
         if wanted is None:
-            wanted = self._user_data_routes[key] = any(
-                path.startswith("userData") and not attr.every_purpose.isdisjoint(granted)
-                for path, attr in policy.attributes.items()
+            wanted = self._user_data_routes.keep(
+                key,
+                any(
+                    path.startswith("userData") and not attr.every_purpose.isdisjoint(granted)
+                    for path, attr in policy.attributes.items()
+                ),
             )
         return wanted
 

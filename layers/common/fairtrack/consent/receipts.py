@@ -63,6 +63,7 @@ from fairtrack.ingest import Ingestor, IngestRequest, Visitor, decode_body, pars
 from fairtrack.observability import logger, metrics
 from fairtrack.policy.engine import Policy
 from fairtrack.protocols.segment import duplicate_fields
+from fairtrack.stores.clients import LazyClient
 from fairtrack.stores.policy_table import NoActivePolicy, Source
 from fairtrack.timestamps import iso
 
@@ -410,6 +411,8 @@ class ConsentReceipts:
     """``POST /v1/consent``, one instance per warm function, sharing the ingestor's source and policy
     caches and its pseudonym key."""
 
+    dynamodb = LazyClient("dynamodb")  # the consent table, made on the first receipt
+
     def __init__(
         self,
         ingestor: Ingestor,
@@ -420,20 +423,12 @@ class ConsentReceipts:
         self.ingestor = ingestor
         self._store = store
         self._new_id = new_id or (lambda: uuid.uuid4().hex)
-        self._ddb: Any = None
-
-    def _dynamodb(self) -> Any:
-        if self._ddb is None:
-            import boto3
-
-            self._ddb = boto3.client("dynamodb")
-        return self._ddb
 
     @property
     def store(self) -> ReceiptStore | None:
         table = self.ingestor.settings.consent_table  # CONSENT_TABLE, set by template.yaml
         if self._store is None and table:
-            self._store = ReceiptStore(table, self._dynamodb)
+            self._store = ReceiptStore(table, lambda: self.dynamodb)
         return self._store
 
     def record(self, request: IngestRequest) -> ReceiptResult:

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fairtrack.hit import ConsentSignals
+from fairtrack.memo import keep
 from fairtrack.policy.engine import NECESSARY, Policy
 
 
@@ -114,11 +115,9 @@ def resolve(signals: ConsentSignals, policy: Policy, country: str | None = None)
         repr(signals.consentManagement) if signals.consentManagement is not None else None,
         country,
     )
-    cached = policy.consent_cache.get(key)
+    cached: Consent | None = policy.consent_cache.get(key)
     if cached is None:
-        if len(policy.consent_cache) >= _CACHE_LIMIT:
-            policy.consent_cache.clear()
-        cached = policy.consent_cache[key] = _resolve(signals, policy, country)
+        cached = keep(policy.consent_cache, key, _resolve(signals, policy, country), _CACHE_LIMIT)
     return cached
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from fairtrack.destinations import Delivery, DeliveryReport, EventRef, Stop
 from fairtrack.observability import logger
+from fairtrack.stores.clients import LazyClient
 
 
 def partition_date(event: dict[str, Any]) -> str:
@@ -47,13 +48,7 @@ class LakeDestination:
         self.prefix = prefix.strip("/")
         self._s3 = s3
 
-    @property
-    def s3(self) -> Any:
-        if self._s3 is None:
-            import boto3
-
-            self._s3 = boto3.client("s3")
-        return self._s3
+    s3 = LazyClient("s3")
 
     def deliver(self, items: list[Delivery], stop: Stop | None = None) -> DeliveryReport:
         groups: dict[tuple[str, str], tuple[list[str], list[EventRef]]] = {}

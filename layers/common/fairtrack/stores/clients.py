@@ -1,15 +1,66 @@
-"""One boto3 client per service and function, shared by the parts of the function that call it.
+"""The one place the layer makes boto3 clients: each is made on first use, from boto3's default
+session, and can be handed in instead (tests, and the handlers that share one client).
 
-The lake forwarder writes to S3 from three places: the lake destination, the decision log and the
-failed-event store. Each used to create its own client on first use, so a cold start created (and
-configured) two or three S3 clients where one does: a boto3 client is thread-safe, and all three
-run under the same function role, so sharing one changes no permission and no call.
+- :func:`make_client` / :func:`make_resource`: a client (resource) from the default session; boto3 is
+  imported on the first call, so importing a store costs nothing for tests and tools that never reach
+  AWS. A new session would load botocore's endpoint, retry and service data files again.
+- :class:`LazyClient`: the attribute of a store that holds its client (``s3 = LazyClient("s3")``):
+  the client given to the store's constructor, else one made on first read and kept by the instance.
+- :class:`SharedClient`: one client per service shared by several stores of one function (the lake
+  forwarder writes to S3 from the lake destination, the decision log and the failed-events store);
+  a boto3 client is thread-safe and all of them run under the same function role, so sharing one
+  changes no permission and no call.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, overload
+
+
+def make_client(service: str) -> Any:
+    """A boto3 client for ``service`` from the default session."""
+    import boto3
+
+    make: Any = boto3.client  # typed per service name: this one is any service
+    return make(service)
+
+
+def make_resource(service: str) -> Any:
+    """A boto3 resource for ``service`` from the default session."""
+    import boto3
+
+    make: Any = boto3.resource
+    return make(service)
+
+
+class LazyClient:
+    """A store's client for ``service``: what was assigned to the attribute (its constructor's
+    argument), or, when that was None, a client made by :func:`make_client` on first read and kept on
+    the instance (in ``_<name>``). Reading it never reaches AWS; the first call on the client does."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> LazyClient: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> Any: ...
+    def __get__(self, obj: object | None, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        client = getattr(obj, self.slot, None)
+        if client is None:
+            client = make_client(self.service)
+            setattr(obj, self.slot, client)
+        return client
+
+    def __set__(self, obj: object, value: Any) -> None:
+        setattr(obj, self.slot, value)
 
 
 class SharedClient:
@@ -27,10 +78,7 @@ class SharedClient:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    import boto3
-
-                    make: Any = boto3.client  # typed per service name: this one is any service
-                    self._client = make(self.service)
+                    self._client = make_client(self.service)
         return self._client
 
     def __getattr__(self, name: str) -> Any:

@@ -76,6 +76,7 @@ from typing import Any
 
 from fairtrack.destinations import EventRef
 from fairtrack.policy.engine import Decision, Policy
+from fairtrack.stores.clients import LazyClient
 
 PREFIX = "decisions"
 BUCKET_ENV = "DECISION_LOG_BUCKET"
@@ -370,13 +371,7 @@ class DecisionLog:
         self._sleep = sleep
         self._firehose = firehose
 
-    @property
-    def firehose(self) -> Any:
-        if self._firehose is None:
-            import boto3
-
-            self._firehose = boto3.client("firehose")
-        return self._firehose
+    firehose = LazyClient("firehose")
 
     def records(self, counts: DecisionCounts) -> list[bytes]:
         """The Firehose records of ``counts``: gzip members, each within the record limit."""
@@ -437,13 +432,7 @@ class BucketDecisionLog:
         self.prefix = prefix.strip("/")
         self._s3 = s3
 
-    @property
-    def s3(self) -> Any:
-        if self._s3 is None:
-            import boto3
-
-            self._s3 = boto3.client("s3")
-        return self._s3
+    s3 = LazyClient("s3")
 
     def key(self, day: str, now: datetime | None = None) -> str:
         stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fairtrack.envelope import Envelope
+from fairtrack.stores.clients import LazyClient
 from fairtrack.timestamps import iso
 
 PREFIX = "failed"
@@ -39,13 +40,7 @@ class FailedStore:
         self.destination = destination
         self._s3 = s3
 
-    @property
-    def s3(self) -> Any:
-        if self._s3 is None:
-            import boto3
-
-            self._s3 = boto3.client("s3")
-        return self._s3
+    s3 = LazyClient("s3")
 
     def put(self, envelopes: list[tuple[str, Envelope]], reason: str, status: int | None, answer: str) -> str:
         """Store one refused request's events; raises when the store cannot be written (the caller

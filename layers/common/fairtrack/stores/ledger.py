@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fairtrack.observability import logger
+from fairtrack.stores.clients import LazyClient
 
 LEDGER_DAYS = 15
 LEASE_MARGIN_SECONDS = 30
@@ -83,13 +84,7 @@ class Ledger:
         self._workers = workers
         self._pool: ThreadPoolExecutor | None = None
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("dynamodb")
-        return self._client
+    client = LazyClient("dynamodb")
 
     def key(self, body: str) -> str:
         """The claim key of a queue message, from its body (see the module's docstring)."""

@@ -42,7 +42,9 @@ from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from fairtrack.memo import Memo
 from fairtrack.policy.engine import Policy
+from fairtrack.stores.clients import make_resource
 
 ACTIVE_POLICY_ID = "policy#active"
 SUPPRESSED_ID = "suppressed"  # the former single-item list, read while it exists
@@ -165,21 +167,20 @@ class PolicyStore:
         self.cache_seconds = cache_seconds
         self._provider: DynamoDBProvider | None = None
         self._policies: dict[int, Policy] = {}  # versions are immutable: parse each once
-        self._unknown_keys: dict[str, float] = {}  # negative cache so bad keys cannot force reads
+        # negative cache so bad keys cannot force reads: key -> until
+        self._unknown_keys: Memo[str, float] = Memo(self.NEGATIVE_CACHE_LIMIT)
         self._sources: dict[str, tuple[Any, Source]] = {}
         self._suppressed: tuple[Any, frozenset[str]] = (None, frozenset())
-        self._subjects: dict[str, tuple[float, bool]] = {}
+        self._subjects: Memo[str, tuple[float, bool]] = Memo(self.SUBJECT_CACHE_LIMIT)
 
     @property
     def provider(self) -> DynamoDBProvider:
         if self._provider is None:
-            import boto3
-
             # From boto3's default session, which the function's other clients (SQS, DynamoDB)
             # come from too: left to itself the provider makes a session of its own, and a new
             # session loads botocore's endpoint, retry and service data files all over again.
             # Same credentials, region, endpoint and calls (GetItem on this table).
-            resource = boto3.resource("dynamodb")
+            resource = make_resource("dynamodb")
             self._provider = DynamoDBProvider(table_name=self.table_name, boto3_client=resource)
         return self._provider
 
@@ -228,9 +229,7 @@ class PolicyStore:
             ExpressionAttributeNames={"#id": "id"},
         )
         found = "Item" in got
-        if len(self._subjects) >= self.SUBJECT_CACHE_LIMIT:
-            self._subjects.clear()
-        self._subjects[pseudonym] = (now + self.cache_seconds, found)
+        self._subjects.keep(pseudonym, (now + self.cache_seconds, found))
         return found
 
     def source_for_write_key(self, write_key: str) -> Source | None:
@@ -264,9 +263,7 @@ class PolicyStore:
             return None
         doc = self._get_json(item_id, self.cache_seconds)
         if not isinstance(doc, dict):
-            if len(self._unknown_keys) >= self.NEGATIVE_CACHE_LIMIT:
-                self._unknown_keys.clear()
-            self._unknown_keys[item_id] = now + self.cache_seconds
+            self._unknown_keys.keep(item_id, now + self.cache_seconds)
             return None
         return doc
 

@@ -15,6 +15,7 @@ from pydantic_core import to_json
 
 from fairtrack.observability import CORRELATION_ATTRIBUTE
 from fairtrack.settings import Destination
+from fairtrack.stores.clients import LazyClient
 
 if TYPE_CHECKING:
     from fairtrack.envelope import Envelope
@@ -90,13 +91,7 @@ class QueueSender:
         self._client: Any = None
         self._pool: ThreadPoolExecutor | None = None
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3  # imported on first use: keeps it out of module import for tests and tools
-
-            self._client = boto3.client("sqs")
-        return self._client
+    client = LazyClient("sqs")
 
     def send_all(self, messages: list[tuple[str, str]], correlation_id: str) -> list[BaseException | None]:
         """Send ``(queue_url, body)`` pairs; return per message None or the error that stopped it."""
