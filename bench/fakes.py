@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.parameters import DynamoDBProvider
 from fairtrack.anonymise.pseudonym import DailySalts, Pseudonymiser
 from fairtrack.ingest import Ingestor
 from fairtrack.observability import logger, metrics
-from fairtrack.policy.engine import Policy
+from fairtrack.policy import Policy
 from fairtrack.settings import DESTINATIONS, IngestSettings
 from fairtrack.stores.policy_table import (
     ACTIVE_POLICY_ID,

@@ -18,7 +18,7 @@ from bench import events
 from bench.core import Options, Row, compare, initialised, ratio
 from bench.fakes import DiscardingSender, MemoryPolicyStore, all_destinations_settings, memory_ingestor, quiet
 from fairtrack.ingest import Ingestor, IngestResult
-from fairtrack.policy.engine import NECESSARY, Policy
+from fairtrack.policy import NECESSARY, Policy
 from fairtrack.protocols.segment import SegmentEvent
 from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
 from fairtrack.stores.queue import chunk_envelopes

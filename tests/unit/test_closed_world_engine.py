@@ -22,7 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fairtrack.policy.engine import Policy, conform, evaluate
+from fairtrack.policy import Policy, conform, evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = Policy.model_validate({**yaml.safe_load((ROOT / "policies" / "default.yaml").read_text()), "version": 3})

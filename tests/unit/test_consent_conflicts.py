@@ -11,7 +11,7 @@ import yaml
 
 from fairtrack.consent import signals as consent
 from fairtrack.hit import ConsentSignals
-from fairtrack.policy.engine import NECESSARY, Policy
+from fairtrack.policy import NECESSARY, Policy
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_GRANTED_GCD = "13r3r3r3r5"  # gcd v2: ad_storage, analytics_storage, ad_user_data, ad_personalization granted
@@ -353,7 +353,7 @@ def test_the_debug_explanation_of_consent_mode_follows_the_resolver() -> None:
     import yaml
 
     from fairtrack.hit import ConsentSignals
-    from fairtrack.policy.engine import Policy
+    from fairtrack.policy import Policy
     from fairtrack.policy.explain import signal_effects
 
     root = Path(__file__).resolve().parents[2]

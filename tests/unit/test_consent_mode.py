@@ -9,7 +9,7 @@ import yaml
 
 from fairtrack.consent import signals as consent
 from fairtrack.hit import ConsentSignals
-from fairtrack.policy.engine import NECESSARY, Policy
+from fairtrack.policy import NECESSARY, Policy
 
 ROOT = Path(__file__).resolve().parents[2]
 

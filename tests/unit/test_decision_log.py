@@ -19,7 +19,7 @@ import yaml
 from fairtrack.destinations import Delivery, DeliveryReport, EventRef, Failure
 from fairtrack.forwarder import Forwarder
 from fairtrack.observability import metrics
-from fairtrack.policy.engine import Decision, Policy, evaluate
+from fairtrack.policy import Decision, Policy, evaluate
 from fairtrack.settings import ForwarderSettings
 from fairtrack.stores.decision_log import (
     PUT_ATTEMPTS,

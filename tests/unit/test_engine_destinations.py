@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from fairtrack.hit import ConsentSignals
-from fairtrack.policy.engine import NECESSARY, Policy, evaluate
+from fairtrack.policy import NECESSARY, Policy, evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 ADVERTISING_FIELDS = {"userId", "traits.email", "context.campaign", "userData.ga4"}

@@ -27,7 +27,7 @@ import yaml
 
 from fairtrack.destinations import Delivery
 from fairtrack.destinations.meta_mapping import map_meta
-from fairtrack.policy.engine import Policy, conform, evaluate
+from fairtrack.policy import Policy, conform, evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = Policy.model_validate(yaml.safe_load((ROOT / "policies" / "default.yaml").read_text()))

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from fairtrack.consent import signals as consent
 from fairtrack.hit import ConsentSignals
-from fairtrack.policy.engine import NECESSARY, Decision, Policy, conform, evaluate
+from fairtrack.policy import NECESSARY, Decision, Policy, conform, evaluate
 from fairtrack.protocols.segment import parse_event
 
 DEFAULT_POLICY_PATH = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
@@ -464,8 +464,8 @@ def test_uncatalogued_keys_that_could_hold_personal_data_are_not_recorded() -> N
     decision names the parent path and a placeholder, never the key."""
     import yaml as _yaml
 
-    from fairtrack.policy.engine import Policy as _Policy
-    from fairtrack.policy.engine import evaluate as _evaluate
+    from fairtrack.policy import Policy as _Policy
+    from fairtrack.policy import evaluate as _evaluate
 
     policy = _Policy.model_validate(_yaml.safe_load(DEFAULT_POLICY_PATH.read_text()))
     _, decisions = _evaluate(

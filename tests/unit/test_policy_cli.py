@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fairtrack.policy.engine import Policy
+from fairtrack.policy import Policy
 from fairtrack_tools import cli, policy_cli
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"

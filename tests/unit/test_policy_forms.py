@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from fairtrack.policy import forms
-from fairtrack.policy.engine import NECESSARY, Policy, evaluate
+from fairtrack.policy import NECESSARY, Policy, evaluate, forms
 
 ANALYTICS = frozenset({NECESSARY, "analytics"})
 BOTH = frozenset({NECESSARY, "analytics", "advertising"})

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from fairtrack.policy.engine import Policy, evaluate
+from fairtrack.policy import Policy, evaluate
 from fairtrack_tools.policy_cli import transparency
 from fairtrack_tools.proof import Catalogue
 

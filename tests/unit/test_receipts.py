@@ -24,7 +24,7 @@ from fairtrack.consent import signals as consent
 from fairtrack.consent.receipts import ConsentReceipts, ConsentRequest, Receipt, make_receipt, parse_request
 from fairtrack.errors import ClientError, FieldError
 from fairtrack.ingest import IngestRequest, Visitor
-from fairtrack.policy.engine import Policy
+from fairtrack.policy import Policy
 from fairtrack.protocols.segment import parse_event
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -39,7 +39,8 @@ from fairtrack.destinations import (
 from fairtrack.destinations.guarantees import keeps_ledger
 from fairtrack.envelope import Envelope, RoutedEvent
 from fairtrack.observability import CORRELATION_ATTRIBUTE, logger, metrics
-from fairtrack.policy.engine import Decision, evaluate
+from fairtrack.policy.decisions import Decision
+from fairtrack.policy.engine import evaluate
 from fairtrack.settings import ForwarderSettings
 from fairtrack.stores.clients import SharedClient
 from fairtrack.stores.decision_log import (

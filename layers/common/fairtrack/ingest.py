@@ -29,7 +29,10 @@ from fairtrack.errors import ClientError, FieldError, status_for
 from fairtrack.hit import EventType, Hit
 from fairtrack.memo import Memo
 from fairtrack.observability import logger, metrics
-from fairtrack.policy.engine import Decision, Policy, evaluate, plan_for
+from fairtrack.policy.decisions import Decision
+from fairtrack.policy.engine import evaluate
+from fairtrack.policy.model import Policy
+from fairtrack.policy.plan import plan_for
 from fairtrack.protocols import gtag as gtag_protocol
 from fairtrack.protocols.segment import batch_events, consent_conflicts, parse_event
 from fairtrack.settings import DESTINATIONS, ORIGIN_VERIFY_HEADER, Destination, IngestSettings

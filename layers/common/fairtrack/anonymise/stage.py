@@ -39,7 +39,9 @@ from fairtrack.anonymise.pseudonym import DailySalts, Pseudonymiser
 from fairtrack.hit import Hit, UserData
 from fairtrack.memo import Memo
 from fairtrack.observability import logger
-from fairtrack.policy.engine import Decision, Policy, conform
+from fairtrack.policy.decisions import Decision
+from fairtrack.policy.engine import conform
+from fairtrack.policy.model import Policy
 from fairtrack.stores.policy_table import is_suppressed
 
 __all__ = ["ANALYTICS", "IDENTIFIERS", "Anonymiser", "Tally", "Visitor", "echo_free", "user_data_for_destinations"]

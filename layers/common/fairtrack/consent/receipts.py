@@ -61,7 +61,7 @@ from fairtrack.errors import ClientError, FieldError, field_errors
 from fairtrack.hit import ConsentSignals
 from fairtrack.ingest import Ingestor, IngestRequest, Visitor, decode_body, parse_json
 from fairtrack.observability import logger, metrics
-from fairtrack.policy.engine import Policy
+from fairtrack.policy.model import Policy
 from fairtrack.protocols.segment import duplicate_fields
 from fairtrack.stores.clients import LazyClient
 from fairtrack.stores.policy_table import NoActivePolicy, Source

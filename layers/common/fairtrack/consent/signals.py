@@ -49,7 +49,7 @@ from typing import Any
 
 from fairtrack.hit import ConsentSignals
 from fairtrack.memo import keep
-from fairtrack.policy.engine import NECESSARY, Policy
+from fairtrack.policy.model import NECESSARY, Policy
 
 
 @dataclass(frozen=True, slots=True)

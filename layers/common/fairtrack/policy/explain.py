@@ -2,7 +2,7 @@
 
 Nothing here changes a hit, a decision or a policy. Every function is pure and answers in the
 policy's own vocabulary (purposes, legal bases, signal kinds, decision reasons, field paths as
-:class:`~fairtrack.policy.engine.Decision` reports them), never with a value a client sent: a consent
+:class:`~fairtrack.policy.decisions.Decision` reports them), never with a value a client sent: a consent
 category name, a TC string or a CMP id can itself be personal data, so none is repeated.
 
 The purposes a hit was granted always come from :func:`fairtrack.consent.signals.resolve`, the call ingest
@@ -15,7 +15,8 @@ from typing import Any
 
 from fairtrack.consent.signals import Consent, consent_mode_purposes, consent_mode_states, rudder_purposes, tcf_purposes
 from fairtrack.hit import ConsentSignals
-from fairtrack.policy.engine import NECESSARY, Decision, Policy
+from fairtrack.policy.decisions import Decision
+from fairtrack.policy.model import NECESSARY, Policy
 
 # The signal kinds consent.resolve reads, as it names them in Consent.sources.
 SEGMENT = "segment.categoryPreferences"

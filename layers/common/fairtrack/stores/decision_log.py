@@ -75,7 +75,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fairtrack.destinations import EventRef
-from fairtrack.policy.engine import Decision, Policy
+from fairtrack.policy.decisions import Decision
+from fairtrack.policy.model import Policy
 from fairtrack.stores.clients import LazyClient
 
 PREFIX = "decisions"

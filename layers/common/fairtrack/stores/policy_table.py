@@ -3,7 +3,7 @@
 Layout of the table (one key, ``id``; JSON in ``value``; ``expires_at`` is the TTL attribute):
 
 - ``policy#active``          -> ``{"version": N}``, the pointer to the version in force
-- ``policy#v<N>``            -> an immutable policy document (JSON of :class:`fairtrack.policy.engine.Policy`)
+- ``policy#v<N>``            -> an immutable policy document (JSON of :class:`fairtrack.policy.model.Policy`)
 - ``source#<source_id>``     -> a source: ``{"source_id", "name", "origins", "measurement_ids",
   "action_source", "key_ids"}`` (what the operator CLI lists, rotates and removes; the Meta
   forwarder reads its ``action_source``)
@@ -43,7 +43,7 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fairtrack.memo import Memo
-from fairtrack.policy.engine import Policy
+from fairtrack.policy.model import Policy
 from fairtrack.stores.clients import make_resource
 
 ACTIVE_POLICY_ID = "policy#active"
