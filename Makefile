@@ -137,11 +137,11 @@ unit: $(BIN)/.installed tools/tcf/node_modules/.installed web/node_modules/.inst
 FUZZ_SECONDS ?= 600
 PROOF_HITS ?= 100000
 fuzz: $(BIN)/.installed
-	$(BIN)/python -m fairtrack_tools.fuzz --seconds $(FUZZ_SECONDS)
+	$(BIN)/python -m fairtrack_tools.proofs.fuzz --seconds $(FUZZ_SECONDS)
 
 proof: $(BIN)/.installed
-	$(BIN)/python -m fairtrack_tools.proof load --hits $(PROOF_HITS)
-	$(BIN)/python -m fairtrack_tools.proof canaries --hits $(PROOF_HITS)
+	$(BIN)/python -m fairtrack_tools.proofs.proof load --hits $(PROOF_HITS)
+	$(BIN)/python -m fairtrack_tools.proofs.proof canaries --hits $(PROOF_HITS)
 
 clean:
 	rm -rf .aws-sam $(VENV) $(SAMVENV) $(CKVENV)

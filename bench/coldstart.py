@@ -55,8 +55,8 @@ from bench.fakes import ORIGIN, REPO
 from bench.forwarder import RECORDS_PER_BATCH, envelope_bodies, sqs_event
 from bench.ingest import BATCH_HITS
 from fairtrack.stores.policy_table import Source
-from fairtrack_tools.localcloud import LocalCloud
-from fairtrack_tools.sources import add_source
+from fairtrack_tools.local.localcloud import LocalCloud
+from fairtrack_tools.ops.sources import add_source
 
 RATIO_TARGET = 1.6  # a handler's cold import, at most this many times import boto3 + an SQS client
 LAYER = REPO / "layers" / "common"
@@ -435,7 +435,7 @@ FIRST_REQUESTS = (
 
 @contextmanager
 def local_cloud() -> Iterator[LocalCloud]:
-    """The local stack's AWS (``fairtrack_tools.localcloud``: moto on a free loopback port, every
+    """The local stack's AWS (``fairtrack_tools.local.localcloud``: moto on a free loopback port, every
     table, queue, bucket and secret of ``template.yaml``, the default policy active, the dev
     source), plus the bench's source (write key and origin of :mod:`bench.events`)."""
     cloud = LocalCloud().start()

@@ -49,14 +49,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-import yaml
-
 from bench import events, forwarder, ingest, walltime
 from bench.core import Options, Row
 from bench.fakes import REPO, quiet
 from fairtrack.hit import iso
 from fairtrack.ingest import Ingestor
 from fairtrack.settings import DESTINATIONS, Destination
+from fairtrack_tools.local.template import load as load_template
 
 TEMPLATE = REPO / "template.yaml"
 HITS = 1_000_000
@@ -93,23 +92,6 @@ class Prices:
 PRICES = Prices()
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """Reads a CloudFormation template: intrinsic tags (``!Ref``...) become plain values."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    if isinstance(node, yaml.MappingNode):
-        return loader.construct_mapping(node)
-    return None
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
 @dataclass(frozen=True)
 class Deployment:
     """What the template says about the functions that a hit passes through."""
@@ -121,7 +103,7 @@ class Deployment:
 
 
 def deployment(path: Path = TEMPLATE) -> Deployment:
-    doc = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 (a SafeLoader subclass)
+    doc = load_template(path)
     globals_ = (doc.get("Globals") or {}).get("Function") or {}
     resources = doc["Resources"]
 

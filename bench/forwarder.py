@@ -39,7 +39,7 @@ from typing import Any, cast
 
 from bench import events
 from bench.core import Options, Row, compare, initialised, ratio
-from bench.fakes import MemoryFirehose, MemoryPolicyStore, quiet
+from bench.fakes import REPO, MemoryFirehose, MemoryPolicyStore, quiet
 from bench.ingest import ingestor
 from fairtrack.destinations import Delivery, DeliveryReport, DestinationClient, Stop
 from fairtrack.destinations.ga4 import Ga4Destination
@@ -53,9 +53,11 @@ from fairtrack.settings import DESTINATIONS, Destination, ForwarderSettings
 from fairtrack.stores.decision_log import DecisionLog
 from fairtrack.stores.ledger import Ledger
 from fairtrack.stores.queue import envelope_from_body
+from fairtrack_tools.local.template import load as load_template
 
-RECORDS_PER_BATCH = 25  # template.yaml ForwarderBatchSize default
-EVENTS_PER_RECORD = (2, 3, 4)  # cycled: 25 records hold 74 events
+# what the SQS event source hands one invocation: the template's ForwarderBatchSize default
+RECORDS_PER_BATCH = int(load_template(REPO / "template.yaml")["Parameters"]["ForwarderBatchSize"]["Default"])
+EVENTS_PER_RECORD = (2, 3, 4)  # cycled
 GA4_EVENTS_PER_REQUEST = 25
 META_EVENTS_PER_REQUEST = 1000
 DELIVERY_TABLE = "fairtrack-delivery"

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from bench.forwarder import RECORDS_PER_BATCH
 from bench.guards import RECORDED
 
 RATE = 10_000  # hits per second, sustained
@@ -36,7 +37,7 @@ DYNAMODB_NEW_TABLE_WRU = 4_000  # DynamoDB on-demand: initial throughput of a ne
 DYNAMODB_PARTITION_WRU = 1_000  # DynamoDB partitions: write units per second per partition
 FIREHOSE_CALLS = 2_000  # Firehose API reference, PutRecordBatch: transactions/s per stream (region-dependent)
 FIREHOSE_RECORDS = 5_000  # the same page: records/s per stream (higher in some regions)
-SQS_BATCH = 25  # template.yaml ForwarderBatchSize default
+SQS_BATCH = RECORDS_PER_BATCH  # template.yaml ForwarderBatchSize default
 GA4_EVENTS_PER_REQUEST = 25  # Measurement Protocol: at most 25 events per request
 META_EVENTS_PER_REQUEST = 1_000  # Conversions API: at most 1,000 events per request
 

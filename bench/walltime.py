@@ -2,7 +2,7 @@
 
 The CPU figures leave out waiting: ingest waits for its SQS sends, a forwarder for DynamoDB, S3,
 the decision log and the destination's HTTP answer. Here the same functions run as the local
-stack runs them (:mod:`fairtrack_tools.runtime`: one worker subprocess per function, the
+stack runs them (:mod:`fairtrack_tools.local.runtime`: one worker subprocess per function, the
 template's environment and code, the common layer), against the local stack's AWS (moto on a
 free loopback port, :func:`bench.coldstart.local_cloud`) and its capture servers standing in for
 GA4, Meta and the webhook, also on loopback. Each worker times its handler (wall and CPU of the
@@ -43,11 +43,11 @@ from bench.core import Options, Row
 from bench.ingest import BATCH_HITS
 from fairtrack.hit import iso
 from fairtrack.settings import DESTINATIONS, Destination
-from fairtrack_tools.apiserver import build_event, match_route
-from fairtrack_tools.localcloud import LocalCloud, SqsSource
-from fairtrack_tools.poller import sqs_event
-from fairtrack_tools.runtime import FunctionPool, Invocation
-from fairtrack_tools.template import ACCOUNT, REGION
+from fairtrack_tools.local.apiserver import build_event, match_route
+from fairtrack_tools.local.localcloud import LocalCloud, SqsSource
+from fairtrack_tools.local.poller import sqs_event
+from fairtrack_tools.local.runtime import FunctionPool, Invocation
+from fairtrack_tools.local.template import ACCOUNT, REGION
 
 SHAPES = ("single", "batched")
 INGEST_FUNCTION = "IngestFunction"

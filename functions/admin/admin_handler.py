@@ -1,179 +1,18 @@
-"""Admin Lambda: data-subject rights over the HTTP API, for IAM-signed (SigV4) callers only.
-
-- ``GET /admin/subjects/{kind}/{id}``: everything fairtrack holds on the subject, as JSON;
-- ``DELETE /admin/subjects/{kind}/{id}``: erase it, suppress the subject's later hits and record
-  the erasure with the caller's IAM ARN as ``who``.
-
-``kind`` is ``anonymousId`` or ``userId``; optional ``from``/``to`` query parameters (ISO dates)
-bound the lake scan (default: every partition the lake holds, whatever its age; the erase answer
-names the range covered and the counts per store, and an erase that failed halfway is completed by
-the same request sent again). The id in the path is personal data: it is never logged, and no
-answer echoes it.
-
-Who may call: API Gateway authorises the routes with ``AWS_IAM`` (SigV4), which lets through any
-principal whose IAM policies allow ``execute-api:Invoke`` on them; an HTTP API has no resource
-policy to narrow that. So the handler itself admits only a session of the operator role
-(``OPERATOR_ROLE_ARN``, the template's ``OperatorRoleArn``): the caller API Gateway authenticated
-(``requestContext.authorizer.iam.userArn``) must be ``arn:<partition>:sts::<account>:assumed-role/
-<role name>/<session>`` of that role, same partition, account and name (an assumed-role ARN carries
-no role path). Every other request is refused with 403 before anything is read:
-
-- ``forbidden``: no IAM caller at all (a route that lost its authorizer never becomes public);
-- ``operator_role_not_configured``: ``OperatorRoleArn`` is empty, and the admin API is closed;
-- ``not_operator``: an IAM user, another role (of this account or another), or the role itself
-  rather than a session of it.
-"""
+"""Admin Lambda: data-subject rights over the HTTP API, for sessions of the operator role only
+(IAM-signed; see fairtrack.api.admin for the routes and who may call them). Only wires."""
 
 from __future__ import annotations
 
-from datetime import date
-from functools import cache
 from typing import Any
-from urllib.parse import unquote
 
-import boto3
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from fairtrack.api.http import error_response, json_response
-from fairtrack.errors import ClientError
+from fairtrack.api.admin import admin_app
 from fairtrack.observability import logger, metrics
 from fairtrack.settings import admin_settings
-from fairtrack.stores import subjects
 
-app = APIGatewayHttpResolver()
-
-KIND_OF = {"anonymousId": "anonymous_id", "userId": "user_id"}
-MAX_ID_LENGTH = 512
-
-
-@cache
-def where() -> subjects.Where:
-    settings = admin_settings()
-    return subjects.Where(
-        policy_table=settings.policy_table,
-        consent_table=settings.consent_table,
-        lake_bucket=settings.lake_bucket,
-        failed_bucket=settings.failed_bucket,
-        pseudonym_secret_arn=settings.pseudonym_secret_arn,
-    )
-
-
-@cache
-def client(service: str) -> Any:
-    return boto3.client(service)  # type: ignore[call-overload]
-
-
-def is_operator_session(caller: str, role_arn: str) -> bool:
-    """Whether ``caller`` (an authenticated IAM ARN) is a session of the role ``role_arn``:
-    ``arn:P:sts::A:assumed-role/NAME/SESSION`` for ``arn:P:iam::A:role/[PATH/]NAME``."""
-    role = role_arn.split(":", 5)
-    who = caller.split(":", 5)
-    if len(role) != 6 or len(who) != 6 or role[0] != "arn" or who[0] != "arn":
-        return False
-    if role[2] != "iam" or not role[5].startswith("role/") or who[2] != "sts":
-        return False
-    if role[3] or who[3] or who[1] != role[1] or who[4] != role[4] or not role[4]:
-        return False  # IAM and STS ARNs name no region; partition and account must match
-    kind, _, rest = who[5].partition("/")
-    name, _, session = rest.partition("/")
-    return kind == "assumed-role" and bool(session) and "/" not in session and name == role[5].rsplit("/", 1)[1]
-
-
-def caller_arn() -> str:
-    """The IAM ARN API Gateway authenticated (payload 2.0), when it is a session of the operator
-    role; refuse the request (403) otherwise, and always while no operator role is configured."""
-    context = app.current_event.raw_event.get("requestContext") or {}
-    iam = (context.get("authorizer") or {}).get("iam") or {}
-    arn = iam.get("userArn") if isinstance(iam, dict) else None
-    if not isinstance(arn, str) or not arn.startswith("arn:"):
-        raise ClientError(403, "forbidden", "this route takes IAM-signed requests only")
-    role = admin_settings().operator_role_arn
-    if not role:
-        raise ClientError(
-            403, "operator_role_not_configured", "the admin API is closed: the stack has no OperatorRoleArn"
-        )
-    if not is_operator_session(arn, role):
-        raise ClientError(403, "not_operator", "only a session of the stack's operator role may call this route")
-    return arn
-
-
-def subject(kind: str, subject_id: str) -> tuple[str, str]:
-    if kind not in KIND_OF:
-        raise ClientError(404, "not_found", "the subject kind is anonymousId or userId")
-    value = unquote(subject_id)
-    if not value or len(value) > MAX_ID_LENGTH:
-        raise ClientError(400, "invalid_subject", f"the subject id must hold 1 to {MAX_ID_LENGTH} characters")
-    return KIND_OF[kind], value
-
-
-def date_range() -> tuple[date | None, date | None]:
-    """The lake days to scan: from/to when given, else every partition (None, None)."""
-    query = app.current_event.query_string_parameters or {}
-    try:
-        start = date.fromisoformat(query["from"]) if query.get("from") else None
-        end = date.fromisoformat(query["to"]) if query.get("to") else None
-    except ValueError:
-        raise ClientError(400, "invalid_range", "from and to are ISO dates (YYYY-MM-DD)") from None
-    if start is not None and end is not None and start > end:
-        raise ClientError(400, "invalid_range", "from must not be after to")
-    return start, end
-
-
-def found_for(kind: str, value: str) -> subjects.Found:
-    start, end = date_range()
-    pseudonym = subjects.pseudonym_for(client("secretsmanager"), where(), kind, value)
-    clients = {"dynamodb": client("dynamodb"), "s3": client("s3")}
-    return subjects.find(clients, where(), pseudonym, start, end)
-
-
-@app.get("/admin/subjects/<kind>/<subject_id>")
-def export_subject(kind: str, subject_id: str) -> Response[Any]:
-    caller_arn()
-    internal_kind, value = subject(kind, subject_id)
-    found = found_for(internal_kind, value)
-    logger.info(
-        "subject exported",
-        extra={
-            "kind": kind,
-            "consent_receipts": len(found.receipts),
-            "lake_records": len(found.lake_records),
-            "failed_events": len(found.failed_events),
-        },
-    )
-    return json_response(200, subjects.export(found, internal_kind))
-
-
-@app.delete("/admin/subjects/<kind>/<subject_id>")
-def erase_subject(kind: str, subject_id: str) -> Response[Any]:
-    who = caller_arn()
-    internal_kind, value = subject(kind, subject_id)
-    found = found_for(internal_kind, value)
-    clients = {"dynamodb": client("dynamodb"), "s3": client("s3")}
-    record = subjects.erase(clients, where(), found, who)
-    metrics.add_metric(name="SubjectsErased", unit="Count", value=1)
-    logger.info("subject erased", extra={"kind": kind, "who": who, "what": record["what"]})
-    return json_response(200, record)
-
-
-@app.exception_handler(ClientError)  # type: ignore[untyped-decorator]
-def client_error(exc: ClientError) -> Response[Any]:
-    metrics.add_metric(name="AdminRequestsRefused", unit="Count", value=1)
-    logger.info("admin request refused", extra={"status": exc.status, "code": exc.code})
-    return error_response(exc)
-
-
-@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
-def unexpected_error(exc: Exception) -> Response[Any]:
-    # Only the exception type is logged: messages can carry the subject's id or pseudonym.
-    logger.error("unexpected error", extra={"error_type": type(exc).__name__})
-    return error_response(ClientError(500, "internal_error", "the request failed; nothing is reported about why"))
-
-
-@app.not_found
-def not_found(_exc: Exception) -> Response[Any]:
-    return error_response(ClientError(404, "not_found", "no such route"))
+app = admin_app(admin_settings)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

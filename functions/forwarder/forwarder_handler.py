@@ -10,33 +10,16 @@ gc.disable()
 
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from fairtrack.forwarder import Forwarder, build_destination
+from fairtrack.destinations.configured import build_destination, function_clients, stored_secret
+from fairtrack.forwarder import Forwarder
 from fairtrack.observability import logger, metrics
 from fairtrack.settings import forwarder_settings
-from fairtrack.stores.clients import SharedClient
-
-SECRET_MAX_AGE = 300
-
-
-def _secret(arn: str) -> bytes | None:
-    value = parameters.get_secret(arn, max_age=SECRET_MAX_AGE)
-    return value.encode() if isinstance(value, str) else value
-
 
 settings = forwarder_settings()
-s3 = SharedClient("s3")  # the lake and the failed store write with one client
-firehose = SharedClient("firehose")  # the decision log
-# Every batch writes its decision log (to Firehose; straight to S3 without a stream), and every lake
-# batch its lake object: those clients are made now, while the collector is paused, rather than by
-# the first batch.
-if settings.decision_log_stream:
-    firehose.client  # noqa: B018
-if settings.destination == "lake" or (settings.decision_log_bucket and not settings.decision_log_stream):
-    s3.client  # noqa: B018
-forwarder = Forwarder(settings, build_destination(settings, _secret, s3=s3), s3=s3, firehose=firehose)
+s3, firehose = function_clients(settings)  # made now when every batch needs them
+forwarder = Forwarder(settings, build_destination(settings, stored_secret, s3=s3), s3=s3, firehose=firehose)
 
 
 @logger.inject_lambda_context

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from fairtrack_tools.stack import DevStack
+from fairtrack_tools.local.stack import DevStack
 
 # -- a website on another origin, for the snippet and the clients websites run --------------------
 

@@ -21,8 +21,8 @@ import pytest
 from browserkit import SITE_MEASUREMENT_ID, SITE_WRITE_KEY, VENDOR, Site
 
 from fairtrack.stores.policy_table import Source
-from fairtrack_tools import sources
-from fairtrack_tools.stack import DevStack
+from fairtrack_tools.local.stack import DevStack
+from fairtrack_tools.ops import sources
 
 CANDIDATES = ("chromium", "chromium-browser", "chromium-headless-shell", "google-chrome", "google-chrome-stable")
 

@@ -30,7 +30,7 @@ import test_clients
 from browserkit import SITE_WRITE_KEY, captured
 from test_clients import DELIVERY_TIMEOUT, WIRE_TIMEOUT, Exchange, Tab
 
-from fairtrack_tools.stack import DevStack
+from fairtrack_tools.local.stack import DevStack
 
 pytestmark = pytest.mark.browser
 open_tab = test_clients.open_tab  # its fixture, used here too

@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from browserkit import SITE_MEASUREMENT_ID, SITE_WRITE_KEY, Site, captured, pseudonym
 
-from fairtrack_tools.stack import DevStack
+from fairtrack_tools.local.stack import DevStack
 
 pytestmark = pytest.mark.browser
 

@@ -22,8 +22,8 @@ from urllib.parse import quote, urlencode
 import pytest
 from browserkit import pseudonym
 
-from fairtrack_tools.debugview import WITHHELD_USER_AGENT
-from fairtrack_tools.stack import DevStack
+from fairtrack_tools.local.debugview import WITHHELD_USER_AGENT
+from fairtrack_tools.local.stack import DevStack
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTH = "Basic " + base64.b64encode(b"dev-write-key:").decode()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from browserkit import NOTHING_STORED, captured, device_storage, wait_for
 
-from fairtrack_tools.stack import DevStack
+from fairtrack_tools.local.stack import DevStack
 
 pytestmark = pytest.mark.browser
 TIMEOUT_S = 20.0

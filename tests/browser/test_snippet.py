@@ -20,7 +20,7 @@ import pytest
 from browserkit import NOTHING_STORED, SITE_WRITE_KEY, Site, captured, device_storage, wait_for
 
 from fairtrack.consent.tcf import decode
-from fairtrack_tools.stack import DevStack
+from fairtrack_tools.local.stack import DevStack
 
 pytestmark = pytest.mark.browser
 

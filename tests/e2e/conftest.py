@@ -18,7 +18,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     log = tmp_path_factory.mktemp("stack") / "stack.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fairtrack_tools.cli", "dev", "--port", str(port)],
+            [sys.executable, "-m", "fairtrack_tools.ops.cli", "dev", "--port", str(port)],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,

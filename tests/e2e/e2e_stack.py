@@ -102,7 +102,7 @@ def _describe(predicate: Any) -> str:
 def fairtrack(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     """``fairtrack <args> --local <stack>``: an operator command against the running local stack."""
     return subprocess.run(
-        [sys.executable, "-m", "fairtrack_tools.cli", *args, "--local", stack.base],
+        [sys.executable, "-m", "fairtrack_tools.ops.cli", *args, "--local", stack.base],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -25,8 +25,8 @@ import boto3
 import pytest
 from e2e_stack import Stack, fairtrack
 
-from fairtrack_tools.stack import DevStack
-from fairtrack_tools.validators import validate_ga4, validate_meta
+from fairtrack_tools.local.stack import DevStack
+from fairtrack_tools.local.validators import validate_ga4, validate_meta
 
 AUTH = {"Authorization": "Basic ZGV2LXdyaXRlLWtleTo=", "Content-Type": "application/json"}
 USER_AGENT = (

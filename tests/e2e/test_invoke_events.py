@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fairtrack_tools.validators import validate_ga4, validate_meta
+from fairtrack_tools.local.validators import validate_ga4, validate_meta
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_OF = {
@@ -33,7 +33,7 @@ def function_for(sample: Path) -> str:
 
 
 def test_every_function_in_the_template_has_a_sample() -> None:
-    from fairtrack_tools.template import load, resources_of_type
+    from fairtrack_tools.local.template import load, resources_of_type
 
     functions = set(resources_of_type(load(ROOT / "template.yaml"), "AWS::Serverless::Function"))
     assert functions == {function_for(s) for s in SAMPLES}
@@ -59,7 +59,7 @@ def test_invoke_sample(sample: Path, tmp_path: Path) -> None:
     timed = sample.parent.name == "forwarder" and sample.stem in ("ga4", "meta")
     path = fresh_copy(sample, tmp_path) if timed else sample
     proc = subprocess.run(
-        [sys.executable, "-m", "fairtrack_tools.cli", "invoke", function_for(sample), str(path)],
+        [sys.executable, "-m", "fairtrack_tools.ops.cli", "invoke", function_for(sample), str(path)],
         cwd=ROOT,
         capture_output=True,
         check=False,

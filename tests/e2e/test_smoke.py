@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 # `fairtrack dev`, with the lake forwarder's poller stopped once the stack is up (the others run)
 NO_LAKE_POLLER = """
 import sys, threading
-from fairtrack_tools.stack import DevStack
+from fairtrack_tools.local.stack import DevStack
 
 stack = DevStack(port=int(sys.argv[1]), quiet=True, debug_view=False).start()
 for poller in stack.pollers:

@@ -1,6 +1,6 @@
 """Fuzzing the ingest handler (issue 9, part 3): the short, derandomised run CI makes.
 
-Every request, generated (:func:`fairtrack_tools.fuzz.requests`) or written out below, goes through
+Every request, generated (:func:`fairtrack_tools.proofs.fuzz.requests`) or written out below, goes through
 the real handler as API Gateway would deliver it, and must be answered (never raised) with a status
 below 500, an empty or JSON body, and none of the secrets planted in it (``canary-<n>@example.com``,
 ``198.51.100.77``) in the answer or the function's logs. The queues are held to what real SQS accepts.
@@ -8,9 +8,9 @@ below 500, an empty or JSON body, and none of the secrets planted in it (``canar
 The bugs it found (RudderStack consent ids that are not lists, gtag URLs urllib cannot split,
 U+FFFE/U+FFFF on the way to SQS, unencodable headers in receipts, direct invokes without a request
 context) are fixed and pinned by the written-out tests at the end. A new one, until fixed, goes in
-:data:`fairtrack_tools.fuzz.KNOWN_BUGS` with its test marked ``xfail(strict=True)``.
+:data:`fairtrack_tools.proofs.fuzz.KNOWN_BUGS` with its test marked ``xfail(strict=True)``.
 
-The long run: ``python -m fairtrack_tools.fuzz --seconds 600 [--atheris]``.
+The long run: ``python -m fairtrack_tools.proofs.fuzz --seconds 600 [--atheris]``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, event, given, settings
 
-from fairtrack_tools.fuzz import (
+from fairtrack_tools.proofs.fuzz import (
     CANARY_IP,
     FuzzRequest,
     Harness,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
 
 
 def queue_messages(cloud: LocalCloud, logical_id: str) -> list[dict[str, Any]]:
@@ -22,7 +22,7 @@ def queue_messages(cloud: LocalCloud, logical_id: str) -> list[dict[str, Any]]:
 
 
 def sqs_event_from(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    from fairtrack_tools.poller import sqs_event
+    from fairtrack_tools.local.poller import sqs_event
 
     return sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:q")
 

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from fairtrack import settings
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
 

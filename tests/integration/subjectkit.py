@@ -12,7 +12,7 @@ from typing import Any
 
 from awshelpers import pseudonym_of, queue_messages
 
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBJECT, OTHER = "visitor-to-erase", "visitor-who-stays"

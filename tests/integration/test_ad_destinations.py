@@ -17,7 +17,7 @@ from loopback import Flaky
 from moto import mock_aws
 
 from fairtrack.stores.failed_events import FailedStore
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,13 +127,13 @@ def test_meta_events_older_than_seven_days_are_dropped_with_a_reason(
 def test_meta_limited_data_use_follows_the_policy(run: Any, cloud: LocalCloud) -> None:
     import yaml
 
-    from fairtrack_tools import admin
+    from fairtrack_tools.ops import policy_ops
 
     doc = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
     doc["defaults"]["region_groups"]["US_LDU"] = ["US"]
     doc["destinations"]["meta"]["limited_data_use"] = ["US_LDU"]
     ddb, table = cloud.client("dynamodb"), cloud.physical_id("PolicyTable")
-    admin.activate_policy(ddb, table, admin.push_policy(ddb, table, doc))
+    policy_ops.activate_policy(ddb, table, policy_ops.push_policy(ddb, table, doc))
     event = sample("meta", events=2)
     body = json.loads(event["Records"][0]["body"])
     body["events"][1]["event"]["context"]["location"]["country"] = "US"

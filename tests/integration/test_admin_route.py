@@ -19,8 +19,8 @@ from logcapture import captured_logs
 from subjectkit import OTHER, SUBJECT, hold_subject
 
 from fairtrack import settings
-from fairtrack_tools.apiserver import ApiServer
-from fairtrack_tools.localcloud import LOCAL_OPERATOR_ROLE_ARN, LOCAL_OPERATOR_SESSION, LocalCloud
+from fairtrack_tools.local.apiserver import ApiServer
+from fairtrack_tools.local.localcloud import LOCAL_OPERATOR_ROLE_ARN, LOCAL_OPERATOR_SESSION, LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR = "arn:aws:sts::123456789012:assumed-role/fairtrack-operator/alice"

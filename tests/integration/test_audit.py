@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
-from fairtrack_tools import audit
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
+from fairtrack_tools.ops import audit
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = {

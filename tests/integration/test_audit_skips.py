@@ -11,7 +11,7 @@ from typing import Any
 from awshelpers import queue_messages
 
 from fairtrack.stores.decision_log import read_rows
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ import pytest
 from awshelpers import queue_messages
 
 from fairtrack.protocols.segment import MAX_DEPTH, MAX_KEYS
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSENT = {"consent": {"categoryPreferences": {"analytics": True, "advertising": False}}}

@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fairtrack.stores.policy_table import Source
-from fairtrack_tools import sources
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
+from fairtrack_tools.ops import sources
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = ROOT / "events" / "clients"

@@ -18,8 +18,8 @@ import pytest
 from awshelpers import pseudonym_of, queue_messages, sqs_event_from
 from logcapture import captured_logs
 
-from fairtrack_tools import receipts_cli
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
+from fairtrack_tools.ops import receipts_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 ORIGIN = "http://127.0.0.1:3000"  # the dev source's

@@ -27,8 +27,8 @@ from moto import mock_aws
 from fairtrack.destinations.webhook import IDEMPOTENCY_HEADER
 from fairtrack.stores.failed_events import FailedStore
 from fairtrack.stores.ledger import Ledger
-from fairtrack_tools import replay
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
+from fairtrack_tools.ops import replay
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -255,12 +255,12 @@ def test_events_without_an_id_for_the_destination_are_all_delivered(
     # Given a policy that keeps messageId from the webhook (the ledger then has no id to go by)
     import yaml
 
-    from fairtrack_tools import admin
+    from fairtrack_tools.ops import policy_ops
 
     doc = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
     doc["destinations"]["webhook"]["attributes"].remove("messageId")
     ddb, table = cloud.client("dynamodb"), cloud.physical_id("PolicyTable")
-    admin.activate_policy(ddb, table, admin.push_policy(ddb, table, doc))
+    policy_ops.activate_policy(ddb, table, policy_ops.push_policy(ddb, table, doc))
     event = sample()
     body = json.loads(event["Records"][0]["body"])
     second = copy.deepcopy(body["events"][0])

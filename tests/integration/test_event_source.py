@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from fairtrack_tools.stack import DevStack
+from fairtrack_tools.local.stack import DevStack
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTH = "Basic " + base64.b64encode(b"dev-write-key:").decode()

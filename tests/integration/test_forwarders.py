@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from fairtrack.destinations.webhook import SIGNATURE_HEADER, verify
-from fairtrack_tools import admin
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
+from fairtrack_tools.ops import policy_ops
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -146,7 +146,7 @@ def test_forwarder_applies_the_policy_active_now(forward: Any, cloud: LocalCloud
     doc = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
     doc["destinations"]["webhook"]["attributes"].remove("properties")
     ddb, table = cloud.client("dynamodb"), cloud.physical_id("PolicyTable")
-    admin.activate_policy(ddb, table, admin.push_policy(ddb, table, doc))
+    policy_ops.activate_policy(ddb, table, policy_ops.push_policy(ddb, table, doc))
     # When the webhook forwarder handles a record queued under version 1
     assert forward("WebhookForwarderFunction", sample("webhook")) == {"batchItemFailures": []}
     # Then what it sends follows version 2

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from awshelpers import only_necessary, pseudonym_of, queue_messages
 
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from awshelpers import only_necessary, queue_messages
 
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUES = ("Ga4Queue", "MetaQueue", "WebhookQueue", "LakeQueue")

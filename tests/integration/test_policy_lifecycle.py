@@ -16,8 +16,8 @@ import yaml
 from awshelpers import queue_messages
 
 from fairtrack.stores.policy_table import policy_version_id
-from fairtrack_tools import admin, cli
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
+from fairtrack_tools.ops import cli, policy_ops
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POLICY = ROOT / "policies" / "default.yaml"
@@ -93,8 +93,8 @@ def test_push_gives_increasing_versions_and_leaves_the_active_one(
     assert first[0] == 0 and json.loads(first[1]) == {"version": 2, "active": False}
     assert "fairtrack policy activate 2" in first[2]
     assert second[0] == 0 and json.loads(second[1]) == {"version": 3, "active": False}
-    assert admin.latest_version(ddb, table) == 3
-    assert admin.active_version(ddb, table) == 1
+    assert policy_ops.latest_version(ddb, table) == 3
+    assert policy_ops.active_version(ddb, table) == 1
 
 
 def test_a_bad_document_is_refused_and_nothing_changes(policy: Any, ddb: Any, table: str, tmp_path: Path) -> None:
@@ -107,9 +107,9 @@ def test_a_bad_document_is_refused_and_nothing_changes(policy: Any, ddb: Any, ta
     assert code == 2
     assert out == ""
     assert "attributes.userId.purpose: unknown purpose 'profiling'" in err
-    assert admin.latest_version(ddb, table) == 1
-    assert admin.active_version(ddb, table) == 1
-    assert admin.get_policy_document(ddb, table, 2) is None
+    assert policy_ops.latest_version(ddb, table) == 1
+    assert policy_ops.active_version(ddb, table) == 1
+    assert policy_ops.get_policy_document(ddb, table, 2) is None
 
 
 def test_push_validates_even_when_called_directly(ddb: Any, table: str) -> None:
@@ -118,8 +118,8 @@ def test_push_validates_even_when_called_directly(ddb: Any, table: str) -> None:
     doc = default_document()
     del doc["purposes"]["necessary"]
     with pytest.raises(ValidationError, match="must define 'necessary'"):
-        admin.push_policy(ddb, table, doc)
-    assert admin.latest_version(ddb, table) == 1
+        policy_ops.push_policy(ddb, table, doc)
+    assert policy_ops.latest_version(ddb, table) == 1
 
 
 def test_activate_rollback_and_history(policy: Any, ddb: Any, table: str, tmp_path: Path) -> None:
@@ -136,7 +136,7 @@ def test_activate_rollback_and_history(policy: Any, ddb: Any, table: str, tmp_pa
     code, out, err = policy("rollback")
     assert code == 2 and out == ""
     assert "v1 is active and no earlier activation is recorded: nothing to roll back to" in err
-    assert admin.active_version(ddb, table) == 1
+    assert policy_ops.active_version(ddb, table) == 1
 
     history = json.loads(policy("history")[1])
     assert history["active"] == 1 and history["latest"] == 3 and history["rollback_to"] is None
@@ -154,14 +154,14 @@ def test_activate_refuses_an_unknown_version(policy: Any, ddb: Any, table: str) 
 
     assert code == 2
     assert "policy version 7 does not exist" in err
-    assert admin.active_version(ddb, table) == 1
+    assert policy_ops.active_version(ddb, table) == 1
 
 
 def test_rollback_refuses_when_the_pointer_was_moved_elsewhere(
     policy: Any, ddb: Any, table: str, tmp_path: Path
 ) -> None:
-    version = admin.push_policy(ddb, table, advertising_only())
-    admin.activate_policy(ddb, table, version)
+    version = policy_ops.push_policy(ddb, table, advertising_only())
+    policy_ops.activate_policy(ddb, table, version)
     # Something else points the active item at v1 without recording it
     ddb.put_item(TableName=table, Item={"id": {"S": "policy#active"}, "value": {"S": json.dumps({"version": 1})}})
 
@@ -169,7 +169,7 @@ def test_rollback_refuses_when_the_pointer_was_moved_elsewhere(
 
     assert code == 2
     assert "the active version v1 was not set by `fairtrack policy activate`" in err
-    assert admin.active_version(ddb, table) == 1
+    assert policy_ops.active_version(ddb, table) == 1
 
 
 def test_pull_round_trips_the_pushed_document(policy: Any, tmp_path: Path) -> None:
@@ -205,9 +205,9 @@ def test_concurrent_pushes_never_share_a_number(ddb: Any, table: str) -> None:
 
         def get_item(self, **kwargs: Any) -> Any:
             answer = self.inner.get_item(**kwargs)
-            if kwargs["Key"]["id"]["S"] == admin.LATEST_POLICY_ID and not self.raced:
+            if kwargs["Key"]["id"]["S"] == policy_ops.LATEST_POLICY_ID and not self.raced:
                 self.raced = True
-                assert admin.push_policy(self.inner, table, advertising_only()) == 2
+                assert policy_ops.push_policy(self.inner, table, advertising_only()) == 2
             return answer
 
         def __getattr__(self, name: str) -> Any:
@@ -217,13 +217,13 @@ def test_concurrent_pushes_never_share_a_number(ddb: Any, table: str) -> None:
     outer["description"] = "the outer push"
 
     # When the outer push runs
-    version = admin.push_policy(Racing(ddb), table, outer)
+    version = policy_ops.push_policy(Racing(ddb), table, outer)
 
     # Then it lost v2 to the other push and took v3; both documents are stored
     assert version == 3
-    assert admin.latest_version(ddb, table) == 3
-    v2 = admin.get_policy_document(ddb, table, 2)
-    v3 = admin.get_policy_document(ddb, table, 3)
+    assert policy_ops.latest_version(ddb, table) == 3
+    v2 = policy_ops.get_policy_document(ddb, table, 2)
+    v3 = policy_ops.get_policy_document(ddb, table, 3)
     assert v2 is not None and v2["destinations"]["lake"]["requires"] == {"all": ["advertising"]}
     assert v3 is not None and v3["description"] == "the outer push"
 
@@ -232,8 +232,8 @@ def test_push_skips_a_number_already_taken(ddb: Any, table: str) -> None:
     # Given a version item that policy#latest does not count (written by hand, or by an old tool)
     ddb.put_item(TableName=table, Item={"id": {"S": policy_version_id(2)}, "value": {"S": "{}"}})
 
-    assert admin.push_policy(ddb, table, default_document()) == 3
-    assert admin.get_policy_document(ddb, table, 2) == {}
+    assert policy_ops.push_policy(ddb, table, default_document()) == 3
+    assert policy_ops.get_policy_document(ddb, table, 2) == {}
 
 
 def test_activation_changes_what_a_fresh_ingest_function_routes(

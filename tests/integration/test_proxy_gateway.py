@@ -17,7 +17,7 @@ from awshelpers import queue_messages
 from moto import mock_aws
 
 from fairtrack import settings
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
 SPOOF = "203.0.113.66"

@@ -13,7 +13,7 @@ import pytest
 from awshelpers import queue_messages
 
 from fairtrack.api import snippet
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ import pytest
 from awshelpers import queue_messages
 
 from fairtrack.stores.policy_table import Source, write_key_id
-from fairtrack_tools import sources
-from fairtrack_tools.localcloud import LocalCloud
+from fairtrack_tools.local.localcloud import LocalCloud
+from fairtrack_tools.ops import sources
 
 ROOT = Path(__file__).resolve().parents[2]
 

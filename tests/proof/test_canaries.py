@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import pytest
 
-from fairtrack_tools.proof import KNOWN_LEAKS, NECESSARY, CanaryReport, CanaryWorkload, Catalogue, Trace
+from fairtrack_tools.proofs.proof import KNOWN_LEAKS, NECESSARY, CanaryReport, CanaryWorkload, Catalogue, Trace
 
 pytestmark = pytest.mark.timeout(300)
 

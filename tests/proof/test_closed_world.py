@@ -1,9 +1,9 @@
 """Closed-world privacy canaries (issue 17): personal data planted in every place the models and
 adapters accept, found nowhere.
 
-The places are derived from the code (``fairtrack_tools.closed_world_places``), so a field or
+The places are derived from the code (``fairtrack_tools.proofs.closed_world_places``), so a field or
 parameter added later is planted without editing this test. The long form is
-``python -m fairtrack_tools.closed_world --hits 5000``; ``PROOF_CLOSED_WORLD_HITS`` changes the
+``python -m fairtrack_tools.proofs.closed_world --hits 5000``; ``PROOF_CLOSED_WORLD_HITS`` changes the
 size here.
 """
 
@@ -16,8 +16,8 @@ from urllib.parse import quote
 import pytest
 
 from fairtrack.protocols.segment import SegmentEvent
-from fairtrack_tools import closed_world as cw
-from fairtrack_tools import closed_world_places as places
+from fairtrack_tools.proofs import closed_world as cw
+from fairtrack_tools.proofs import closed_world_places as places
 
 # -- the instruments (no stack) -----------------------------------------------------------------
 

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 from bench.__main__ import main
 from bench.core import Row
 from bench.cost import COMPONENTS
+from bench.forwarder import EVENTS_PER_RECORD, RECORDS_PER_BATCH
 
 EXPECTED_KEYS = {
     "ingest.batch.cpu_per_hit",
@@ -208,11 +209,12 @@ def test_cold_starts_with_a_first_request_are_informational_ratios(quick_run: tu
 
 
 def test_forwarder_batches_follow_each_destinations_request_rule(quick_run: tuple[int, dict[str, Row], str]) -> None:
-    """Given a batch of 25 records of 2-4 events for each destination, then the forwarder spends
-    positive CPU per record, delivers every record, and sends as many requests as the
+    """Given a batch of records (the template's batch size) of 2-4 events for each destination,
+    then the forwarder spends positive CPU per record, delivers every record, and sends as many requests as the
     destination's batching rule calls for: GA4 per 25 events of a client, Meta one per 1,000
     events, the webhook one per record, the lake one object per (date, source)."""
     _, rows, _ = quick_run
+    events = sum(EVENTS_PER_RECORD[i % len(EVENTS_PER_RECORD)] for i in range(RECORDS_PER_BATCH))
 
     for destination in ("ga4", "meta", "webhook", "lake"):
         cpu = rows[f"forwarder.{destination}.cpu_per_record"]
@@ -222,7 +224,7 @@ def test_forwarder_batches_follow_each_destinations_request_rule(quick_run: tupl
         assert cpu.ratio is not None
         assert cpu.ratio > 0
         assert "0 records failed" in cpu.note
-        assert "74 sent" in cpu.note  # no event dropped by the mapping
+        assert f"{events} sent" in cpu.note  # no event dropped by the mapping
         requests = rows[f"forwarder.{destination}.requests_per_batch"]
         assert requests.value == requests.baseline
         assert requests.passed is True
@@ -253,7 +255,8 @@ def test_cost_model_adds_up(quick_run: tuple[int, dict[str, Row], str]) -> None:
     assert rows["cost.sqs_send"].value == pytest.approx(4 * 0.40)  # 4 destinations, 1 small message each
     assert rows["cost.ga4_claims"].value == pytest.approx(0.625)  # 1M GA4 messages, 1 WRU each
     assert rows["cost.ga4_claims"].baseline == pytest.approx(0.625 / 50)  # one message per 50 hits
-    assert rows["cost.decision_log"].value == pytest.approx(160_000 * 5 * 1024 / 1024**3 * 0.029)  # 5 KB records
+    records = 4 * 1_000_000 / RECORDS_PER_BATCH  # one per forwarder batch and destination
+    assert rows["cost.decision_log"].value == pytest.approx(records * 5 * 1024 / 1024**3 * 0.029)  # 5 KB records
     assert rows["cost.ingest_duration"].value > 0
     assert rows["cost.forwarder_duration"].value > 0
     assert total.value > total.baseline

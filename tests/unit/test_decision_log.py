@@ -33,7 +33,7 @@ from fairtrack.stores.decision_log import (
     merge_rows,
     read_rows,
 )
-from fairtrack_tools import audit
+from fairtrack_tools.ops import audit
 
 ROOT = Path(__file__).resolve().parents[2]
 ANONYMOUS_ID = "p-0cc175b9c0f1b6a831c399e269772661"  # a gateway pseudonym, as ingest makes it

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 from bench.fakes import DiscardingSender, MemoryPolicyStore, all_destinations_settings, memory_ingestor
 from fairtrack.envelope import Envelope
 from fairtrack.ingest import IngestRequest
-from fairtrack_tools import audit
+from fairtrack_tools.ops import audit
 
 KEY = "mismatch-key"
 

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fairtrack import timestamps
-from fairtrack.anonymise import formats, pii, truncate_ip, urls, userdata
+from fairtrack.anonymise import format_checks, pii, truncate_ip, urls, userdata
 from fairtrack.anonymise.formats import DESCRIPTIONS, FORMATS, admits, checker
 from fairtrack.hit import UserData
 
@@ -475,7 +475,7 @@ def test_property_id() -> None:
     @given(good, bad_id)
     def prop(value: str, bad: str) -> None:
         assert admits("id", value), value
-        assert formats._opaque_id(value), value  # the unscanned fast path agrees with the full check
+        assert format_checks._opaque_id(value), value  # the unscanned fast path agrees with the full check
         counts["accepted"] += 1
         assert not admits("id", bad), bad
         counts["refused"] += 1
@@ -502,7 +502,7 @@ def test_property_simple_shapes() -> None:
         ),
         st.tuples(st.just("locale"), st.from_regex(LOCALE_GRAMMAR, fullmatch=True)),
         st.tuples(st.just("timezone"), st.sampled_from(zones)),
-        st.tuples(st.just("country"), st.sampled_from(sorted(formats.COUNTRIES))),
+        st.tuples(st.just("country"), st.sampled_from(sorted(format_checks.COUNTRIES))),
         st.tuples(st.just("number"), st.floats(-1e9 + 1, 1e9 - 1, allow_nan=False)),
         st.tuples(st.just("integer"), st.integers(-(10**9) + 1, 10**9 - 1)),
         st.tuples(st.just("bool"), st.booleans()),
@@ -544,9 +544,9 @@ def test_property_random_text_against_strict_shapes() -> None:
     @given(text)
     def prop(value: str) -> None:
         result = admits("locale", value)
-        assert result == (len(value) <= 16 and value.isascii() and formats._LOCALE.fullmatch(value) is not None)
+        assert result == (len(value) <= 16 and value.isascii() and format_checks._LOCALE.fullmatch(value) is not None)
         counts["accepted" if result else "refused"] += 1
-        assert admits("country", value) == (value in formats.COUNTRIES)
+        assert admits("country", value) == (value in format_checks.COUNTRIES)
 
     _run(prop)
     _assert_both(counts, minimum=10)

@@ -1,5 +1,5 @@
-"""Local stack helpers: template intrinsics (tools/fairtrack_tools/template.py) and the local HTTP API
-(tools/fairtrack_tools/apiserver.py)."""
+"""Local stack helpers: template intrinsics (tools/fairtrack_tools/local/template.py) and the local HTTP API
+(tools/fairtrack_tools/local/apiserver.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from fairtrack_tools.apiserver import build_event, match_route
-from fairtrack_tools.localcloud import (
+from fairtrack_tools.local.apiserver import build_event, match_route
+from fairtrack_tools.local.localcloud import (
     LOCAL_OPERATOR_ROLE_ARN,
     LOCAL_OPERATOR_SESSION,
     HttpRoute,
@@ -21,7 +21,7 @@ from fairtrack_tools.localcloud import (
     check_parameters,
     is_loopback_http,
 )
-from fairtrack_tools.template import ACCOUNT, REGION, Resolver, load, resources_of_type
+from fairtrack_tools.local.template import ACCOUNT, REGION, Resolver, load, resources_of_type
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 

@@ -249,7 +249,7 @@ def test_action_source_is_a_source_setting_the_cli_sets_everywhere() -> None:
     from pydantic import ValidationError
 
     from fairtrack.stores.policy_table import Source, write_key_id
-    from fairtrack_tools import sources
+    from fairtrack_tools.ops import sources
 
     assert Source(source_id="web").action_source == "website"
     with pytest.raises(ValidationError):

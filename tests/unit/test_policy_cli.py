@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from fairtrack.policy import Policy
-from fairtrack_tools import cli, policy_cli
+from fairtrack_tools.ops import cli, policy_cli
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
 USER_ID = "p-7c4a8d09ca3762af61e59520943dc264"  # as recorded traffic holds it: a gateway pseudonym

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from fairtrack_tools import cli, stackref
-from fairtrack_tools.template import Resolver, load
+from fairtrack_tools.local.template import Resolver, load
+from fairtrack_tools.ops import cli, stackref
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POLICY = ROOT / "policies" / "default.yaml"

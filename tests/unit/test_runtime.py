@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fairtrack_tools.runtime import RECENT_INVOCATIONS, FunctionError, FunctionPool, FunctionSpec, Worker
+from fairtrack_tools.local.runtime import RECENT_INVOCATIONS, FunctionError, FunctionPool, FunctionSpec, Worker
 
 HANDLER = """
 import os

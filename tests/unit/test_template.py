@@ -192,7 +192,7 @@ def test_every_parameter_has_a_safe_default_and_a_description(sam_template: dict
         "TrustedProxy": "none",
         "PolicyCacheSeconds": 30,
         "ForwarderMaximumConcurrency": 5,
-        "ForwarderBatchSize": 25,
+        "ForwarderBatchSize": 100,
         "Ga4MeasurementId": "",
         "Ga4ApiSecretArn": "",
         "Ga4Endpoint": "https://www.google-analytics.com",

@@ -16,7 +16,7 @@ import pytest
 from cfnlint.decode import cfn_yaml  # type: ignore[import-untyped]
 from samtranslator.translator.transform import transform  # type: ignore[import-untyped]
 
-from fairtrack_tools.template import Resolver
+from fairtrack_tools.local.template import Resolver
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 DESTINATIONS = {"ga4": "Ga4", "meta": "Meta", "webhook": "Webhook", "lake": "Lake"}

@@ -1,4 +1,4 @@
-"""The capture server's payload judges (fairtrack_tools.validators): GA4 /debug/mp/collect messages and
+"""The capture server's payload judges (fairtrack_tools.local.validators): GA4 /debug/mp/collect messages and
 Meta Graph API errors."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fairtrack_tools.validators import (
+from fairtrack_tools.local.validators import (
     EXCEEDED_MAX_ENTITIES,
     META_SUBCODE_NOT_ENOUGH_CUSTOMER_INFO,
     META_SUBCODE_TIMESTAMP_TOO_OLD,

@@ -25,8 +25,8 @@ one request in four as a deployment behind a proxy (``TrustedProxy`` ``hops:1``,
 
 ``tests/fuzz`` runs a short, derandomised pass in CI. The long run::
 
-    python -m fairtrack_tools.fuzz --seconds 600            # Hypothesis, random seeds
-    python -m fairtrack_tools.fuzz --seconds 600 --atheris  # coverage-guided (libFuzzer via atheris)
+    python -m fairtrack_tools.proofs.fuzz --seconds 600            # Hypothesis, random seeds
+    python -m fairtrack_tools.proofs.fuzz --seconds 600 --atheris  # coverage-guided (libFuzzer via atheris)
 
 prints the figures (requests, statuses, routes, deepest nesting, exceptions, 5xx, leaks, time) and
 exits 1 on any failure, 0 otherwise; the events that failed are written as JSON to ``--artifacts``.
@@ -1335,7 +1335,7 @@ class Harness:
         from moto import mock_aws
 
         from fairtrack import settings
-        from fairtrack_tools.localcloud import LocalCloud
+        from fairtrack_tools.local.localcloud import LocalCloud
 
         self._mock = mock_aws()
         self._mock.start()
@@ -1671,7 +1671,7 @@ class _TimeUp(Exception):  # a signal, not an error
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m fairtrack_tools.fuzz",
+        prog="python -m fairtrack_tools.proofs.fuzz",
         description="Fuzz the ingest handler in-process (moto): 0 exceptions, 0 5xx, no secret echoed.",
     )
     parser.add_argument("--seconds", type=float, default=600.0, help="how long to run (default 600)")

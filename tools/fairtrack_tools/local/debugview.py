@@ -48,8 +48,7 @@ from fairtrack.consent import signals as consent
 from fairtrack.errors import ClientError
 from fairtrack.hit import EventType, Hit, iso
 from fairtrack.ingest import IDENTIFIERS, Ingestor, IngestRequest, IngestResult, Visitor
-from fairtrack.policy import explain
-from fairtrack.policy.engine import Decision, Policy, evaluate
+from fairtrack.policy import Decision, Policy, evaluate, explain
 from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
 from fairtrack.stores.policy_table import PolicyStore
 from fairtrack.stores.queue import QueueSender
@@ -387,7 +386,7 @@ class DebugView:
 
     @classmethod
     def for_cloud(cls, cloud: Any, function: str, environment: dict[str, str]) -> DebugView:
-        """For a function of a started :class:`~fairtrack_tools.localcloud.LocalCloud`."""
+        """For a function of a started :class:`~fairtrack_tools.local.localcloud.LocalCloud`."""
         settings = IngestSettings.model_validate(environment)
         key: str | bytes | None = None
         if settings.pseudonym_secret_arn:

@@ -1,6 +1,6 @@
 """A local Lambda runtime: one subprocess per function container, like a warm Lambda sandbox.
 
-The parent starts ``python -m fairtrack_tools.worker <handler>`` with the function's environment
+The parent starts ``python -m fairtrack_tools.local.worker <handler>`` with the function's environment
 (resolved from template.yaml) and ``PYTHONPATH`` set to the layer and the function's code, then
 writes one JSON line per invocation to stdin. The answer comes back as one JSON line on a private
 pipe (the original stdout); the handler's own stdout, where Powertools logs, goes to stderr.

@@ -46,8 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from fairtrack.stores.decision_log import PREFIX, merge_rows, read_rows
-from fairtrack_tools.policy_cli import LEGAL_BASIS_LABELS
-from fairtrack_tools.stackref import stack_outputs
+from fairtrack_tools.ops.policy_cli import LEGAL_BASIS_LABELS
+from fairtrack_tools.ops.stackref import stack_outputs
 
 EXIT_OK, EXIT_ERROR = 0, 2
 DESTINATION_ORDER = ("ga4", "meta", "webhook", "lake")

@@ -14,9 +14,9 @@ import threading
 import time
 from typing import Any
 
-from fairtrack_tools.localcloud import SqsSource
-from fairtrack_tools.runtime import FunctionError, FunctionPool
-from fairtrack_tools.template import ACCOUNT, REGION
+from fairtrack_tools.local.localcloud import SqsSource
+from fairtrack_tools.local.runtime import FunctionError, FunctionPool
+from fairtrack_tools.local.template import ACCOUNT, REGION
 
 
 def sqs_event(records: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:

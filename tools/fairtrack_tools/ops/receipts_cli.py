@@ -18,7 +18,7 @@ import re
 import sys
 from typing import Any
 
-from fairtrack_tools.stackref import stack_outputs, stack_parent
+from fairtrack_tools.ops.stackref import stack_outputs, stack_parent
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2
 RECEIPT_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -26,7 +26,7 @@ RECEIPT_ID = re.compile(r"^[0-9a-f]{32}$")
 
 def add_parser(sub: Any, where: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """Register ``fairtrack consent`` on the CLI's subparsers; ``where`` carries ``--stack``/``--local``
-    (default: :func:`fairtrack_tools.stackref.stack_parent`)."""
+    (default: :func:`fairtrack_tools.ops.stackref.stack_parent`)."""
     con: argparse.ArgumentParser = sub.add_parser(
         "consent",
         help="read consent receipts (POST /v1/consent) back",

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fairtrack_tools.localcloud import LocalCloud
-from fairtrack_tools.runtime import FunctionError, Worker
+from fairtrack_tools.local.localcloud import LocalCloud
+from fairtrack_tools.local.runtime import FunctionError, Worker
 
 
 def run(logical_id: str, event: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

@@ -3,7 +3,7 @@
 moto as the embedded AWS (resources from template.yaml), the ingest API on 127.0.0.1:3000,
 one poller per destination queue invoking its forwarder, capture servers standing in for the
 destinations, ``/_dev/captured`` to see what each destination received, and the debug view
-(``/_dev/``, :mod:`fairtrack_tools.debugview`): recent hits, anonymised, with their consent and
+(``/_dev/``, :mod:`fairtrack_tools.local.debugview`): recent hits, anonymised, with their consent and
 every field's decision per destination.
 """
 
@@ -14,13 +14,13 @@ import sys
 import threading
 from typing import Any
 
-from fairtrack_tools import demo
-from fairtrack_tools.apiserver import ApiServer
-from fairtrack_tools.debugview import DebugView, serve_page
-from fairtrack_tools.localcloud import DEV_MEASUREMENT_ID, DEV_WRITE_KEY, LocalCloud
-from fairtrack_tools.poller import SqsPoller
-from fairtrack_tools.runtime import FunctionError, FunctionPool
-from fairtrack_tools.template import REGION
+from fairtrack_tools.local import demo
+from fairtrack_tools.local.apiserver import ApiServer
+from fairtrack_tools.local.debugview import DebugView, serve_page
+from fairtrack_tools.local.localcloud import DEV_MEASUREMENT_ID, DEV_WRITE_KEY, LocalCloud
+from fairtrack_tools.local.poller import SqsPoller
+from fairtrack_tools.local.runtime import FunctionError, FunctionPool
+from fairtrack_tools.local.template import REGION
 
 
 class DevStack:

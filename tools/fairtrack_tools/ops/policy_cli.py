@@ -32,7 +32,7 @@ from fairtrack.anonymise import formats
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-    from fairtrack.policy.engine import Decision, Policy
+    from fairtrack.policy import Decision, Policy
 
 TableResolver = Callable[[argparse.Namespace], tuple[Any, str]]
 
@@ -232,7 +232,7 @@ def load_file(path: Path) -> Loaded:
     """Read and validate a policy file; raise :class:`PolicyCliError` listing every problem."""
     from pydantic import ValidationError
 
-    from fairtrack_tools import admin
+    from fairtrack_tools.ops import policy_ops
 
     label = str(path)
     try:
@@ -250,7 +250,7 @@ def load_file(path: Path) -> Loaded:
             f"{label}: a policy is a mapping (purposes:, signals:, attributes:, destinations:, defaults:), not {kind}"
         )
     try:
-        policy, _ = admin.stored_document(doc)
+        policy, _ = policy_ops.stored_document(doc)
     except ValidationError as exc:
         found = problems(exc, root)
         count = f"{len(found)} problem" + ("s" if len(found) != 1 else "")
@@ -279,10 +279,10 @@ class Refs:
         return self._table
 
     def active_version(self) -> int:
-        from fairtrack_tools import admin
+        from fairtrack_tools.ops import policy_ops
 
         client, table = self.table()
-        version = admin.active_version(client, table)
+        version = policy_ops.active_version(client, table)
         if version is None:
             raise PolicyCliError(f"no policy is active in {table}")
         return version
@@ -290,11 +290,11 @@ class Refs:
     def version(self, version: int, label: str | None = None) -> Loaded:
         from pydantic import ValidationError
 
-        from fairtrack.policy.engine import Policy
-        from fairtrack_tools import admin
+        from fairtrack.policy import Policy
+        from fairtrack_tools.ops import policy_ops
 
         client, table = self.table()
-        doc = admin.get_policy_document(client, table, version)
+        doc = policy_ops.get_policy_document(client, table, version)
         if doc is None:
             raise PolicyCliError(f"there is no policy version {version} in {table}")
         label = label or f"v{version}"
@@ -430,7 +430,7 @@ def read_traffic(path: Path) -> Iterator[tuple[int, Any]]:
 def dry_run(a: Policy, b: Policy, records: Iterator[tuple[int, Any]]) -> DryRun:
     """What each destination would receive under ``a`` and under ``b`` for the same hits: lines
     shaped ``{"purposes": [...], "event": {...}}`` (the lake's format), judged by the engine."""
-    from fairtrack.policy.engine import evaluate
+    from fairtrack.policy import evaluate
 
     run = DryRun()
     names = [*a.destinations, *(d for d in b.destinations if d not in a.destinations)]
@@ -523,7 +523,7 @@ def _basis(policy: Policy, purpose: str) -> str:
 
 
 def _form(policy: Policy, destination: str, path: str) -> str:
-    from fairtrack.policy.engine import NECESSARY
+    from fairtrack.policy import NECESSARY
 
     listed = policy.destinations[destination].attributes  # type: ignore[index]
     parent = path.rpartition(".")[0]
@@ -784,7 +784,7 @@ def enforced_retention(args: argparse.Namespace, client: Any, table: str) -> tup
     ``aws:cloudformation:stack-name`` tag) and that stack's ``LakeRetentionDays`` parameter, or
     the local stack's lake bucket lifecycle rule. ``None`` when nothing says."""
     if not getattr(args, "policy_table", None):
-        from fairtrack_tools.stackref import stack_outputs
+        from fairtrack_tools.ops.stackref import stack_outputs
 
         outputs, clients = stack_outputs(args)
         bucket = outputs.get("LakeBucketName", "")
@@ -823,15 +823,15 @@ def check_retention(args: argparse.Namespace, loaded: Loaded, client: Any, table
 
 
 def cmd_push(args: argparse.Namespace, refs: Refs) -> int:
-    from fairtrack_tools import admin
+    from fairtrack_tools.ops import policy_ops
 
     loaded = load_file(Path(args.file))  # refused here, before the table is touched
     client, table = refs.table()
     check_retention(args, loaded, client, table)
-    version = admin.push_policy(client, table, loaded.document)
+    version = policy_ops.push_policy(client, table, loaded.document)
     result: dict[str, Any] = {"version": version, "active": False}
     if args.activate:
-        result["previous"] = admin.activate_policy(client, table, version)
+        result["previous"] = policy_ops.activate_policy(client, table, version)
         result["active"] = True
     print(json.dumps(result))
     if not args.activate:
@@ -840,10 +840,10 @@ def cmd_push(args: argparse.Namespace, refs: Refs) -> int:
 
 
 def cmd_activate(args: argparse.Namespace, refs: Refs) -> int:
-    from fairtrack_tools import admin
+    from fairtrack_tools.ops import policy_ops
 
     client, table = refs.table()
-    previous = admin.activate_policy(client, table, args.version)
+    previous = policy_ops.activate_policy(client, table, args.version)
     print(json.dumps({"active": args.version, "previous": previous}))
     if previous == args.version:
         print(f"v{args.version} was already active: nothing changed", file=sys.stderr)
@@ -851,24 +851,24 @@ def cmd_activate(args: argparse.Namespace, refs: Refs) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace, refs: Refs) -> int:
-    from fairtrack_tools import admin
+    from fairtrack_tools.ops import policy_ops
 
     client, table = refs.table()
-    active, rolled_back = admin.rollback_policy(client, table)
+    active, rolled_back = policy_ops.rollback_policy(client, table)
     print(json.dumps({"active": active, "rolled_back_from": rolled_back}))
     return EXIT_SAME
 
 
 def cmd_history(args: argparse.Namespace, refs: Refs) -> int:
-    from fairtrack_tools import admin
+    from fairtrack_tools.ops import policy_ops
 
     client, table = refs.table()
-    history = admin.policy_history(client, table)
+    history = policy_ops.policy_history(client, table)
     print(
         json.dumps(
             {
-                "active": admin.active_version(client, table),
-                "latest": admin.latest_version(client, table),
+                "active": policy_ops.active_version(client, table),
+                "latest": policy_ops.latest_version(client, table),
                 "rollback_to": history["undo"][-1] if history["undo"] else None,
                 "activations": history["entries"],
             },
@@ -883,7 +883,7 @@ def policy_yaml(loaded: Loaded, header: str) -> str:
     (TCF purpose numbers as numbers again), without defaults the author left out."""
     from pydantic import ValidationError
 
-    from fairtrack.policy.engine import Policy
+    from fairtrack.policy import Policy
 
     try:
         doc: dict[str, Any] = Policy.model_validate(loaded.document).model_dump(
@@ -930,7 +930,7 @@ def run(args: argparse.Namespace, resolver: TableResolver) -> int:
     """Run ``fairtrack policy <action>``; refusals go to stderr with exit status 2."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from fairtrack_tools.admin import PolicyError
+    from fairtrack_tools.ops.policy_ops import PolicyError
 
     try:
         return COMMANDS[args.action](args, Refs(args, resolver))

@@ -1,11 +1,11 @@
 """Closed-world canary proof: personal data planted in every place a client can put a value.
 
-``python -m fairtrack_tools.closed_world --hits 5000`` is the long form (``tests/proof/
+``python -m fairtrack_tools.proofs.closed_world --hits 5000`` is the long form (``tests/proof/
 test_closed_world.py`` runs a short one); it prints the report and exits non-zero on any leak or on
 coverage below 100%.
 
-Unlike :func:`fairtrack_tools.proof.run_canaries`, which plants where the team expected personal
-data, the places here are derived from the code (:mod:`fairtrack_tools.closed_world_places`): every
+Unlike :func:`fairtrack_tools.proofs.proof.run_canaries`, which plants where the team expected personal
+data, the places here are derived from the code (:mod:`fairtrack_tools.proofs.closed_world_places`): every
 field and key the Segment/RudderStack event model and the batch envelope accept at any depth, every
 gtag parameter the adapter reads (found by running it on recording containers) and every header
 ingest reads. Coverage is places planted (a planted value found again in the request that carried
@@ -24,7 +24,7 @@ Hits carry every consent state the policy distinguishes (every subset of its non
 through each signal family: Segment ``categoryPreferences``, RudderStack ``consentManagement``,
 Google Consent Mode ``gcs``/``gcd`` and IAB TCF strings), no signal, and conflicting signals.
 
-Then every surface :func:`~fairtrack_tools.proof.run_canaries` searches is searched here after
+Then every surface :func:`~fairtrack_tools.proofs.proof.run_canaries` searches is searched here after
 decoding (percent-decoding to depth 4, HTML entities, JSON escapes, NFKC, base64 and JWT segments;
 IPv6 addresses parsed, and their embedded IPv4 compared): markers (``cnry`` + kind letter + tag)
 for the kinds that carry text, digits for phones, cards and IBANs, addresses for IPs. **A leak** is
@@ -55,7 +55,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, unquote_plus, urlencode
 
-from fairtrack_tools.closed_world_places import (
+from fairtrack_tools.local.localcloud import DEV_MEASUREMENT_ID
+from fairtrack_tools.proofs.closed_world_places import (
     BATCH,
     GTAG,
     HEADER,
@@ -69,8 +70,7 @@ from fairtrack_tools.closed_world_places import (
     default_policy,
     probe_ingestor,
 )
-from fairtrack_tools.localcloud import DEV_MEASUREMENT_ID
-from fairtrack_tools.proof import (
+from fairtrack_tools.proofs.proof import (
     AUTH,
     NECESSARY,
     POLICY_FILE,
@@ -934,9 +934,9 @@ def format_allowance() -> Callable[[Place | None, Plant], bool] | None:
     except ImportError:
         return None
     admits = getattr(formats, "admits", None)
-    from fairtrack_tools import admin
+    from fairtrack_tools.ops import policy_ops
 
-    attributes = admin.load_policy_file(POLICY_FILE).get("attributes", {})
+    attributes = policy_ops.load_policy_file(POLICY_FILE).get("attributes", {})
     declared = {path: a.get("format") for path, a in attributes.items() if isinstance(a, dict) and a.get("format")}
     if admits is None or not declared:
         return None
@@ -1261,7 +1261,7 @@ def judge(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m fairtrack_tools.closed_world", description=__doc__.split("\n", 1)[0]
+        prog="python -m fairtrack_tools.proofs.closed_world", description=__doc__.split("\n", 1)[0]
     )
     parser.add_argument("--hits", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=17)

@@ -1,11 +1,11 @@
 """Proof runs against the whole local stack: nothing lost under faults, nothing personal leaks.
 
-``python -m fairtrack_tools.proof load --hits 100000`` and ``python -m fairtrack_tools.proof
+``python -m fairtrack_tools.proofs.proof load --hits 100000`` and ``python -m fairtrack_tools.proofs.proof
 canaries --hits 100000`` are the long forms; ``tests/proof`` runs the same code with a few
 thousand hits. Both print their tables and exit non-zero on any violation. Everything stays on
 loopback and is bounded in count (``--hits``) and time (``--drain-timeout``).
 
-The stack is :class:`~fairtrack_tools.stack.DevStack` (what ``fairtrack dev`` runs), started in
+The stack is :class:`~fairtrack_tools.local.stack.DevStack` (what ``fairtrack dev`` runs), started in
 this process with three additions made from the outside, without changing it:
 
 - **a fault-injecting proxy** (:class:`FaultProxy`) in front of the capture server: the stack is
@@ -131,11 +131,11 @@ import boto3
 
 from fairtrack.destinations.guarantees import GUARANTEES
 from fairtrack.protocols import gtag as gtag_protocol
-from fairtrack_tools import admin
-from fairtrack_tools import runtime as runtime_module
-from fairtrack_tools.localcloud import DEV_MEASUREMENT_ID, DEV_WRITE_KEY
-from fairtrack_tools.runtime import PROJECT_ROOT, Worker
-from fairtrack_tools.stack import DevStack
+from fairtrack_tools.local import runtime as runtime_module
+from fairtrack_tools.local.localcloud import DEV_MEASUREMENT_ID, DEV_WRITE_KEY
+from fairtrack_tools.local.runtime import PROJECT_ROOT, Worker
+from fairtrack_tools.local.stack import DevStack
+from fairtrack_tools.ops import policy_ops
 
 DESTINATIONS = ("ga4", "meta", "webhook", "lake")
 QUEUES = {"ga4": "Ga4Queue", "meta": "MetaQueue", "webhook": "WebhookQueue", "lake": "LakeQueue"}
@@ -326,7 +326,7 @@ def _logging_worker(log_dir: Path, tap: AwsTap | None) -> type[Worker]:
                 tap.upstream = (upstream.hostname or "127.0.0.1", upstream.port or 80)
                 env["AWS_ENDPOINT_URL"] = tap.base_url
             return subprocess.Popen(
-                [sys.executable, "-m", "fairtrack_tools.worker", self.spec.handler],
+                [sys.executable, "-m", "fairtrack_tools.local.worker", self.spec.handler],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=handle,
@@ -1983,7 +1983,7 @@ class Catalogue:
     """The policy's catalogue and destination lists, read from ``policies/default.yaml``."""
 
     def __init__(self, path: Path = POLICY_FILE) -> None:
-        doc = admin.load_policy_file(path)
+        doc = policy_ops.load_policy_file(path)
         self.legal = {name: str(p["legal_basis"]) for name, p in doc["purposes"].items()}
         # attribute -> (the purposes any one of which allows it, its reduced form); a destination
         # of its own purposes (``purpose_for``) in ``by_destination``
@@ -2468,7 +2468,9 @@ def trace_canaries(workload: CanaryWorkload, evidence: Evidence) -> tuple[Trace,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fairtrack_tools.proof", description=__doc__.split("\n", 1)[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m fairtrack_tools.proofs.proof", description=__doc__.split("\n", 1)[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, rate, seed in (("load", 0.30, 7), ("canaries", 0.10, 11)):
         cmd = sub.add_parser(name)

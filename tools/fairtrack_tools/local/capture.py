@@ -4,7 +4,7 @@ One loopback HTTP server; the first path segment names the destination (``/ga4/.
 ``/meta/...``, ``/webhook``). Bodies are decoded (gzip, JSON, form) before they are stored. A
 destination can be told to fail (``fail(name, status)``) so retries and the DLQ can be exercised.
 
-GA4 and Meta answer the way the real services do, judged by :mod:`fairtrack_tools.validators`:
+GA4 and Meta answer the way the real services do, judged by :mod:`fairtrack_tools.local.validators`:
 ``/ga4/mp/collect`` answers 204 whatever it gets (as GA4 does), ``/ga4/debug/mp/collect`` answers
 200 with ``validationMessages``, and Meta answers 400 with a Graph API error (code 100) when any
 event of a request is invalid, else 200 with ``events_received``. Every recorded request says
@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from fairtrack_tools.validators import validate_ga4, validate_meta
+from fairtrack_tools.local.validators import validate_ga4, validate_meta
 
 CAPTURED = ("ga4", "meta", "webhook")
 

@@ -36,10 +36,10 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from fairtrack.stores.policy_table import Source
-from fairtrack_tools import admin, sources
-from fairtrack_tools.capture import CaptureServer, CaptureStore
-from fairtrack_tools.runtime import PROJECT_ROOT, FunctionSpec
-from fairtrack_tools.template import ACCOUNT, REGION, Resolver, load, resources_of_type
+from fairtrack_tools.local.capture import CaptureServer, CaptureStore
+from fairtrack_tools.local.runtime import PROJECT_ROOT, FunctionSpec
+from fairtrack_tools.local.template import ACCOUNT, REGION, Resolver, load, resources_of_type
+from fairtrack_tools.ops import policy_ops, sources
 
 DEV_WRITE_KEY = "dev-write-key"
 DEV_MEASUREMENT_ID = "G-DEV"
@@ -304,8 +304,10 @@ class LocalCloud:
         measurement id ``G-DEV``, origins: the local stack's own)."""
         table = self.physical_id("PolicyTable")
         ddb = self.client("dynamodb")
-        version = admin.push_policy(ddb, table, admin.load_policy_file(self.base_dir / "policies" / "default.yaml"))
-        admin.activate_policy(ddb, table, version)
+        version = policy_ops.push_policy(
+            ddb, table, policy_ops.load_policy_file(self.base_dir / "policies" / "default.yaml")
+        )
+        policy_ops.activate_policy(ddb, table, version)
         origins = sorted({self.app_origin, self.app_origin.replace("127.0.0.1", "localhost")})
         dev = Source(
             source_id=DEV_SOURCE_ID, name="Local development", origins=origins, measurement_ids=[DEV_MEASUREMENT_ID]

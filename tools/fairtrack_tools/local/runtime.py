@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 RECENT_INVOCATIONS = 1000  # how many of its latest invocations each worker keeps
 
 
@@ -76,7 +76,7 @@ class Worker:
 
     def _spawn(self) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "fairtrack_tools.worker", self.spec.handler],
+            [sys.executable, "-m", "fairtrack_tools.local.worker", self.spec.handler],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL if self.quiet else None,

@@ -1,6 +1,6 @@
 """Where a client can put a value: derived from the ingest models and adapters, never listed by hand.
 
-Used by :mod:`fairtrack_tools.closed_world`. Four sources, each read from the code as it is now, so
+Used by :mod:`fairtrack_tools.proofs.closed_world`. Four sources, each read from the code as it is now, so
 a field or parameter added later is a place without editing anything here:
 
 - **Segment/RudderStack events**: the JSON schema of :class:`fairtrack.protocols.segment.SegmentEvent`
@@ -257,11 +257,11 @@ def consent_object_places(
 
 
 def default_policy() -> Any:
-    from fairtrack.policy.engine import Policy
-    from fairtrack_tools import admin
-    from fairtrack_tools.runtime import PROJECT_ROOT
+    from fairtrack.policy import Policy
+    from fairtrack_tools.local.runtime import PROJECT_ROOT
+    from fairtrack_tools.ops import policy_ops
 
-    return Policy.model_validate(admin.load_policy_file(PROJECT_ROOT / "policies" / "default.yaml"))
+    return Policy.model_validate(policy_ops.load_policy_file(PROJECT_ROOT / "policies" / "default.yaml"))
 
 
 def segment_places(model: Any = None) -> list[Place]:

@@ -7,7 +7,7 @@ API Gateway's own 404. ``/_dev/`` paths are the local stack's developer endpoint
 Routes with the ``AWS_IAM`` authorizer (the admin routes): a request without a SigV4
 ``Authorization`` header gets API Gateway's 403 ``{"message":"Forbidden"}``; a signed one reaches
 the function with ``requestContext.authorizer.iam`` naming the local caller, by default a session
-of the local stack's operator role (:data:`fairtrack_tools.localcloud.LOCAL_OPERATOR_SESSION`).
+of the local stack's operator role (:data:`fairtrack_tools.local.localcloud.LOCAL_OPERATOR_SESSION`).
 The signature itself is not verified: the local API listens on loopback only.
 """
 
@@ -25,9 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from fairtrack_tools.localcloud import LOCAL_OPERATOR_SESSION, HttpRoute
-from fairtrack_tools.runtime import FunctionError
-from fairtrack_tools.template import ACCOUNT
+from fairtrack_tools.local.localcloud import LOCAL_OPERATOR_SESSION, HttpRoute
+from fairtrack_tools.local.runtime import FunctionError
+from fairtrack_tools.local.template import ACCOUNT
 
 TEXT_TYPES = (
     "text/",

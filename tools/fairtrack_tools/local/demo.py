@@ -16,8 +16,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from fairtrack_tools.apiserver import RawBody
-from fairtrack_tools.debugview import inline_hashes
+from fairtrack_tools.local.apiserver import RawBody
+from fairtrack_tools.local.debugview import inline_hashes
 
 PAGE_PATH = Path(__file__).with_name("demo_page.html")
 PREFIX = "/_dev/demo"

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from botocore.exceptions import ClientError
 
-from fairtrack.policy.engine import Policy
+from fairtrack.policy import Policy
 from fairtrack.stores.policy_table import ACTIVE_POLICY_ID, policy_version_id
 
 LATEST_POLICY_ID = "policy#latest"

@@ -27,8 +27,8 @@ from typing import Any
 from fairtrack.stores import decision_log
 from fairtrack.stores.failed_events import PREFIX as FAILED_PREFIX
 from fairtrack.stores.policy_table import Source
-from fairtrack_tools import admin, sources
-from fairtrack_tools.stackref import is_local, stack_outputs, stack_parent
+from fairtrack_tools.ops import policy_ops, sources
+from fairtrack_tools.ops.stackref import is_local, stack_outputs, stack_parent
 
 DEFAULT_TIMEOUT = 180.0
 POLL_SECONDS = 2.0
@@ -84,8 +84,8 @@ def target(args: argparse.Namespace) -> Target:
 def consent_preferences(ddb: Any, table: str) -> dict[str, bool]:
     """Every Segment category the active policy maps to a purpose, granted: so every destination
     the policy routes to should get the hit."""
-    version = admin.active_version(ddb, table)
-    doc = admin.get_policy_document(ddb, table, version) if version is not None else None
+    version = policy_ops.active_version(ddb, table)
+    doc = policy_ops.get_policy_document(ddb, table, version) if version is not None else None
     categories = ((doc or {}).get("signals") or {}).get("segment_categories") or {}
     return {str(name): True for name in categories} or {"analytics": True, "advertising": True}
 

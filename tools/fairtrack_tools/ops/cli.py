@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fairtrack_tools.stackref import is_local, stack_outputs, stack_parent
+from fairtrack_tools.ops.stackref import is_local, stack_outputs, stack_parent
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from fairtrack_tools.stack import DevStack
+    from fairtrack_tools.local.stack import DevStack
 
     stack = DevStack(port=args.port, moto_port=args.moto_port)
     stack.start()
@@ -21,7 +21,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    from fairtrack_tools.invoke import invoke
+    from fairtrack_tools.local.invoke import invoke
 
     return int(invoke(args.logical_id, Path(args.event), show_captured=not args.quiet))
 
@@ -30,11 +30,11 @@ def cmd_seed(args: argparse.Namespace) -> int:
     import boto3
 
     from fairtrack.stores.policy_table import Source
-    from fairtrack_tools import admin, sources
+    from fairtrack_tools.ops import policy_ops, sources
 
     ddb = boto3.client("dynamodb")
-    version = admin.push_policy(ddb, args.policy_table, admin.load_policy_file(Path(args.policy)))
-    admin.activate_policy(ddb, args.policy_table, version)
+    version = policy_ops.push_policy(ddb, args.policy_table, policy_ops.load_policy_file(Path(args.policy)))
+    policy_ops.activate_policy(ddb, args.policy_table, version)
     print(json.dumps({"policy_version": version}))
     if args.write_key:
         source = Source(source_id=args.source_id, name=args.source_id, origins=args.origin or [])
@@ -58,7 +58,7 @@ def cmd_source(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from fairtrack.stores.policy_table import Source
-    from fairtrack_tools import sources
+    from fairtrack_tools.ops import sources
 
     client, table = _policy_table(args)
     try:
@@ -93,7 +93,7 @@ def cmd_source(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from fairtrack.stores.failed_events import FailedStore
     from fairtrack.stores.ledger import Ledger
-    from fairtrack_tools import replay
+    from fairtrack_tools.ops import replay
 
     outputs, client = stack_outputs(args)
     prefix = {"ga4": "Ga4", "meta": "Meta", "webhook": "Webhook", "lake": "Lake"}[args.destination]
@@ -124,7 +124,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_subject(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from fairtrack_tools import subjects
+    from fairtrack_tools.ops import subjects
 
     outputs, client = stack_outputs(args)
     where = subjects.Where(
@@ -158,7 +158,7 @@ def cmd_subject(args: argparse.Namespace) -> int:
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    from fairtrack_tools import policy_cli
+    from fairtrack_tools.ops import policy_cli
 
     return policy_cli.run(args, _policy_table)
 
@@ -198,7 +198,7 @@ def _add_subject(sub: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fairtrack_tools import audit, policy_cli, receipts_cli, smoke
+    from fairtrack_tools.ops import audit, policy_cli, receipts_cli, smoke
 
     parser = argparse.ArgumentParser(prog="fairtrack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
