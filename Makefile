@@ -140,8 +140,8 @@ fuzz: $(BIN)/.installed
 	$(BIN)/python -m fairtrack_tools.proofs.fuzz --seconds $(FUZZ_SECONDS)
 
 proof: $(BIN)/.installed
-	$(BIN)/python -m fairtrack_tools.proofs.proof load --hits $(PROOF_HITS)
-	$(BIN)/python -m fairtrack_tools.proofs.proof canaries --hits $(PROOF_HITS)
+	$(BIN)/python -m fairtrack_tools.proofs load --hits $(PROOF_HITS)
+	$(BIN)/python -m fairtrack_tools.proofs canaries --hits $(PROOF_HITS)
 
 clean:
 	rm -rf .aws-sam $(VENV) $(SAMVENV) $(CKVENV)

@@ -1,9 +1,9 @@
 """Proof runs against the whole local stack (issue 9), in their short forms.
 
-Each module starts one in-process local stack (:class:`fairtrack_tools.proofs.proof.ProofStack`: the
+Each module starts one in-process local stack (:class:`fairtrack_tools.proofs.stack.ProofStack`: the
 ``fairtrack dev`` stack with a fault-injecting proxy in front of the capture server, the workers'
 logs kept, visibility timeouts cut to 2 s) and shares the run's report between its tests. The long
-forms are ``python -m fairtrack_tools.proofs.proof load|canaries --hits 100000``; ``PROOF_LOAD_HITS`` and
+forms are ``python -m fairtrack_tools.proofs load|canaries --hits 100000``; ``PROOF_LOAD_HITS`` and
 ``PROOF_CANARY_HITS`` change the sizes here.
 """
 
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from fairtrack_tools.proofs.canary_report import CanaryReport, run_canaries
 from fairtrack_tools.proofs.closed_world import Report as ClosedWorldReport
 from fairtrack_tools.proofs.closed_world import run_closed_world
-from fairtrack_tools.proofs.proof import CanaryReport, LoadReport, run_canaries, run_load
+from fairtrack_tools.proofs.load_report import LoadReport, run_load
 
 LOAD_HITS = int(os.environ.get("PROOF_LOAD_HITS", "2500"))
 CANARY_HITS = int(os.environ.get("PROOF_CANARY_HITS", "1500"))

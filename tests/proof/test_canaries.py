@@ -18,7 +18,10 @@ from urllib.parse import quote
 
 import pytest
 
-from fairtrack_tools.proofs.proof import KNOWN_LEAKS, NECESSARY, CanaryReport, CanaryWorkload, Catalogue, Trace
+from fairtrack_tools.proofs.canaries import KNOWN_LEAKS, CanaryWorkload
+from fairtrack_tools.proofs.canary_report import CanaryReport
+from fairtrack_tools.proofs.catalogue import Catalogue, Trace
+from fairtrack_tools.proofs.traffic import NECESSARY
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -3,7 +3,7 @@
 A few thousand Segment hits (single and batch requests, eight consent states) through the real
 ingest API while GA4, Meta and the webhook fail 30% of their requests (500, 503, 429, timeouts,
 connection resets, and a share of permanent refusals), with visibility timeouts of 2 s so SQS
-redelivers within seconds. See :mod:`fairtrack_tools.proofs.proof` for how each column is counted.
+redelivers within seconds. See :mod:`fairtrack_tools.proofs` for how each column is counted.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import math
 import pytest
 
 from fairtrack.destinations.guarantees import GUARANTEES
-from fairtrack_tools.proofs.proof import INGEST_LOG_REJECTED, PERMANENT_FAULT, RETRYABLE_FAULTS, FaultPlan, LoadReport
+from fairtrack_tools.proofs.faults import PERMANENT_FAULT, RETRYABLE_FAULTS, FaultPlan
+from fairtrack_tools.proofs.load_report import INGEST_LOG_REJECTED, LoadReport
 
 pytestmark = pytest.mark.timeout(300)
 

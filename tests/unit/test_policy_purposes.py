@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from fairtrack.policy import Policy, evaluate
 from fairtrack_tools.ops.policy_cli import transparency
-from fairtrack_tools.proofs.proof import Catalogue
+from fairtrack_tools.proofs.catalogue import Catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC: dict[str, Any] = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())

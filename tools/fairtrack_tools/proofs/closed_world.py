@@ -4,7 +4,7 @@
 test_closed_world.py`` runs a short one); it prints the report and exits non-zero on any leak or on
 coverage below 100%.
 
-Unlike :func:`fairtrack_tools.proofs.proof.run_canaries`, which plants where the team expected personal
+Unlike :func:`fairtrack_tools.proofs.canary_report.run_canaries`, which plants where the team expected personal
 data, the places here are derived from the code (:mod:`fairtrack_tools.proofs.closed_world_places`): every
 field and key the Segment/RudderStack event model and the batch envelope accept at any depth, every
 gtag parameter the adapter reads (found by running it on recording containers) and every header
@@ -24,7 +24,7 @@ Hits carry every consent state the policy distinguishes (every subset of its non
 through each signal family: Segment ``categoryPreferences``, RudderStack ``consentManagement``,
 Google Consent Mode ``gcs``/``gcd`` and IAB TCF strings), no signal, and conflicting signals.
 
-Then every surface :func:`~fairtrack_tools.proofs.proof.run_canaries` searches is searched here after
+Then every surface :func:`~fairtrack_tools.proofs.canary_report.run_canaries` searches is searched here after
 decoding (percent-decoding to depth 4, HTML entities, JSON escapes, NFKC, base64 and JWT segments;
 IPv6 addresses parsed, and their embedded IPv4 compared): markers (``cnry`` + kind letter + tag)
 for the kinds that carry text, digits for phones, cards and IBANs, addresses for IPs. **A leak** is
@@ -56,6 +56,8 @@ from typing import Any
 from urllib.parse import quote, unquote, unquote_plus, urlencode
 
 from fairtrack_tools.local.localcloud import DEV_MEASUREMENT_ID
+from fairtrack_tools.proofs.canaries import PUBLIC_V4_FIRST_OCTETS
+from fairtrack_tools.proofs.canary_report import collect_surfaces
 from fairtrack_tools.proofs.closed_world_places import (
     BATCH,
     GTAG,
@@ -70,21 +72,11 @@ from fairtrack_tools.proofs.closed_world_places import (
     default_policy,
     probe_ingestor,
 )
-from fairtrack_tools.proofs.proof import (
-    AUTH,
-    NECESSARY,
-    POLICY_FILE,
-    PUBLIC_V4_FIRST_OCTETS,
-    Check,
-    Evidence,
-    FaultPlan,
-    ProofStack,
-    Request,
-    _now_iso,
-    _table,
-    collect_surfaces,
-    send,
-)
+from fairtrack_tools.proofs.evidence import Evidence
+from fairtrack_tools.proofs.faults import FaultPlan
+from fairtrack_tools.proofs.report import Check, text_table
+from fairtrack_tools.proofs.stack import ProofStack
+from fairtrack_tools.proofs.traffic import AUTH, NECESSARY, POLICY_FILE, Request, now_iso, send
 
 # ------------------------------------------------------------------------------------------------
 # Kinds of personal data, and the registry that remembers where each value went
@@ -762,7 +754,7 @@ class Workload:
     # Segment -----------------------------------------------------------------------------------
     def _event(self, state: State, *, context_plants: bool, refused: tuple[Place, str] | None = None) -> dict[str, Any]:
         i = len(self.hits)
-        event: dict[str, Any] = {"type": EVENT_TYPES[i % len(EVENT_TYPES)], "timestamp": _now_iso()}
+        event: dict[str, Any] = {"type": EVENT_TYPES[i % len(EVENT_TYPES)], "timestamp": now_iso()}
         for place in self.by[SEGMENT]:
             consent_place = place.path[:2] in CONSENT_PATHS
             if consent_place and state.family == "none":
@@ -818,7 +810,7 @@ class Workload:
             kind = events[0].get("type")
             path = f"/v1/{kind if kind in EVENT_TYPES else 'track'}"
         else:
-            envelope: dict[str, Any] = {"batch": events, "sentAt": _now_iso()}
+            envelope: dict[str, Any] = {"batch": events, "sentAt": now_iso()}
             for place in self.by[BATCH]:
                 in_context = place.path[:1] == ("context",)
                 if (in_context and mode != "batch-context") or place.shape == "timestamp":
@@ -1033,13 +1025,13 @@ class Report:
             + ", ".join(f"{k} {v}" for k, v in sorted(self.plants_sent.items())),
             "",
         ]
-        out += _table(
+        out += text_table(
             ("consent state", "hits", "refused"),
             [(s, str(c["hits"]), str(c["refused"])) for s, c in sorted(self.states.items())],
         )
         out.append("")
         per_surface = Counter(leak.surface for leak in self.leaks)
-        out += _table(
+        out += text_table(
             ("surface searched", "items", "size", "leaks"),
             [(n, str(i), f"{b / 1e6:.1f} MB", str(per_surface[n])) for n, (i, b) in self.surfaces.items()],
         )
@@ -1055,7 +1047,7 @@ class Report:
             for leak in self.leaks:
                 grid[self.state_of_hit.get(leak.plant.hit, "?")][destination_of(leak.surface)] += 1
             out.append("leaked values by consent state and where they were found:")
-            out += _table(
+            out += text_table(
                 ("consent state", *dests), [(s, *(str(c[d]) for d in dests)) for s, c in sorted(grid.items())]
             )
             out.append("")
@@ -1063,7 +1055,7 @@ class Report:
             for leak in self.leaks:
                 by_place[leak.place].append(leak)
             out.append("leaks by place (kinds that leaked there, and where):")
-            out += _table(
+            out += text_table(
                 ("place", "kinds", "values", "reached"),
                 [
                     (
@@ -1081,7 +1073,7 @@ class Report:
                 f"leaks by (kind, place, surface): {len(rows)} rows"
                 + (f", first {max_rows}" if max_rows and len(rows) > max_rows else "")
             )
-            out += _table(
+            out += text_table(
                 ("kind", "planted in", "surface", "values", "first example"),
                 [
                     (k, p, s.split(" (")[0], str(n), f"{x.plant.value[:40]!r} ...{x.where[:90]}...")
@@ -1091,7 +1083,7 @@ class Report:
             out.append("")
         if self.admitted:
             out.append(f"admitted by format (not leaks): {len(self.admitted)} finds")
-            out += _table(
+            out += text_table(
                 ("kind", "planted in", "surface", "values", "first example"),
                 [
                     (k, p, s.split(" (")[0], str(n), repr(x.plant.value[:40]))
