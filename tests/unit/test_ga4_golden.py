@@ -22,7 +22,8 @@ import pytest
 from fairtrack.anonymise.userdata import ga4_user_data
 from fairtrack.destinations import Delivery, EventRef, Mapping
 from fairtrack.destinations.ga4 import meter_revenue_without_currency
-from fairtrack.destinations.ga4_mapping import RESERVED_EVENT_NAMES, map_ga4
+from fairtrack.destinations.ga4_mapping import map_ga4
+from fairtrack.destinations.ga4_rules import RESERVED_EVENT_NAMES
 from fairtrack.hit import UserData
 from fairtrack.protocols import gtag
 from fairtrack.protocols.segment import parse_event

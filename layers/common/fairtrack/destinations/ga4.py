@@ -30,7 +30,8 @@ import urllib3
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from fairtrack.destinations import Delivery, DeliveryReport, Stop
-from fairtrack.destinations.ga4_mapping import REVENUE_WITHOUT_CURRENCY, map_ga4
+from fairtrack.destinations.ga4_mapping import map_ga4
+from fairtrack.destinations.ga4_rules import REVENUE_WITHOUT_CURRENCY
 from fairtrack.destinations.transport import Answer, Transport, Verdict, send_all, verdict
 from fairtrack.observability import logger, metrics
 
