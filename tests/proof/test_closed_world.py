@@ -1,7 +1,7 @@
 """Closed-world privacy canaries (issue 17): personal data planted in every place the models and
 adapters accept, found nowhere.
 
-The places are derived from the code (``fairtrack_tools.proofs.closed_world_places``), so a field or
+The places are derived from the code (``fairtrack_tools.proofs.closed_world.places``), so a field or
 parameter added later is planted without editing this test. The long form is
 ``python -m fairtrack_tools.proofs.closed_world --hits 5000``; ``PROOF_CLOSED_WORLD_HITS`` changes the
 size here.
@@ -17,7 +17,7 @@ import pytest
 
 from fairtrack.protocols.segment import SegmentEvent
 from fairtrack_tools.proofs import closed_world as cw
-from fairtrack_tools.proofs import closed_world_places as places
+from fairtrack_tools.proofs.closed_world import places
 
 # -- the instruments (no stack) -----------------------------------------------------------------
 
@@ -47,12 +47,12 @@ def test_the_search_finds_decoded_forms_and_embedded_addresses() -> None:
     v4 = reg.ipv4("ipv4", "v4", 0)
     sixtofour = reg.embedded_v6("ipv6_6to4", "6to4", 0)
     teredo = reg.embedded_v6("ipv6_teredo", "teredo", 0)
-    jwt = cw._jwt(email)
+    jwt = cw.jwt(email)
     texts = {
         "html entity": email.replace("@", "&#64;"),
         "full-width": email.replace("@", "\uff20"),
         "jwt": f"Bearer {jwt}",
-        "base64 without padding": cw._b64(email, url=True, pad=False),
+        "base64 without padding": cw.b64(email, url=True, pad=False),
         "url path segment": f"/u/{v4}/x",
         "6to4 cut to /48": ":".join(sixtofour.split(":")[:3]) + "::",
         "teredo": teredo,
