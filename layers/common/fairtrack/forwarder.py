@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -34,8 +33,9 @@ from fairtrack.destinations import (
     DestinationClient,
     EventRef,
     Failure,
-    UnavailableDestination,
 )
+from fairtrack.destinations.adjustments import loggable_adjustments
+from fairtrack.destinations.configured import build_destination
 from fairtrack.destinations.guarantees import keeps_ledger
 from fairtrack.envelope import Envelope, RoutedEvent
 from fairtrack.observability import CORRELATION_ATTRIBUTE, logger, metrics
@@ -56,52 +56,7 @@ from fairtrack.stores.ledger import DEFAULT_INVOCATION_SECONDS, LEASE_MARGIN_SEC
 from fairtrack.stores.policy_table import NoActivePolicy, PolicyStore, is_suppressed
 from fairtrack.stores.queue import envelope_from_body
 
-
-def build_destination(
-    settings: ForwarderSettings, secret_getter: Callable[[str], bytes | None], *, s3: Any = None
-) -> DestinationClient:
-    """The destination client for this forwarder, or one that leaves every record for the DLQ when
-    the destination is not configured (its queue then receives nothing from ingest anyway). ``s3``:
-    the S3 client the lake writes with (one of its own, created on first use, when None); pass the
-    :class:`~fairtrack.stores.clients.SharedClient` the :class:`Forwarder` gets too, and the function
-    creates one S3 client, not one per writer."""
-
-    def secret(arn: str) -> Callable[[], bytes | None]:
-        return lambda: secret_getter(arn) if arn else None
-
-    timeout = settings.destination_timeout_seconds
-    if settings.destination == "webhook" and settings.webhook_url:
-        from fairtrack.destinations.webhook import WebhookDestination
-
-        return WebhookDestination(
-            settings.webhook_url, secret(settings.webhook_secret_arn), settings.webhook_timeout_seconds
-        )
-    if settings.destination == "lake":
-        from fairtrack.destinations.lake import LakeDestination
-
-        return LakeDestination(settings.lake_bucket, settings.lake_prefix, s3=s3)
-    if settings.destination == "ga4" and settings.ga4_measurement_id:
-        from fairtrack.destinations.ga4 import Ga4Destination
-
-        return Ga4Destination(
-            settings.ga4_endpoint,
-            settings.ga4_measurement_id,
-            secret(settings.ga4_api_secret_arn),
-            timeout=timeout,
-            debug=settings.ga4_debug,
-        )
-    if settings.destination == "meta" and settings.meta_pixel_id:
-        from fairtrack.destinations.meta import MetaDestination
-
-        return MetaDestination(
-            settings.meta_graph_url,
-            settings.meta_pixel_id,
-            secret(settings.meta_access_token_arn),
-            timeout=timeout,
-            test_event_code=settings.meta_test_event_code,
-        )
-    return UnavailableDestination(settings.destination, f"{settings.destination} is not configured")
-
+__all__ = ["Forwarder", "build_destination", "correlation_id", "event_id", "loggable_adjustments"]
 
 # time kept back from the Lambda deadline for settling (failed store, ledger releases, decision log)
 SETTLE_RESERVE_SECONDS = 3.0
@@ -445,160 +400,6 @@ class _Tally:
                 "decision_log_records": self.decision_log_records,
             },
         )
-
-
-# What an adjustment may name in a log line: the mappers count ``<action>:<label>``, and a label can
-# be built from a key the client chose (GA4 ``truncated:<param>`` from a property's name,
-# ``truncated:user_properties.<name>`` from a trait's). A label is logged only when it is one of the
-# mappers' fixed reasons or a dotted path of fairtrack's own field and destination parameter names;
-# any other is logged as ``<key>`` (counts merged): counts, never a client's key.
-_FIXED_REASONS = frozenset(
-    [
-        "invalid",
-        "invalid_name",
-        "invalid_hash",
-        "invalid_value",
-        "invalid_currency",
-        "missing_currency",
-        "over_27",
-        "invalid_items",
-        "invalid_unicode",
-        "no_id",
-        "not_finite",
-        "not_scalar",
-        "null",
-        "unknown",
-        "unknown_field",
-        "duplicate_name",
-        "reserved_name",
-        "over_10",
-        "over_25",
-        "over_200",
-        "no_advertising_consent",
-        "callback_failed",
-        "from_receivedAt",
-        "param",
-        "user_property",
-        "event_name",
-        "timestamp",
-        "userId_too_long",
-    ]
-)
-_OWN_NAMES = frozenset(
-    [
-        "type",
-        "messageId",
-        "timestamp",
-        "receivedAt",
-        "event",
-        "name",
-        "anonymousId",
-        "userId",
-        "groupId",
-        "previousId",
-        "context",
-        "properties",
-        "traits",
-        "consent",
-        "userData",
-        "page",
-        "url",
-        "path",
-        "search",
-        "referrer",
-        "title",
-        "campaign",
-        "source",
-        "medium",
-        "term",
-        "content",
-        "id",
-        "library",
-        "version",
-        "session",
-        "number",
-        "engaged",
-        "engagementTimeMs",
-        "firstVisit",
-        "start",
-        "userAgent",
-        "userAgentData",
-        "device",
-        "os",
-        "screen",
-        "locale",
-        "timezone",
-        "ip",
-        "location",
-        "country",
-        "page_location",
-        "page_referrer",
-        "page_title",
-        "page_path",
-        "screen_name",
-        "session_id",
-        "engagement_time_msec",
-        "campaign_id",
-        "transaction_id",
-        "currency",
-        "value",
-        "revenue",
-        "total",
-        "order_id",
-        "items",
-        "products",
-        "products[]",
-        "coupon",
-        "item_id",
-        "item_name",
-        "affiliation",
-        "discount",
-        "index",
-        "item_brand",
-        "item_category",
-        "item_category2",
-        "item_category3",
-        "item_category4",
-        "item_category5",
-        "item_list_id",
-        "item_list_name",
-        "item_variant",
-        "location_id",
-        "price",
-        "quantity",
-        "promotion_id",
-        "promotion_name",
-        "creative_name",
-        "creative_slot",
-        "user_data",
-        "user_properties",
-        "client_ip_address",
-        "client_user_agent",
-        "fbc",
-        "fbclid",
-        "fbp",
-        "test_event_code",
-        "em",
-        "ph",
-        "fn",
-        "ln",
-        "ge",
-        "db",
-        "ct",
-        "st",
-        "zp",
-    ]
-)
-
-
-def loggable_adjustments(adjustments: Counter[str]) -> dict[str, int]:
-    """The adjustments as the batch's log line may hold them (see ``_OWN_NAMES``)."""
-    out: Counter[str] = Counter()
-    for key, count in adjustments.items():
-        action, sep, label = key.partition(":")
-        named = not sep or label in _FIXED_REASONS or all(part in _OWN_NAMES for part in label.split("."))
-        out[key if named else f"{action}:<key>"] += count
-    return dict(out)
 
 
 def _ledger(settings: ForwarderSettings) -> Ledger | None:

@@ -19,6 +19,9 @@ from __future__ import annotations
 import hashlib
 from functools import cache
 from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
 
 ASSET = Path(__file__).parent.parent / "assets" / "fairtrack.js"
 CACHE_CONTROL = "public, max-age=3600"
@@ -38,3 +41,18 @@ def not_modified(if_none_match: str | None, etag: str) -> bool:
         return False
     tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
     return "*" in tags or etag in tags
+
+
+def response(if_none_match: str | None) -> Response[Any]:
+    """The answer to ``GET /fairtrack.js``: the snippet, or 304 when the browser holds this version."""
+    body, etag = source()
+    headers = {
+        "Cache-Control": CACHE_CONTROL,
+        "ETag": etag,
+        "Vary": "Accept-Encoding",
+        "X-Content-Type-Options": "nosniff",
+        "Cross-Origin-Resource-Policy": "cross-origin",
+    }
+    if not_modified(if_none_match, etag):
+        return Response(status_code=304, body=None, headers=headers)
+    return Response(status_code=200, content_type=CONTENT_TYPE, body=body, headers=headers)
