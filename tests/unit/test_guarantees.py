@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fairtrack.destinations.guarantees import GUARANTEES, README_HEAD, keeps_ledger
+from fairtrack.destinations.guarantees import GUARANTEES, TABLE_HEAD, keeps_ledger
 from fairtrack.destinations.lake import object_name
 from fairtrack.destinations.webhook import idempotency_key
 from fairtrack.forwarder import Forwarder
@@ -18,7 +18,7 @@ PAGE = Path(__file__).resolve().parents[2] / "docs" / "destinations.md"
 
 def page_table() -> list[str]:
     lines = PAGE.read_text().splitlines()
-    start = lines.index(README_HEAD)
+    start = lines.index(TABLE_HEAD)
     rows = []
     for line in lines[start + 2 :]:  # after the head and its --- line
         if not line.startswith("|"):
@@ -29,7 +29,7 @@ def page_table() -> list[str]:
 
 def test_the_destinations_page_states_each_destinations_guarantee_as_the_code_does() -> None:
     assert set(GUARANTEES) == set(DESTINATIONS)
-    assert page_table() == [g.readme_row() for g in GUARANTEES.values()]
+    assert page_table() == [g.table_row() for g in GUARANTEES.values()]
 
 
 def test_only_a_destination_that_cannot_deduplicate_keeps_a_ledger() -> None:

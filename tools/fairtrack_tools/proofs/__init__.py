@@ -55,7 +55,7 @@ batches) under eight consent states, sent through the real ingest API. For each 
 - **lost** = accepted minus all of the above (must be 0); **unexpected**: delivered though it
   should not have been (consent, or a predicted drop).
 - **duplicates**, per destination's guarantee
-  (:data:`~fairtrack.destinations.guarantees.GUARANTEES`, the README's table): *raw*, every copy of
+  (:data:`~fairtrack.destinations.guarantees.GUARANTEES`, the table in docs/destinations.md): *raw*, every copy of
   an event beyond the first, and *after dedup*, the copies left once deduplicated by the
   destination's idempotency key (:func:`~fairtrack_tools.proofs.evidence.dedup_keys`: Meta
   ``event_name`` + ``event_id``, the webhook's ``Idempotency-Key`` header, the lake's

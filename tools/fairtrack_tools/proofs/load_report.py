@@ -109,7 +109,7 @@ class LoadReport:
                 if r.dropped or r.failed
             ),
             "",
-            "duplicates against each destination's guarantee (README, fairtrack.destinations.guarantees):",
+            "duplicates against each destination's guarantee (docs/destinations.md):",
             *(
                 f"  {d}: {GUARANTEES[d].delivery}, key {GUARANTEES[d].key}: "
                 f"{r.duplicates} raw, {r.after_dedup} after dedup by the key"

@@ -1,8 +1,8 @@
 """What each destination is guaranteed under retries, timeouts, throttles and redeliveries.
 
 One table, read by the forwarder (which destinations keep a delivery ledger), the load and fault
-proof (which duplicates each destination may receive) and the README's table (a test compares
-them row by row).
+proof (which duplicates each destination may receive) and the table in docs/destinations.md (a
+test compares them row by row).
 
 - ``exactly once``: the destination receives each event once; only the delivery ledger can give
   it, since the destination does not deduplicate (GA4 counts every event it receives).
@@ -21,12 +21,12 @@ Delivery = Literal["exactly once", "at least once"]
 
 @dataclass(frozen=True)
 class Guarantee:
-    name: str  # as the README names the destination
+    name: str  # as docs/destinations.md names the destination
     delivery: Delivery
-    key: str  # the idempotency key every copy carries, as the README shows it
+    key: str  # the idempotency key every copy carries, as docs/destinations.md shows it
     ledger: bool  # whether the forwarder claims each message in the delivery ledger first
 
-    def readme_row(self) -> str:
+    def table_row(self) -> str:
         return f"| {self.name} | {self.delivery} | {self.key} | {'one claim per message' if self.ledger else 'none'} |"
 
 
@@ -39,7 +39,7 @@ GUARANTEES: dict[str, Guarantee] = {
     "lake": Guarantee("Lake", "at least once", "`event.messageId` per row", ledger=False),
 }
 
-README_HEAD = "| Destination | Delivery | Idempotency key | Delivery ledger |"
+TABLE_HEAD = "| Destination | Delivery | Idempotency key | Delivery ledger |"
 
 
 def keeps_ledger(destination: str) -> bool:

@@ -10,7 +10,7 @@ where ``event`` is the policy-filtered canonical hit (``receivedAt`` decides the
 Delivery is at least once. The object's name is a SHA-256 of its lines in sorted order
 (:func:`object_name`), so a redelivered batch that writes the same events again overwrites its own
 object instead of adding one; a message retried in another batch can still put its events in a
-second object, so readers deduplicate on ``event.messageId`` (the README shows the Athena query).
+second object, so readers deduplicate on ``event.messageId`` (docs/destinations.md shows the Athena query).
 """
 
 from __future__ import annotations
