@@ -222,9 +222,9 @@ def test_other_repeated_parameters_still_take_the_last_value() -> None:
 def segment_conflicts(raw: bytes) -> Any:
     from pydantic_core import from_json
 
-    from fairtrack.protocols import segment
+    from fairtrack.protocols import segment_consent
 
-    return segment.consent_conflicts(raw, from_json(raw))
+    return segment_consent.consent_conflicts(raw, from_json(raw))
 
 
 def event(context: str) -> str:
@@ -283,11 +283,13 @@ def test_a_consent_key_under_properties_is_no_conflict() -> None:
 def test_the_parsed_event_carries_the_conflict_and_grants_nothing_from_it(policy: Policy) -> None:
     from pydantic_core import from_json
 
-    from fairtrack.protocols import segment
+    from fairtrack.protocols import segment, segment_consent
 
     raw = event('{"consent":{"categoryPreferences":{"analytics":false,"analytics":true}}}').encode()
     body = from_json(raw)
-    parsed = segment.parse_event(body, implied_type=None, conflicts=segment.consent_conflicts(raw, body).of(None))
+    parsed = segment.parse_event(
+        body, implied_type=None, conflicts=segment_consent.consent_conflicts(raw, body).of(None)
+    )
     assert isinstance(parsed, segment.SegmentEvent)
     hit = parsed.to_hit(parsed_time())
 
@@ -324,10 +326,10 @@ def test_a_batch_context_conflict_reaches_the_events_that_do_not_replace_it() ->
 
 
 def test_bodies_without_consent_take_the_fast_way() -> None:
-    from fairtrack.protocols import segment
+    from fairtrack.protocols import segment_consent
 
     raw = event('{"page":{"title":"t"}}').encode()
-    assert segment_conflicts(raw) is segment.NO_CONFLICTS
+    assert segment_conflicts(raw) is segment_consent.NO_CONFLICTS
 
 
 def test_a_body_that_is_not_ascii_is_read_the_same_way() -> None:

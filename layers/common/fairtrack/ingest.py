@@ -34,7 +34,8 @@ from fairtrack.policy.engine import evaluate
 from fairtrack.policy.model import Policy
 from fairtrack.policy.plan import plan_for
 from fairtrack.protocols import gtag as gtag_protocol
-from fairtrack.protocols.segment import batch_events, consent_conflicts, parse_event
+from fairtrack.protocols.segment import batch_events, parse_event
+from fairtrack.protocols.segment_consent import consent_conflicts
 from fairtrack.settings import DESTINATIONS, ORIGIN_VERIFY_HEADER, Destination, IngestSettings
 from fairtrack.stores.clients import LazyClient
 from fairtrack.stores.policy_table import NoActivePolicy, PolicyStore, Source

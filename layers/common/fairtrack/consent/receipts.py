@@ -62,7 +62,7 @@ from fairtrack.hit import ConsentSignals
 from fairtrack.ingest import Ingestor, IngestRequest, Visitor, decode_body, parse_json
 from fairtrack.observability import logger, metrics
 from fairtrack.policy.model import Policy
-from fairtrack.protocols.segment import duplicate_fields
+from fairtrack.protocols.segment_consent import duplicate_fields
 from fairtrack.stores.clients import LazyClient
 from fairtrack.stores.policy_table import NoActivePolicy, Source
 from fairtrack.timestamps import iso
