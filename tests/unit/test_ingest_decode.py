@@ -1,4 +1,4 @@
-"""Request decoding at ingest: body transport, JSON and the write key (ingest.py)."""
+"""Request decoding at ingest: body transport, JSON and the write key (fairtrack/api/body.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from fairtrack import ingest
+from fairtrack.api import body as request_body
+from fairtrack.api.body import MAX_REQUEST_BYTES, decode_body, parse_json, write_key_of
 from fairtrack.errors import ClientError
-from fairtrack.ingest import MAX_REQUEST_BYTES, IngestRequest, decode_body, parse_json, write_key_of
+from fairtrack.ingest import IngestRequest
 
 EVENT = {"type": "track", "event": "Viewed", "anonymousId": "a-1"}
 EVENT_BYTES = json.dumps(EVENT).encode()
@@ -129,7 +130,7 @@ def test_gzip_bomb_is_413_without_inflating_it_all(monkeypatch: pytest.MonkeyPat
     bomb = gzip.compress(b"\0" * (10 * 1024 * 1024), compresslevel=9)
     assert len(bomb) < MAX_REQUEST_BYTES  # small on the wire: the size check before inflating cannot catch it
     counting = _CountingZlib()
-    monkeypatch.setattr(ingest, "zlib", counting)
+    monkeypatch.setattr(request_body, "zlib", counting)
 
     err = client_error(decode_body, request(b64(bomb), is_base64=True, headers={"content-encoding": "gzip"}))
 

@@ -7,23 +7,18 @@ echoes a submitted value; in a batch, bad events are reported by index and the g
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
-import re
-import zlib
 from collections import Counter
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-
-from pydantic_core import from_json
 
 from fairtrack.anonymise import client_ip, geo, truncate_ip, viewer_address
 from fairtrack.anonymise.pseudonym import DailySalts, Pseudonymiser, secret_key
 from fairtrack.anonymise.stage import BOT, IDENTIFIERS, QUARANTINED, SUPPRESSED, Anonymiser, Visitor, echo_free
 from fairtrack.api import cors
+from fairtrack.api.body import MAX_REQUEST_BYTES, decode_body, parse_json, write_key_of
 from fairtrack.consent import signals as consent
 from fairtrack.errors import ClientError, FieldError, status_for
 from fairtrack.hit import EventType, Hit
@@ -32,14 +27,14 @@ from fairtrack.observability import logger, metrics
 from fairtrack.policy.decisions import Decision
 from fairtrack.policy.engine import evaluate
 from fairtrack.policy.model import Policy
-from fairtrack.policy.plan import plan_for
+from fairtrack.policy.routing import Route, plan_route, withheld_rows
 from fairtrack.protocols import gtag as gtag_protocol
 from fairtrack.protocols.segment import batch_events, parse_event
 from fairtrack.protocols.segment_consent import consent_conflicts
 from fairtrack.settings import DESTINATIONS, ORIGIN_VERIFY_HEADER, Destination, IngestSettings
 from fairtrack.stores.clients import LazyClient
 from fairtrack.stores.policy_table import NoActivePolicy, PolicyStore, Source
-from fairtrack.stores.queue import QueueSender, Routed, chunk_envelopes
+from fairtrack.stores.queue import QueueSender, Routed, enqueue
 
 __all__ = [
     "IDENTIFIERS",
@@ -56,10 +51,6 @@ __all__ = [
 # the counter of IngestResult each reason of the anonymise stage's for sending a hit nowhere bumps
 _SKIP_COUNTS = {SUPPRESSED: "suppressed", BOT: "bots_dropped", QUARANTINED: "quarantined"}
 DUPLICATE_MESSAGE_ID = "duplicate_message_id"
-
-MAX_REQUEST_BYTES = 500 * 1024
-# (destinations that may receive something, skip decisions of the others, purposes to record)
-Route = tuple[list[Destination], list[Decision], list[str]]
 
 
 @dataclass(frozen=True)
@@ -98,98 +89,6 @@ class IngestResult:
         if self.duplicates:
             out["duplicates"] = self.duplicates
         return out
-
-
-SUPPORTED_ENCODINGS = ("", "identity", "gzip")
-
-
-def decode_body(request: IngestRequest) -> bytes:
-    encoding = request.headers.get("content-encoding", "").strip().lower()
-    if encoding not in SUPPORTED_ENCODINGS:
-        raise ClientError(415, "unsupported_encoding", "Content-Encoding must be gzip or absent")
-    raw_text = request.body or ""
-    if request.is_base64:
-        try:
-            raw = base64.b64decode(raw_text, validate=False)
-        except (binascii.Error, ValueError):
-            raise ClientError(400, "invalid_body", "body is not valid base64") from None
-    else:
-        raw = raw_text.encode("utf-8", "surrogatepass")
-    if len(raw) > MAX_REQUEST_BYTES and encoding != "gzip":
-        raise ClientError(413, "too_large", f"request body larger than {MAX_REQUEST_BYTES // 1024} KB")
-    if encoding == "gzip":
-        raw = gunzip_bounded(raw, MAX_REQUEST_BYTES)
-    return raw
-
-
-def gunzip_bounded(data: bytes, limit: int) -> bytes:
-    """Inflate a gzip body (every member, checked to its end) without ever holding more than ``limit``."""
-    out = bytearray()
-    while data:
-        inflater = zlib.decompressobj(wbits=31)
-        try:
-            out += inflater.decompress(data, limit + 1 - len(out))
-        except zlib.error:
-            raise ClientError(400, "invalid_body", "body is not valid gzip") from None
-        if len(out) > limit or inflater.unconsumed_tail:
-            raise ClientError(413, "too_large", f"request body larger than {limit // 1024} KB")
-        if not inflater.eof:
-            raise ClientError(400, "invalid_body", "gzip body is truncated")
-        data = inflater.unused_data
-    return bytes(out)
-
-
-# A backslash escape inside a JSON string: an escaped character (``\\``, ``\"``...), a surrogate
-# pair, or a lone surrogate (group 1: a high one, its low half missing; group 2: a lone low one).
-# Matching every escape from the left keeps the parity of backslashes (``\\ud83d`` is no escape).
-_ESCAPES = re.compile(
-    rb"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-    rb"|(u[dD][89abAB][0-9a-fA-F]{2})|(u[dD][c-fC-F][0-9a-fA-F]{2})|.)",
-    re.DOTALL,
-)
-
-
-def _replacement(match: re.Match[bytes]) -> bytes:
-    return b"\\ufffd" if match.lastindex else match[0]
-
-
-def parse_json(raw: bytes) -> Any:
-    if not raw.strip():
-        raise ClientError(400, "invalid_json", "body is empty", [FieldError("body", "a JSON object is required")])
-    try:
-        # pydantic-core's parser (Rust): ~1.6x faster than json.loads. NaN/Infinity, which Python
-        # clients write, are read like json.loads does; they leave as null (pydantic's JSON
-        # serialisation).
-        return from_json(raw)
-    except (ValueError, RecursionError):
-        pass
-    # It refuses an unpaired surrogate escape ("\ud83d": half an emoji, cut by a client that
-    # truncates UTF-16), which JSON's grammar allows and Python, JS and Go parsers read. Only a
-    # body it refused is searched for them: each becomes U+FFFD, as a decoder replaces what is not
-    # text, and the body is read again; any other fault is still invalid JSON.
-    if b"\\" in raw:
-        lenient = _ESCAPES.sub(_replacement, raw)
-        if lenient != raw:
-            try:
-                return from_json(lenient)
-            except (ValueError, RecursionError):
-                pass
-    raise ClientError(400, "invalid_json", "body is not valid JSON", [FieldError("body", "not valid JSON")])
-
-
-def write_key_of(request: IngestRequest, body: Any) -> str | None:
-    auth = request.headers.get("authorization", "")
-    if auth[:6].lower() == "basic ":
-        try:
-            user = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8").split(":", 1)[0]
-        except (binascii.Error, ValueError):
-            user = ""
-        if user:
-            return user
-    if isinstance(body, dict) and isinstance(body.get("writeKey"), str) and body["writeKey"]:
-        key: str = body["writeKey"]
-        return key
-    return request.query.get("writeKey") or None
 
 
 class Ingestor:
@@ -428,7 +327,7 @@ class Ingestor:
         echoes = raw is None or not echo_free(raw, hits)
         repeated = _repeated_message_ids(hits)
         for index, hit in enumerate(hits):
-            self._route_hit(
+            self.route_hit(
                 hit,
                 policy,
                 per_destination=per_destination,
@@ -439,34 +338,25 @@ class Ingestor:
                 echoes=echoes,
                 duplicate=index in repeated,
             )
-        messages: list[tuple[Destination, str]] = []
-        skips = self._skip_rows(result.decisions, policy, source.source_id, hits[0].receivedAt if hits else None)
+        skips = withheld_rows(result.decisions, policy, source.source_id, hits[0].receivedAt if hits else None)
         if skips and self.settings.lake_queue_url:
             per_destination.setdefault("lake", [])  # the lake forwarder writes them to the decision log
-        for dest, events in per_destination.items():
-            rows = skips if dest == "lake" else ()
-            for body in chunk_envelopes(dest, source.source_id, policy.version, events, rows):
-                messages.append((dest, body))
-        errors = self.sender.send_all(
-            [(self.settings.queue_url(dest), body) for dest, body in messages], correlation_id
+        enqueue(
+            self.sender,
+            per_destination,
+            self.settings.queue_url,
+            correlation_id,
+            source_id=source.source_id,
+            policy_version=policy.version,
+            lake_rows=skips,
         )
-        failed = sorted({dest for (dest, _), err in zip(messages, errors, strict=True) if err is not None})
-        if failed:
-            logger.error(
-                "queueing failed",
-                extra={
-                    "destinations": failed,
-                    "error_types": sorted({type(e).__name__ for e in errors if e is not None}),
-                },
-            )
-            raise ClientError(503, "queue_unavailable", "events could not be queued; retry later")
         for dest, events in per_destination.items():
             if events:
                 result.queued[dest] = len(events)
-        self._record(result, source)
+        self.record(result, source)
         return result
 
-    def _route_hit(
+    def route_hit(
         self,
         hit: Hit,
         policy: Policy,
@@ -479,6 +369,9 @@ class Ingestor:
         echoes: bool = True,
         duplicate: bool = False,
     ) -> None:
+        """One hit on its way: consent resolved, the route for its purposes, anonymised, then each
+        receiving destination's share (:func:`fairtrack.policy.engine.evaluate`) added to
+        ``per_destination``; the decisions go to ``result``. A subclass may observe it (the debug view)."""
         if duplicate:
             # every destination deduplicates on messageId (the delivery ledger, GA4's batches, the
             # lake's readers): the forwarders would drop this hit as a copy of the earlier one
@@ -491,7 +384,7 @@ class Ingestor:
         granted = consent.resolve(hit.consent, policy, visitor.country if visitor else None)
         route = self._routes.get((policy.version, granted.granted))
         if route is None:
-            route = self._routes.keep((policy.version, granted.granted), self._route_for(policy, granted))
+            route = self._routes.keep((policy.version, granted.granted), plan_route(policy, self._configured, granted))
         receiving, skipped, purposes = route
         result.decisions.extend(skipped)
         if not receiving:
@@ -544,54 +437,9 @@ class Ingestor:
             echoes=echoes,
         )
 
-    def _skip_rows(
-        self, decisions: list[Decision], policy: Policy, source_id: str, received: datetime | None
-    ) -> list[dict[str, Any]]:
-        """Decision-log rows for the destinations this request's hits were kept from, and for the
-        values ingest dropped for their format before routing (destination ``ingest``), counted:
-        the audit must show what was withheld and why, and only ingest sees most of it."""
-        counts: Counter[tuple[str, str, int]] = Counter(
-            (d.destination, d.reason, d.policy_version) for d in decisions if d.action == "skipped"
-        )
-        mismatches: Counter[tuple[str, int]] = Counter(
-            (d.field or "", d.policy_version) for d in decisions if d.reason == "format_mismatch"
-        )
-        if not counts and not mismatches:
-            return []
-        from fairtrack.stores.decision_log import (  # only requests that withheld something load it
-            mismatch_row,
-            skip_row,
-        )
-
-        day = received.strftime("%Y-%m-%d") if received else datetime.now(UTC).strftime("%Y-%m-%d")
-        return [
-            *(
-                skip_row(day, source_id, dest, reason, version=version, count=n, policy=policy)
-                for (dest, reason, version), n in counts.items()
-            ),
-            *(
-                mismatch_row(day, source_id, field, version=version, count=n, policy=policy)
-                for (field, version), n in mismatches.items()
-            ),
-        ]
-
-    def _route_for(
-        self, policy: Policy, granted: consent.Consent
-    ) -> tuple[list[Destination], list[Decision], list[str]]:
-        """Per policy version and granted purposes (few of each): the configured destinations that
-        may receive something, the skip decisions of the others, and the purposes to record."""
-        receiving: list[Destination] = []
-        skipped: list[Decision] = []
-        for dest in self._configured:
-            outcome = plan_for(policy, dest, granted.granted)
-            if isinstance(outcome, Decision):
-                skipped.append(outcome)
-            else:
-                receiving.append(dest)
-        return receiving, skipped, granted.purposes
-
     @staticmethod
-    def _record(result: IngestResult, source: Source) -> None:
+    def record(result: IngestResult, source: Source) -> None:
+        """The request's metrics and its one log line (counts only)."""
         skipped = Counter(d.reason.split(":")[0] for d in result.decisions if d.action == "skipped")
         metrics.add_metric(name="HitsAccepted", unit="Count", value=result.accepted)
         if result.bots_dropped:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from pydantic_core import to_json
 
@@ -52,6 +52,7 @@ from fairtrack.policy import Decision, Policy, evaluate, explain
 from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
 from fairtrack.stores.policy_table import PolicyStore
 from fairtrack.stores.queue import QueueSender
+from fairtrack_tools.local.apiserver import RawBody
 
 CAPACITY = 200
 PENDING_LIMIT = 1000  # requests waiting for their preview; beyond it, previews are skipped (counted)
@@ -130,12 +131,12 @@ class PreviewIngestor(Ingestor):
         self.traces: list[HitTrace] = []
         self._payload: dict[str, Any] | None = None
 
-    def _route_hit(self, hit: Hit, policy: Policy, *args: Any, **kwargs: Any) -> None:
+    def route_hit(self, hit: Hit, policy: Policy, *args: Any, **kwargs: Any) -> None:
         result: IngestResult | None = kwargs.get("result")
         first = len(result.decisions) if result is not None else 0
         findings = result.pii_findings if result is not None else 0
         self._payload = None
-        super()._route_hit(hit, policy, *args, **kwargs)
+        super().route_hit(hit, policy, *args, **kwargs)
         self.traces.append(
             HitTrace(
                 hit=hit,
@@ -156,13 +157,13 @@ class PreviewIngestor(Ingestor):
         return made
 
     @staticmethod
-    def _record(result: IngestResult, source: Any) -> None:
+    def record(result: IngestResult, source: Any) -> None:
         return None
 
     def forget(self) -> None:
         """Drop what the per-container memos keep of raw input (ids, URLs, user agents)."""
         self.anonymiser.forget()
-        for policy in self.store._policies.values():
+        for policy in self.store.loaded_policies():
             policy.consent_cache.clear()  # keyed on the signals as sent
 
 
@@ -601,7 +602,13 @@ class DebugView:
 
     # HTTP
     def handle(self, method: str, path: str, query: str) -> tuple[int, Any] | None:
-        """``/_dev/hits``: GET (``?after=<seq>``) the hits after a sequence number; DELETE clears."""
+        """``/_dev/``: the page (GET); ``/_dev/hits``: GET (``?after=<seq>``) the hits after a
+        sequence number, DELETE clears them."""
+        if path in ("/_dev", "/_dev/") and method in ("GET", "HEAD"):
+            if path == "/_dev":
+                return 308, RawBody({"location": "/_dev/"}, b"")
+            headers, body = self.page()
+            return 200, RawBody(headers, body)
         if path.rstrip("/") != "/_dev/hits":
             return None
         if method == "GET":
@@ -639,29 +646,3 @@ def inline_hashes(html: str, tag: str) -> str:
     """CSP sources admitting exactly the page's inline ``<tag>`` blocks (by SHA-256), nothing else."""
     bodies = re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.S)
     return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in bodies)
-
-
-def serve_page(api: Any, view: DebugView) -> None:
-    """Serve ``GET /_dev/`` (the page) from the API server; every other request goes on as before.
-
-    ``ApiServer`` answers ``/_dev/`` paths with JSON only, so its request handler is extended here."""
-    base: Any = api.httpd.RequestHandlerClass
-
-    class PageHandler(base):  # type: ignore[misc]
-        def _page_or_api(self) -> None:
-            path = urlsplit(self.path).path
-            if path not in ("/_dev", "/_dev/"):
-                base._handle(self)
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            if path == "/_dev":
-                self._send(308, {"location": "/_dev/"}, b"")
-                return
-            headers, body = view.page()
-            self._send(200, headers, body)
-
-        do_GET = do_HEAD = _page_or_api
-
-    api.httpd.RequestHandlerClass = PageHandler

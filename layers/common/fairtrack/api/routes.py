@@ -76,7 +76,7 @@ def ingest_app(ingestor: Ingestor) -> APIGatewayHttpResolver:
 
     @cache
     def receipts() -> ConsentReceipts:
-        from fairtrack.consent.receipts import ConsentReceipts  # about 6 ms of import, on first use
+        from fairtrack.consent.receipts import ConsentReceipts  # its models' import, on first use
 
         return ConsentReceipts(ingestor)
 

@@ -47,10 +47,10 @@ Decisions (strict where the format leaves no doubt, lenient where real CMPs diff
   ``Created``/``LastUpdated`` are deciseconds since the epoch, returned as aware UTC datetimes.
 
 Cost: imports ``dataclasses``, ``datetime`` and ``typing`` only (the rest of the layer loads them
-anyway; no ``re``, no ``base64``). Importing this module then takes about 2.5 ms on Python 3.13,
-most of it ``@dataclass`` generating :class:`TCString`'s methods (the two small records are
-NamedTuples, several times cheaper to create). Decoding a typical string takes 15-60 us, a
-worst case allowed by the limits a few ms.
+anyway; no ``re``, no ``base64``), so it is imported on the first hit that carries a TC string.
+Most of its import is ``@dataclass`` generating :class:`TCString`'s methods (the two small records
+are NamedTuples, several times cheaper to create). The limits above bound the worst-case decode;
+bench/README.md has the figures.
 """
 
 from __future__ import annotations

@@ -281,6 +281,10 @@ class PolicyStore:
         self._sources[item_id] = (doc, source)
         return source
 
+    def loaded_policies(self) -> list[Policy]:
+        """The policy versions this container has parsed (each kept once: versions are immutable)."""
+        return list(self._policies.values())
+
     def clear_cache(self) -> None:
         if self._provider is not None:
             self._provider.clear_cache()  # type: ignore[no-untyped-call]
