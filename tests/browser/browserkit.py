@@ -6,17 +6,16 @@ uses."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from fairtrack_tools.local.loopback import LoopbackServer, QuietHandler
 from fairtrack_tools.local.stack import DevStack
 
 # -- a website on another origin, for the snippet and the clients websites run --------------------
@@ -33,7 +32,7 @@ VENDOR = {
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".map": "application/json"}
 
 
-class Site:
+class Site(LoopbackServer):
     """A static website on 127.0.0.1 (another port than the gateway: a cross-origin site, as in
     production), registered as the source ``site`` (write key ``site-write-key``, gtag tid
     ``G-SITE``, origin: its own). ``pages[path] = html`` publishes a page; ``/vendor/...`` serves the
@@ -41,36 +40,29 @@ class Site:
 
     def __init__(self) -> None:
         self.pages: dict[str, str] = {}
-        self.requests: list[str] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
+        class Handler(QuietHandler):
+            protocol_version = "HTTP/1.0"
 
             def do_GET(self) -> None:
                 path = urlsplit(self.path).path
-                outer.requests.append(path)
+                outer.record(path)
                 body, ctype = outer._find(path)
                 if body is None:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
+                    self.answer(404, content_type=None)
+                else:
+                    self.answer(200, body, ctype, [("Cache-Control", "no-store")])
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+        super().__init__(Handler, name="site", poll_interval=0.2)
+
+    @property
+    def requests(self) -> list[str]:
+        return self.recorded
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return self.base_url
 
     def _find(self, path: str) -> tuple[bytes | None, str]:
         if path in self.pages:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -69,12 +68,10 @@ def browser() -> Iterator[Any]:
 def stack() -> Iterator[DevStack]:
     s = DevStack(port=0, quiet=True).start()
     assert s.api is not None and s.debug is not None
-    thread = threading.Thread(target=s.api.serve_forever, daemon=True)
-    thread.start()
+    s.api.start()
     try:
         yield s
     finally:
-        s.api.httpd.shutdown()
         s.stop()
 
 
@@ -118,8 +115,7 @@ def site(stack: DevStack) -> Iterator[Site]:
     for name, folder in VENDOR.items():
         if not folder.is_dir():
             pytest.fail(f"{name} is not installed in {folder}: run npm ci --prefix web (make test does)")
-    s = Site()
-    s.thread.start()
+    s = Site().start()
     cloud = stack.cloud
     table = cloud.physical_id("PolicyTable")
     source = Source(
@@ -129,6 +125,5 @@ def site(stack: DevStack) -> Iterator[Site]:
     try:
         yield s
     finally:
-        s.httpd.shutdown()
-        s.httpd.server_close()
+        s.stop()
         sources.remove_source(cloud.client("dynamodb"), table, "site")

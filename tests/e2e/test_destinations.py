@@ -14,7 +14,6 @@ import gzip
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -104,12 +103,10 @@ class Local:
 def local() -> Iterator[Local]:
     dev = DevStack(port=0, quiet=True).start()
     assert dev.api is not None
-    thread = threading.Thread(target=dev.api.serve_forever, daemon=True)
-    thread.start()
+    dev.api.start()
     try:
         yield Local(dev)
     finally:
-        dev.api.httpd.shutdown()
         dev.stop()
 
 

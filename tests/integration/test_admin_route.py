@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -204,8 +203,7 @@ def test_the_local_api_takes_signed_requests_as_the_operator(
         ("DELETE", "/admin/subjects/{kind}/{id}"),
     }
     server = ApiServer([r for r in routes if r.iam_auth], invoke, lambda *_: (404, {}), port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server.start()
     try:
         url = f"{server.base_url}/admin/subjects/anonymousId/{SUBJECT}"
         assert _call(url, "GET", {}) == (403, {"message": "Forbidden"})
@@ -214,7 +212,6 @@ def test_the_local_api_takes_signed_requests_as_the_operator(
         status, doc = _call(url, "GET", signed)
     finally:
         server.stop()
-        thread.join(timeout=5)
     assert status == 200, doc
     assert doc["subject"]["pseudonym"] == held
     (event,) = invoked

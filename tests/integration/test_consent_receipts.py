@@ -8,9 +8,7 @@ import base64
 import copy
 import gzip
 import json
-import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from awshelpers import pseudonym_of, queue_messages, sqs_event_from
 from logcapture import captured_logs
 
 from fairtrack_tools.local.localcloud import LocalCloud
+from fairtrack_tools.local.loopback import LoopbackServer, QuietHandler
 from fairtrack_tools.ops import receipts_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -439,34 +438,22 @@ def test_consent_show_exit_codes(
     assert "32 lower-case hex digits" in capsys.readouterr().err
 
 
-class _DevAws(BaseHTTPRequestHandler):
-    answer: bytes = b"{}"
+class _DevAws(QuietHandler):
+    answer_body: bytes = b"{}"
 
     def do_GET(self) -> None:
         assert self.path == "/_dev/aws"
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.end_headers()
-        self.wfile.write(self.answer)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.answer(200, self.answer_body)
 
 
 def test_local_finds_the_consent_table_through_dev_aws(cloud: LocalCloud) -> None:
     # Given a local stack answering /_dev/aws with its endpoint, region and outputs
-    _DevAws.answer = json.dumps(
+    _DevAws.answer_body = json.dumps(
         {"endpoint_url": "http://127.0.0.1:9", "region": "eu-west-1", "outputs": cloud.outputs()}
     ).encode()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _DevAws)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        args = cli(["consent", "show", "0" * 32, "--local", f"http://127.0.0.1:{server.server_address[1]}/"])
+    with LoopbackServer(_DevAws, name="dev-aws") as server:
+        args = cli(["consent", "show", "0" * 32, "--local", server.base_url + "/"])
         client, table = receipts_cli.consent_table(args)
-    finally:
-        server.shutdown()
-        server.server_close()
     # Then the client points at the local AWS and the table is the stack's
     assert table == cloud.physical_id("ConsentTable")
     assert client.meta.endpoint_url == "http://127.0.0.1:9"

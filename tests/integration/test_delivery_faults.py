@@ -37,8 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def flaky() -> Iterator[Flaky]:
     server = Flaky("/hook")
     yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    server.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -25,12 +24,11 @@ AUTH = "Basic " + base64.b64encode(b"dev-write-key:").decode()
 @pytest.fixture
 def stack() -> Iterator[DevStack]:
     s = DevStack(port=0, quiet=True).start()
-    thread = threading.Thread(target=s.api.serve_forever, daemon=True)  # type: ignore[union-attr]
-    thread.start()
+    assert s.api is not None
+    s.api.start()
     try:
         yield s
     finally:
-        s.api.httpd.shutdown()  # type: ignore[union-attr]
         s.stop()
 
 

@@ -21,11 +21,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from fairtrack_tools.local.localcloud import LOCAL_OPERATOR_SESSION, HttpRoute
+from fairtrack_tools.local.loopback import LoopbackServer, QuietHandler
 from fairtrack_tools.local.runtime import FunctionError
 from fairtrack_tools.local.template import ACCOUNT
 
@@ -48,6 +48,7 @@ class RawBody:
 
 DevHandler = Callable[[str, dict[str, str]], tuple[int, Any]]
 SIGV4 = "AWS4-HMAC-SHA256 "
+NOT_RELAYED = ("content-length", "connection", "transfer-encoding")  # the server sets its own
 
 
 def iam_identity(caller_arn: str) -> dict[str, Any]:
@@ -158,7 +159,9 @@ def build_event(
     return event
 
 
-class ApiServer:
+class ApiServer(LoopbackServer):
+    """The local HTTP API: routes to functions (API Gateway payload 2.0), ``/_dev/`` to ``dev``."""
+
     def __init__(
         self,
         routes: list[HttpRoute],
@@ -175,18 +178,12 @@ class ApiServer:
         self.invoke = invoke
         self.dev = dev
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # answers go out in two sends: no 40 ms wait on kept-alive connections
+        class Handler(QuietHandler):
             server_version = "fairtrack-local"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
 
             def _handle(self) -> None:
                 parts = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self.read_body()
                 if parts.path.startswith("/_dev/"):
                     status, payload = outer.dev(self.command, {"path": parts.path, "query": parts.query})
                     if isinstance(payload, RawBody):
@@ -241,30 +238,11 @@ class ApiServer:
             def _send(
                 self, status: int, headers: dict[str, str], data: bytes, cookies: list[str] | None = None
             ) -> None:
-                self.send_response(status)
-                for k, v in headers.items():
-                    if k not in ("content-length", "connection", "transfer-encoding"):
-                        self.send_header(k, v)
-                for c in cookies or []:
-                    self.send_header("Set-Cookie", c)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
+                sent = [
+                    (k, v) for k, v in headers.items() if k not in ("content-length", "connection", "transfer-encoding")
+                ]
+                self.answer(status, data, None, [*sent, *(("Set-Cookie", c) for c in cookies or [])])
 
             do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = do_HEAD = _handle
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
-
-    @property
-    def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def serve_forever(self) -> None:
-        self.httpd.serve_forever(poll_interval=0.2)
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler, name="api", host=host, port=port, poll_interval=0.2)

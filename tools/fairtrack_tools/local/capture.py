@@ -16,10 +16,10 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from fairtrack_tools.local.loopback import LoopbackServer, QuietHandler
 from fairtrack_tools.local.validators import validate_ga4, validate_meta
 
 CAPTURED = ("ga4", "meta", "webhook")
@@ -94,29 +94,24 @@ def judge(name: str, path: str, body: Any) -> tuple[int, bytes, list[Any]]:
     return 200, b'{"ok":true}', []
 
 
-class CaptureServer:
+class CaptureServer(LoopbackServer):
+    """The capture server: records what each destination received and answers as it would."""
+
     def __init__(self, store: CaptureStore, host: str = "127.0.0.1", port: int = 0) -> None:
         self.store = store
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # answers go out in two sends: no 40 ms wait on kept-alive connections
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 parts = urlsplit(self.path)
                 name = parts.path.strip("/").split("/", 1)[0]
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
+                raw = self.read_body()
                 if name not in CAPTURED:
-                    self._answer(404, b'{"error":"unknown destination"}')
+                    self.answer(404, b'{"error":"unknown destination"}')
                     return
                 status = outer.store.failing(name)
                 if status is not None:
-                    self._answer(status, b'{"error":"failing on purpose"}')
+                    self.answer(status, b'{"error":"failing on purpose"}')
                     return
                 body = decode(raw, self.headers)
                 status, answer, problems = judge(name, parts.path, body)
@@ -131,29 +126,6 @@ class CaptureServer:
                         "problems": problems,
                     },
                 )
-                self._answer(status, answer)
+                self.answer(status, answer)
 
-            def _answer(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                if status != 204:
-                    self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="capture")
-
-    @property
-    def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> CaptureServer:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler, name="capture", host=host, port=port)

@@ -26,6 +26,11 @@ LOOPBACK = "127.0.0.1"
 HOP_HEADERS = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive", "server", "date"})
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    loopback: LoopbackServer
+
+
 class QuietHandler(BaseHTTPRequestHandler):
     """A request handler that writes no access log (stand-ins print nothing per request)."""
 
@@ -36,6 +41,13 @@ class QuietHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+    @property
+    def loopback(self) -> LoopbackServer:
+        """The :class:`LoopbackServer` this handler serves (its :meth:`~LoopbackServer.record`)."""
+        server = self.server
+        assert isinstance(server, _Server)
+        return server.loopback
 
     def read_body(self) -> bytes:
         """The request body (``Content-Length`` bytes; none without it)."""
@@ -81,8 +93,8 @@ class LoopbackServer:
         port: int = 0,
         poll_interval: float = 0.5,
     ) -> None:
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), handler)
+        self.httpd.loopback = self
         self.name = name
         self.poll_interval = poll_interval
         self.lock = threading.Lock()

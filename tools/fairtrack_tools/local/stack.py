@@ -16,7 +16,7 @@ from typing import Any
 
 from fairtrack_tools.local import demo
 from fairtrack_tools.local.apiserver import ApiServer
-from fairtrack_tools.local.debugview import DebugView, serve_page
+from fairtrack_tools.local.debugview import DebugView
 from fairtrack_tools.local.localcloud import DEV_MEASUREMENT_ID, DEV_WRITE_KEY, LocalCloud
 from fairtrack_tools.local.poller import SqsPoller
 from fairtrack_tools.local.runtime import FunctionError, FunctionPool
@@ -59,8 +59,6 @@ class DevStack:
                 self.debug = DebugView.for_cloud(self.cloud, ingest, specs[ingest].environment).start()
             except Exception as exc:  # noqa: BLE001 - a developer aid must not keep the stack from starting
                 print(f"debug view disabled: {type(exc).__name__}", file=sys.stderr, flush=True)
-            else:
-                serve_page(self.api, self.debug)
         sqs = self.cloud.client("sqs")
         for source in self.cloud.sqs_sources():
             self.pollers.append(SqsPoller(source, self.pools[source.function], sqs, self.stop_event).start())
@@ -156,7 +154,7 @@ class DevStack:
         if self.debug is not None:
             self.debug.stop()
         if self.api is not None:
-            self.api.httpd.server_close()
+            self.api.stop()
         for p in self.pollers:
             p.thread.join(timeout=3)
         for pool in self.pools.values():

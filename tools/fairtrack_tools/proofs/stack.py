@@ -165,7 +165,6 @@ class ProofStack:
         self._worker_cls = _logging_worker(log_dir, self.tap)
         self.dev: DevStack | None = None
         self.aws: dict[str, Any] = {}
-        self._api_thread: threading.Thread | None = None
 
     # lifecycle ---------------------------------------------------------------------------------
     def __enter__(self) -> ProofStack:
@@ -205,8 +204,7 @@ class ProofStack:
         assert capture is not None and self.dev.api is not None
         host, port = capture.httpd.server_address[:2]
         self.proxy.upstream = (str(host), int(port))
-        self._api_thread = threading.Thread(target=self.dev.api.serve_forever, daemon=True, name="proof-api")
-        self._api_thread.start()
+        self.dev.api.start()
         with urllib.request.urlopen(self.base_url + "/_dev/aws", timeout=10) as resp:
             self.aws = json.loads(resp.read())
         sqs = self.client("sqs")
@@ -218,9 +216,6 @@ class ProofStack:
 
     def stop(self) -> None:
         if self.dev is not None:
-            if self.dev.api is not None:
-                with contextlib.suppress(Exception):
-                    self.dev.api.httpd.shutdown()
             with contextlib.suppress(Exception):
                 self.dev.stop()
         with contextlib.suppress(Exception):

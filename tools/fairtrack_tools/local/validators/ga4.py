@@ -1,0 +1,522 @@
+"""GA4 Measurement Protocol: what ``/debug/mp/collect`` would say of a body.
+
+:func:`validate_ga4` answers like ``/debug/mp/collect``: a list of ``validationMessages``, each
+``{"fieldPath", "description", "validationCode"}`` with GA4's codes (``VALUE_INVALID``,
+``VALUE_REQUIRED``, ``NAME_INVALID``, ``NAME_RESERVED``, ``VALUE_OUT_OF_BOUNDS``,
+``EXCEEDED_MAX_ENTITIES``; ``NAME_DUPLICATED`` cannot arise from an already parsed JSON object).
+An empty list means valid. It checks:
+
+- the body is an object, of fewer than 130,000 bytes (compact UTF-8 JSON, or ``raw_size``);
+- ``client_id`` (non-empty string) or ``app_instance_id`` (32 hex digits); ``user_id`` a string of
+  at most 256 characters; ``timestamp_micros`` (top level and per event) an integer at most 72 h
+  in the past;
+- ``events``: 1 to 25 objects (keys ``name``, ``params``, ``timestamp_micros``); names match
+  ``^[A-Za-z][A-Za-z0-9_]*$``, at most 40 characters, not reserved; ``params`` at most 25, names
+  as event names with the reserved prefixes ``google_ ga_ firebase_ _``, values strings (at most
+  100 characters; ``page_location`` 1000, ``page_referrer`` 420, ``page_title`` 300), finite
+  numbers or booleans, ``items`` a list of at most 200 objects each with ``item_id`` or
+  ``item_name``;
+- ``user_properties``: at most 25, names at most 24 characters, not reserved, each
+  ``{"value": scalar}`` with string values of at most 36 characters;
+- ``consent``: only ``ad_user_data`` / ``ad_personalization``, each ``"GRANTED"`` or ``"DENIED"``;
+- ``user_data``: only ``sha256_email_address`` / ``sha256_phone_number`` (lists of lowercase
+  64-hex digests) and ``address`` (a list of objects with ``sha256_first_name``,
+  ``sha256_last_name``, ``sha256_street`` digests and ``city region postal_code country`` strings);
+- ``ip_override``, ``user_location``, ``device``, ``validation_behavior``, ``non_personalized_ads``
+  have their documented types; any other top-level key is reported.
+
+Field paths are more precise than GA4's own (which says ``events`` and puts the index in the
+description): ``events[0].params.page_title``. A path only ever holds names that passed the name
+rules, never a value, so it is safe to log. Deliberately stricter than GA4 may be: ``null`` values
+are refused, hex digests must be lowercase. Not modelled: future timestamps, recommended-event
+parameter checks (``validation_behavior: ENFORCE_RECOMMENDATIONS``).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from fairtrack_tools.local.validators.common import (
+    HEX32_RE,
+    NAME_RE,
+    is_hex64,
+    is_int,
+    is_ip,
+    is_member,
+    is_name,
+    json_size,
+    kind_of,
+    shown,
+    since_epoch,
+)
+
+# -- GA4 validation codes (the real enum of /debug/mp/collect) ---------------------------------------
+
+VALUE_INVALID: Final = "VALUE_INVALID"
+VALUE_REQUIRED: Final = "VALUE_REQUIRED"
+NAME_INVALID: Final = "NAME_INVALID"
+NAME_RESERVED: Final = "NAME_RESERVED"
+VALUE_OUT_OF_BOUNDS: Final = "VALUE_OUT_OF_BOUNDS"
+EXCEEDED_MAX_ENTITIES: Final = "EXCEEDED_MAX_ENTITIES"
+NAME_DUPLICATED: Final = "NAME_DUPLICATED"
+
+# -- GA4 limits --------------------------------------------------------------------------------------
+
+GA4_MAX_BODY_BYTES: Final = 130_000
+GA4_MAX_EVENTS: Final = 25
+GA4_MAX_PARAMS: Final = 25
+GA4_MAX_ITEMS: Final = 200
+GA4_MAX_USER_PROPERTIES: Final = 25
+GA4_MAX_NAME: Final = 40
+GA4_MAX_USER_PROPERTY_NAME: Final = 24
+GA4_MAX_VALUE: Final = 100
+GA4_MAX_USER_PROPERTY_VALUE: Final = 36
+GA4_MAX_USER_ID: Final = 256
+GA4_LONG_VALUES: Final = {"page_location": 1000, "page_referrer": 420, "page_title": 300}
+GA4_MAX_BACKDATE: Final = timedelta(hours=72)
+
+GA4_RESERVED_EVENT_NAMES: Final = frozenset(
+    {
+        "ad_activeview",
+        "ad_click",
+        "ad_exposure",
+        "ad_impression",
+        "ad_query",
+        "ad_reward",
+        "adunit_exposure",
+        "app_background",
+        "app_clear_data",
+        "app_exception",
+        "app_remove",
+        "app_store_refund",
+        "app_store_subscription_cancel",
+        "app_store_subscription_convert",
+        "app_store_subscription_renew",
+        "app_uninstall",
+        "app_update",
+        "app_upgrade",
+        "dynamic_link_app_open",
+        "dynamic_link_app_update",
+        "dynamic_link_first_open",
+        "error",
+        "firebase_campaign",
+        "firebase_in_app_message_action",
+        "firebase_in_app_message_dismiss",
+        "firebase_in_app_message_impression",
+        "first_open",
+        "first_visit",
+        "in_app_purchase",
+        "notification_dismiss",
+        "notification_foreground",
+        "notification_open",
+        "notification_receive",
+        "notification_send",
+        "os_update",
+        "session_start",
+        "session_start_with_rollout",
+        "user_engagement",
+    }
+)
+GA4_RESERVED_EVENT_PREFIXES: Final = ("ad_", "_", "firebase_", "google_", "ga_")
+GA4_RESERVED_PARAM_PREFIXES: Final = ("google_", "ga_", "firebase_", "_")
+GA4_RESERVED_USER_PROPERTIES: Final = frozenset(
+    {"first_open_time", "first_visit_time", "last_deep_link_referrer", "user_id", "first_open_after_install"}
+)
+GA4_RESERVED_USER_PROPERTY_PREFIXES: Final = ("google_", "ga_", "firebase_")
+
+GA4_TOP_LEVEL: Final = frozenset(
+    {
+        "client_id",
+        "app_instance_id",
+        "user_id",
+        "timestamp_micros",
+        "user_properties",
+        "consent",
+        "non_personalized_ads",
+        "user_data",
+        "events",
+        "ip_override",
+        "user_location",
+        "device",
+        "validation_behavior",
+    }
+)
+GA4_EVENT_KEYS: Final = frozenset({"name", "params", "timestamp_micros"})
+GA4_CONSENT_KEYS: Final = frozenset({"ad_user_data", "ad_personalization"})
+GA4_CONSENT_VALUES: Final = frozenset({"GRANTED", "DENIED"})
+GA4_USER_DATA_LISTS: Final = ("sha256_email_address", "sha256_phone_number")
+GA4_ADDRESS_HASHED: Final = frozenset({"sha256_first_name", "sha256_last_name", "sha256_street"})
+GA4_ADDRESS_PLAIN: Final = frozenset({"city", "region", "postal_code", "country"})
+GA4_USER_LOCATION_KEYS: Final = frozenset({"city", "region_id", "country_id", "subcontinent_id", "continent_id"})
+GA4_DEVICE_KEYS: Final = frozenset(
+    {
+        "category",
+        "language",
+        "screen_resolution",
+        "operating_system",
+        "operating_system_version",
+        "model",
+        "brand",
+        "browser",
+        "browser_version",
+    }
+)
+GA4_VALIDATION_BEHAVIORS: Final = frozenset({"RELAXED", "ENFORCE_RECOMMENDATIONS"})
+
+
+# -- GA4 ---------------------------------------------------------------------------------------------
+
+
+class _Messages:
+    def __init__(self) -> None:
+        self.items: list[dict[str, str]] = []
+
+    def add(self, path: str, description: str, code: str) -> None:
+        self.items.append({"fieldPath": path, "description": description, "validationCode": code})
+
+
+def _join(parent: str, name: str) -> str:
+    return f"{parent}.{name}" if parent else name
+
+
+def _check_name(
+    name: Any,
+    *,
+    what: str,
+    path: str,
+    max_len: int,
+    reserved: frozenset[str],
+    prefixes: tuple[str, ...],
+    out: _Messages,
+) -> bool:
+    """Report a bad ``name`` at ``path``; True when the name is usable (valid and not reserved)."""
+    if not isinstance(name, str) or not name:
+        out.add(path, f"{what} has an empty or non-string name [{shown(name)}].", NAME_INVALID)
+        return False
+    if NAME_RE.fullmatch(name) is None:
+        out.add(
+            path,
+            f"{what} has invalid name [{shown(name)}]. Names must start with an alphabetic character and "
+            "contain only alphanumeric characters and underscores.",
+            NAME_INVALID,
+        )
+        return False
+    if len(name) > max_len:
+        out.add(
+            path, f"{what} has name [{shown(name)}] which is too long. The maximum length is {max_len}.", NAME_INVALID
+        )
+        return False
+    if name in reserved or name.startswith(prefixes):
+        out.add(path, f"{what} has name [{name}] which is reserved.", NAME_RESERVED)
+        return False
+    return True
+
+
+def _ga4_timestamp(value: Any, path: str, now_us: int, out: _Messages) -> None:
+    if not is_int(value):
+        out.add(
+            path, f"{path} must be an integer (microseconds since the epoch), not a {kind_of(value)}.", VALUE_INVALID
+        )
+        return
+    if now_us - value > GA4_MAX_BACKDATE // timedelta(microseconds=1):
+        out.add(path, f"{path} is more than 72 hours in the past.", VALUE_OUT_OF_BOUNDS)
+
+
+def _ga4_scalar(name: str, value: Any, path: str, max_len: int, out: _Messages) -> None:
+    """A parameter or item value: a string of at most ``max_len`` characters, a finite number, a boolean."""
+    if isinstance(value, str):
+        if len(value) > max_len:
+            out.add(
+                path,
+                f"Value of [{name}] has {len(value)} characters; the maximum length is {max_len}.",
+                VALUE_OUT_OF_BOUNDS,
+            )
+    elif isinstance(value, bool) or is_int(value):
+        return
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            out.add(path, f"Value of [{name}] is not a finite number.", VALUE_INVALID)
+    else:
+        out.add(
+            path, f"Value of [{name}] must be a string, a number or a boolean, not a {kind_of(value)}.", VALUE_INVALID
+        )
+
+
+def _ga4_items(items: Any, path: str, out: _Messages) -> None:
+    if not isinstance(items, list):
+        out.add(path, f"items must be an array, not a {kind_of(items)}.", VALUE_INVALID)
+        return
+    if len(items) > GA4_MAX_ITEMS:
+        out.add(path, f"{len(items)} items; at most {GA4_MAX_ITEMS} are allowed.", EXCEEDED_MAX_ENTITIES)
+    for index, item in enumerate(items):
+        item_path = f"{path}[{index}]"
+        if not isinstance(item, dict):
+            out.add(item_path, f"Item at index [{index}] must be an object, not a {kind_of(item)}.", VALUE_INVALID)
+            continue
+        if not any(isinstance(item.get(key), str) and item.get(key) for key in ("item_id", "item_name")):
+            out.add(item_path, f"Item at index [{index}] requires item_id or item_name.", VALUE_REQUIRED)
+        for key, value in item.items():
+            if _check_name(
+                key,
+                what=f"Item at index [{index}] parameter",
+                path=item_path,
+                max_len=GA4_MAX_NAME,
+                reserved=frozenset(),
+                prefixes=GA4_RESERVED_PARAM_PREFIXES,
+                out=out,
+            ):
+                _ga4_scalar(key, value, _join(item_path, key), GA4_MAX_VALUE, out)
+
+
+def _ga4_params(params: Any, path: str, index: int, out: _Messages) -> None:
+    if not isinstance(params, dict):
+        out.add(path, f"Event at index [{index}] params must be an object, not a {kind_of(params)}.", VALUE_INVALID)
+        return
+    if len(params) > GA4_MAX_PARAMS:
+        out.add(
+            path,
+            f"Event at index [{index}] has {len(params)} params; at most {GA4_MAX_PARAMS} are allowed.",
+            EXCEEDED_MAX_ENTITIES,
+        )
+    for name, value in params.items():
+        if not _check_name(
+            name,
+            what=f"Event at index [{index}] param",
+            path=path,
+            max_len=GA4_MAX_NAME,
+            reserved=frozenset(),
+            prefixes=GA4_RESERVED_PARAM_PREFIXES,
+            out=out,
+        ):
+            continue
+        if name == "items":
+            _ga4_items(value, _join(path, name), out)
+        else:
+            _ga4_scalar(name, value, _join(path, name), GA4_LONG_VALUES.get(name, GA4_MAX_VALUE), out)
+
+
+def _ga4_event(event: Any, index: int, now_us: int, out: _Messages) -> None:
+    path = f"events[{index}]"
+    if not isinstance(event, dict):
+        out.add(path, f"Event at index [{index}] must be an object, not a {kind_of(event)}.", VALUE_INVALID)
+        return
+    for key in event:
+        if key not in GA4_EVENT_KEYS:
+            out.add(
+                _join(path, key) if is_name(key) else path,
+                f"Event at index [{index}] has unknown field [{shown(key)}].",
+                VALUE_INVALID,
+            )
+    if "name" not in event:
+        out.add(_join(path, "name"), f"Event at index [{index}] requires a name.", VALUE_REQUIRED)
+    else:
+        _check_name(
+            event["name"],
+            what=f"Event at index [{index}]",
+            path=_join(path, "name"),
+            max_len=GA4_MAX_NAME,
+            reserved=GA4_RESERVED_EVENT_NAMES,
+            prefixes=GA4_RESERVED_EVENT_PREFIXES,
+            out=out,
+        )
+    if "timestamp_micros" in event:
+        _ga4_timestamp(event["timestamp_micros"], _join(path, "timestamp_micros"), now_us, out)
+    if "params" in event:
+        _ga4_params(event["params"], _join(path, "params"), index, out)
+
+
+def _ga4_identity(body: dict[Any, Any], out: _Messages) -> None:
+    if "client_id" not in body and "app_instance_id" not in body:
+        out.add("client_id", "A client_id (web) or app_instance_id (app) is required.", VALUE_REQUIRED)
+    if "client_id" in body:
+        client_id = body["client_id"]
+        if not isinstance(client_id, str) or not client_id.strip():
+            out.add("client_id", f"client_id must be a non-empty string, not [{shown(client_id)}].", VALUE_INVALID)
+    if "app_instance_id" in body:
+        app_id = body["app_instance_id"]
+        if not isinstance(app_id, str) or HEX32_RE.fullmatch(app_id) is None:
+            out.add("app_instance_id", "app_instance_id must be 32 hexadecimal digits.", VALUE_INVALID)
+    if "user_id" in body:
+        user_id = body["user_id"]
+        if not isinstance(user_id, str):
+            out.add("user_id", f"user_id must be a string, not a {kind_of(user_id)}.", VALUE_INVALID)
+        elif len(user_id) > GA4_MAX_USER_ID:
+            out.add("user_id", f"user_id is longer than {GA4_MAX_USER_ID} characters.", VALUE_OUT_OF_BOUNDS)
+
+
+def _ga4_user_properties(props: Any, out: _Messages) -> None:
+    path = "user_properties"
+    if not isinstance(props, dict):
+        out.add(path, f"user_properties must be an object, not a {kind_of(props)}.", VALUE_INVALID)
+        return
+    if len(props) > GA4_MAX_USER_PROPERTIES:
+        out.add(
+            path,
+            f"{len(props)} user properties; at most {GA4_MAX_USER_PROPERTIES} are allowed.",
+            EXCEEDED_MAX_ENTITIES,
+        )
+    for name, prop in props.items():
+        if not _check_name(
+            name,
+            what="User property",
+            path=path,
+            max_len=GA4_MAX_USER_PROPERTY_NAME,
+            reserved=GA4_RESERVED_USER_PROPERTIES,
+            prefixes=GA4_RESERVED_USER_PROPERTY_PREFIXES,
+            out=out,
+        ):
+            continue
+        prop_path = _join(path, name)
+        if not isinstance(prop, dict):
+            out.add(prop_path, f"User property [{name}] must be an object with a value.", VALUE_INVALID)
+            continue
+        for key in prop:
+            if key != "value":
+                out.add(prop_path, f"User property [{name}] has unknown field [{shown(key)}].", VALUE_INVALID)
+        if "value" not in prop:
+            out.add(prop_path, f"User property [{name}] requires a value.", VALUE_REQUIRED)
+        else:
+            _ga4_scalar(name, prop["value"], _join(prop_path, "value"), GA4_MAX_USER_PROPERTY_VALUE, out)
+
+
+def _ga4_consent(consent: Any, out: _Messages) -> None:
+    if not isinstance(consent, dict):
+        out.add("consent", f"consent must be an object, not a {kind_of(consent)}.", VALUE_INVALID)
+        return
+    for key, value in consent.items():
+        if key not in GA4_CONSENT_KEYS:
+            out.add(
+                _join("consent", key) if is_name(key) else "consent",
+                f"consent has unknown field [{shown(key)}]; only ad_user_data and ad_personalization are accepted.",
+                VALUE_INVALID,
+            )
+        elif not is_member(value, GA4_CONSENT_VALUES):
+            out.add(_join("consent", key), f"consent.{key} must be GRANTED or DENIED.", VALUE_INVALID)
+
+
+def _ga4_digests(values: Any, path: str, out: _Messages) -> None:
+    if not isinstance(values, list):
+        out.add(path, f"{path} must be an array of SHA-256 hex digests, not a {kind_of(values)}.", VALUE_INVALID)
+        return
+    for index, value in enumerate(values):
+        if not is_hex64(value):
+            out.add(f"{path}[{index}]", f"{path}[{index}] is not a lowercase SHA-256 hex digest.", VALUE_INVALID)
+
+
+def _ga4_user_data(user_data: Any, out: _Messages) -> None:
+    path = "user_data"
+    if not isinstance(user_data, dict):
+        out.add(path, f"user_data must be an object, not a {kind_of(user_data)}.", VALUE_INVALID)
+        return
+    for key, value in user_data.items():
+        if key in GA4_USER_DATA_LISTS:
+            _ga4_digests(value, _join(path, key), out)
+        elif key == "address":
+            _ga4_addresses(value, _join(path, key), out)
+        else:
+            out.add(
+                _join(path, key) if is_name(key) else path,
+                f"user_data has unknown field [{shown(key)}].",
+                VALUE_INVALID,
+            )
+
+
+def _ga4_addresses(addresses: Any, path: str, out: _Messages) -> None:
+    if not isinstance(addresses, list):
+        out.add(path, f"address must be an array of objects, not a {kind_of(addresses)}.", VALUE_INVALID)
+        return
+    for index, address in enumerate(addresses):
+        entry = f"{path}[{index}]"
+        if not isinstance(address, dict):
+            out.add(entry, f"Address at index [{index}] must be an object, not a {kind_of(address)}.", VALUE_INVALID)
+            continue
+        for key, value in address.items():
+            if key in GA4_ADDRESS_HASHED:
+                if not is_hex64(value):
+                    out.add(_join(entry, key), f"{key} is not a lowercase SHA-256 hex digest.", VALUE_INVALID)
+            elif key in GA4_ADDRESS_PLAIN:
+                if not isinstance(value, str):
+                    out.add(_join(entry, key), f"{key} must be a string, not a {kind_of(value)}.", VALUE_INVALID)
+            else:
+                out.add(
+                    _join(entry, key) if is_name(key) else entry,
+                    f"Address at index [{index}] has unknown field [{shown(key)}].",
+                    VALUE_INVALID,
+                )
+
+
+def _ga4_string_object(value: Any, path: str, known: frozenset[str], out: _Messages) -> None:
+    if not isinstance(value, dict):
+        out.add(path, f"{path} must be an object, not a {kind_of(value)}.", VALUE_INVALID)
+        return
+    for key, item in value.items():
+        if key not in known:
+            out.add(
+                _join(path, key) if is_name(key) else path,
+                f"{path} has unknown field [{shown(key)}].",
+                VALUE_INVALID,
+            )
+        elif not isinstance(item, str):
+            out.add(_join(path, key), f"{path}.{key} must be a string, not a {kind_of(item)}.", VALUE_INVALID)
+
+
+def _ga4_extras(body: dict[Any, Any], out: _Messages) -> None:
+    if "ip_override" in body and not is_ip(body["ip_override"]):
+        out.add("ip_override", "ip_override must be an IPv4 or IPv6 address.", VALUE_INVALID)
+    if "user_location" in body:
+        _ga4_string_object(body["user_location"], "user_location", GA4_USER_LOCATION_KEYS, out)
+    if "device" in body:
+        _ga4_string_object(body["device"], "device", GA4_DEVICE_KEYS, out)
+    if "validation_behavior" in body and not is_member(body["validation_behavior"], GA4_VALIDATION_BEHAVIORS):
+        out.add("validation_behavior", "validation_behavior must be RELAXED or ENFORCE_RECOMMENDATIONS.", VALUE_INVALID)
+    if "non_personalized_ads" in body and not isinstance(body["non_personalized_ads"], bool):
+        out.add("non_personalized_ads", "non_personalized_ads must be a boolean.", VALUE_INVALID)
+
+
+def _ga4_events(events: Any, now_us: int, out: _Messages) -> None:
+    if not isinstance(events, list):
+        out.add("events", f"events must be an array, not a {kind_of(events)}.", VALUE_INVALID)
+        return
+    if not events:
+        out.add("events", "At least one event is required.", VALUE_REQUIRED)
+    elif len(events) > GA4_MAX_EVENTS:
+        out.add("events", f"{len(events)} events; at most {GA4_MAX_EVENTS} are allowed.", EXCEEDED_MAX_ENTITIES)
+    for index, event in enumerate(events):
+        _ga4_event(event, index, now_us, out)
+
+
+def validate_ga4(body: Any, *, now: datetime | None = None, raw_size: int | None = None) -> list[dict[str, str]]:
+    """GA4 ``/debug/mp/collect``-style ``validationMessages`` for a Measurement Protocol body; [] if valid.
+
+    ``now`` (default: the current time; naive means UTC) anchors the 72-hour back-dating limit.
+    ``raw_size`` is the request body's size in bytes when known; otherwise the size of ``body`` as
+    compact UTF-8 JSON is used.
+    """
+    out = _Messages()
+    now_us = since_epoch(now) // timedelta(microseconds=1)
+    if not isinstance(body, dict):
+        out.add("", f"The request body must be a JSON object, not a {kind_of(body)}.", VALUE_INVALID)
+        return out.items
+    for key in body:
+        if key not in GA4_TOP_LEVEL:
+            out.add(key if is_name(key) else "", f"Unknown field [{shown(key)}].", VALUE_INVALID)
+    _ga4_identity(body, out)
+    if "timestamp_micros" in body:
+        _ga4_timestamp(body["timestamp_micros"], "timestamp_micros", now_us, out)
+    if "user_properties" in body:
+        _ga4_user_properties(body["user_properties"], out)
+    if "consent" in body:
+        _ga4_consent(body["consent"], out)
+    if "user_data" in body:
+        _ga4_user_data(body["user_data"], out)
+    _ga4_extras(body, out)
+    if "events" not in body:
+        out.add("events", "events is required.", VALUE_REQUIRED)
+    else:
+        _ga4_events(body["events"], now_us, out)
+    size = raw_size if raw_size is not None else json_size(body)
+    if size is not None and size >= GA4_MAX_BODY_BYTES:
+        out.add("", f"The request body is {size} bytes; it must be under {GA4_MAX_BODY_BYTES}.", VALUE_OUT_OF_BOUNDS)
+    return out.items
