@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from fairtrack.policy import Policy
-from fairtrack_tools.ops import cli, policy_cli
+from fairtrack_tools.ops import cli, policy_cli, policy_diff, policy_files
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policies" / "default.yaml"
 USER_ID = "p-7c4a8d09ca3762af61e59520943dc264"  # as recorded traffic holds it: a gateway pseudonym
@@ -161,11 +161,11 @@ def test_norway_problem_points_at_the_bare_no(tmp_path: Path, capsys: pytest.Cap
     as_key = next(line for line in err.splitlines() if "defaults.regions" in line)
     assert in_list == (
         f"{path}:{at(text, ' NO, SE]', 1)}: defaults.region_groups.NORDIC.1: Input should be a valid string "
-        f"({policy_cli.BOOLEAN_HINT})"
+        f"({policy_files.BOOLEAN_HINT})"
     )
     assert as_key == (
         f"{path}:{at(text, 'NO: [analytics]')}: defaults.regions.NO (key): Input should be a valid string "
-        f"({policy_cli.BOOLEAN_HINT})"
+        f"({policy_files.BOOLEAN_HINT})"
     )
 
 
@@ -325,13 +325,13 @@ def test_dry_run_counts_events_and_fields_per_destination(
 
 def test_dry_run_function_counts_forms(small: Path) -> None:
     # Given B where the webhook gets context.ip only in coarse form even with analytics
-    a = policy_cli.load_file(small).policy
+    a = policy_files.load_file(small).policy
     doc = yaml.safe_load(SMALL)
     doc["attributes"]["context.ip"]["purpose"] = "advertising"
     b = Policy.model_validate(doc)
     records = [(1, hit(["analytics", "necessary"], ip="203.0.113.0")), (2, hit(["necessary"], ip="203.0.113.0"))]
 
-    run_ = policy_cli.dry_run(a, b, iter(records))
+    run_ = policy_diff.dry_run(a, b, iter(records))
 
     webhook = run_.destinations["webhook"]
     assert (webhook.events_a, webhook.events_b, webhook.gained, webhook.lost) == (1, 1, 0, 0)
@@ -438,7 +438,7 @@ def test_wrapped_value_errors_without_a_colon_keep_their_path() -> None:
     with pytest.raises(Exception) as caught:
         Policy.model_validate(doc)
 
-    found = policy_cli.problems(caught.value)  # type: ignore[arg-type]
+    found = policy_files.problems(caught.value)  # type: ignore[arg-type]
 
     assert [(p.path, p.message) for p in found] == [
         ("signals.tcf_purposes", "TCF purpose 99 is not a purpose number (1-24)")

@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from fairtrack.policy import Policy, evaluate
-from fairtrack_tools.ops.policy_cli import transparency
+from fairtrack_tools.ops.policy_explain import transparency
 from fairtrack_tools.proofs.catalogue import Catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
