@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode
 import pytest
 from browserkit import pseudonym
 
-from fairtrack_tools.local.debugview import WITHHELD_USER_AGENT
+from fairtrack_tools.local.preview import WITHHELD_USER_AGENT
 from fairtrack_tools.local.stack import DevStack
 
 ROOT = Path(__file__).resolve().parents[2]
