@@ -5,11 +5,11 @@ on which legal basis, in which form; as Markdown or HTML.
 from __future__ import annotations
 
 import html
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fairtrack.anonymise import formats
+from fairtrack_tools.ops.markup import BASE_CSS, md, md_code
 from fairtrack_tools.ops.policy_files import LEGAL_BASIS_LABELS
 
 if TYPE_CHECKING:
@@ -150,43 +150,26 @@ def transparency(policy: Policy, label: str) -> Transparency:
     return Transparency("Transparency table", intro, [attributes, purposes, dests, retention])
 
 
-def _md(text: str) -> str:
-    """A Markdown table cell: HTML in a description is shown, not rendered; pipes and line
-    breaks cannot break the table."""
-    text = html.escape(text, quote=False).replace("\\", "\\\\").replace("|", "\\|")
-    return " ".join(text.split())
-
-
-def _md_code(text: str) -> str:
-    return f"`{text}`" if re.fullmatch(r"[^`|<>&\\\s]+", text) else _md(text)
-
-
 def render_markdown(doc: Transparency) -> str:
-    lines = [f"# {_md(doc.title)}", ""]
+    lines = [f"# {md(doc.title)}", ""]
     for paragraph in doc.intro:
-        lines += [_md(paragraph), ""]
+        lines += [md(paragraph), ""]
     for section in doc.sections:
-        lines += [f"## {_md(section.title)}", ""]
-        lines.append("| " + " | ".join(_md(h) for h in section.header) + " |")
+        lines += [f"## {md(section.title)}", ""]
+        lines.append("| " + " | ".join(md(h) for h in section.header) + " |")
         lines.append("|" + " --- |" * len(section.header))
         for row in section.rows:
-            cells = [_md_code(c) if i in section.code_columns else _md(c) for i, c in enumerate(row)]
+            cells = [md_code(c) if i in section.code_columns else md(c) for i, c in enumerate(row)]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
         for note in section.notes:
-            lines.append(f"- {_md(note)}")
+            lines.append(f"- {md(note)}")
         if section.notes:
             lines.append("")
     return "\n".join(lines)
 
 
-_CSS = (
-    "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:80rem;margin:2rem auto;"
-    "padding:0 1rem;color:#1b1b1b;line-height:1.45}"
-    "table{border-collapse:collapse;width:100%;margin:1rem 0;font-size:.92rem}"
-    "th,td{border:1px solid #c8c8c8;padding:.35rem .5rem;text-align:left;vertical-align:top}"
-    "th{background:#f2f2f2}td.not-sent{color:#6b6b6b}code{font-size:.95em}ul{font-size:.9rem}"
-)
+_CSS = BASE_CSS + "td.not-sent{color:#6b6b6b}"
 
 
 def render_html(doc: Transparency) -> str:

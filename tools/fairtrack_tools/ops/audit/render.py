@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
 from fairtrack_tools.ops.audit.document import DAY_SERIES, Chart, Part, Table, document, thousands
 from fairtrack_tools.ops.audit.read import as_day, summarise
+from fairtrack_tools.ops.markup import BASE_CSS, md, md_code
 
 # -- Markdown -------------------------------------------------------------------------------------
 
 BAR_WIDTH = 40
 BAR_CHARS = ("█", "▓", "▒", "░")
-
-
-def _md(text: str) -> str:
-    """A Markdown table cell or paragraph: HTML shown, not rendered; pipes and line breaks cannot
-    break a table."""
-    text = html.escape(text, quote=False).replace("\\", "\\\\").replace("|", "\\|")
-    return " ".join(text.split())
-
-
-def _md_code(text: str) -> str:
-    return f"`{text}`" if re.fullmatch(r"[^`|<>&\\\s]+", text) else _md(text)
 
 
 def _plain(text: str) -> str:
@@ -58,22 +47,22 @@ def render_markdown(title: str, parts: list[Part]) -> str:
     lines: list[str] = []
     for kind, payload in parts:
         if kind in ("h1", "h2", "h3"):
-            lines += ["#" * int(kind[1]) + " " + _md(payload), ""]
+            lines += ["#" * int(kind[1]) + " " + md(payload), ""]
         elif kind == "p":
-            lines += [_md(payload), ""]
+            lines += [md(payload), ""]
         elif kind == "ul":
-            lines += [f"- {_md(item)}" for item in payload] + [""]
+            lines += [f"- {md(item)}" for item in payload] + [""]
         elif kind == "table":
             table: Table = payload
-            lines.append("| " + " | ".join(_md(h) for h in table.header) + " |")
+            lines.append("| " + " | ".join(md(h) for h in table.header) + " |")
             lines.append("|" + "".join(" ---: |" if i in table.numeric else " --- |" for i in range(len(table.header))))
             for row in table.rows:
-                cells = [_md_code(c) if i in table.code_columns else _md(c) for i, c in enumerate(row)]
+                cells = [md_code(c) if i in table.code_columns else md(c) for i, c in enumerate(row)]
                 lines.append("| " + " | ".join(cells) + " |")
             lines.append("")
         elif kind == "chart":
             chart: Chart = payload
-            lines += [f"*{_md(chart.title)}*", "", "```text", *text_chart(chart), "```", ""]
+            lines += [f"*{md(chart.title)}*", "", "```text", *text_chart(chart), "```", ""]
         elif kind == "signoff":
             lines += [
                 "## Sign-off",
@@ -88,13 +77,9 @@ def render_markdown(title: str, parts: list[Part]) -> str:
 
 # -- HTML -------------------------------------------------------------------------------------------
 
-_CSS = (
-    "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:80rem;margin:2rem auto;"
-    "padding:0 1rem;color:#1b1b1b;line-height:1.45}"
-    "table{border-collapse:collapse;width:100%;margin:1rem 0;font-size:.92rem}"
-    "th,td{border:1px solid #c8c8c8;padding:.35rem .5rem;text-align:left;vertical-align:top}"
-    "th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}code{font-size:.95em}"
-    "ul{font-size:.9rem}figure{margin:1rem 0}figcaption{font-size:.9rem;color:#444;margin-bottom:.3rem}"
+_CSS = BASE_CSS + (
+    "td.num{text-align:right;font-variant-numeric:tabular-nums}"
+    "figure{margin:1rem 0}figcaption{font-size:.9rem;color:#444;margin-bottom:.3rem}"
     "svg text{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:12px;fill:#1b1b1b}"
     "table.signoff td{height:2.5rem}h2{margin-top:2.5rem;border-bottom:1px solid #c8c8c8}"
 )
