@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -13,11 +12,11 @@ from pathlib import Path
 
 from fairtrack_tools.proofs.canaries import CanaryWorkload, Planted
 from fairtrack_tools.proofs.catalogue import ENVELOPE, META_FIELDS, Catalogue, Trace
-from fairtrack_tools.proofs.evidence import Evidence, group_ids
+from fairtrack_tools.proofs.evidence import Evidence, group_ids, send_and_collect
 from fairtrack_tools.proofs.faults import FaultPlan
 from fairtrack_tools.proofs.report import Check, text_table
-from fairtrack_tools.proofs.stack import DESTINATIONS, ProofStack
-from fairtrack_tools.proofs.traffic import NECESSARY, Request, send
+from fairtrack_tools.proofs.stack import DESTINATIONS, ProofStack, open_stack
+from fairtrack_tools.proofs.traffic import NECESSARY, Request
 
 
 @dataclass
@@ -155,26 +154,19 @@ def run_canaries(
         f"{len(workload.requests)} requests"
     )
     with contextlib.ExitStack() as exits:
-        directory = log_dir or Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="proof-canaries-")))
-        stack = exits.enter_context(
-            ProofStack(
-                directory,
-                faults=FaultPlan(rate=fault_rate, seed=seed),
-                parameters={"TrustedProxy": "hops:1"},  # X-Forwarded-For's last entry is the client address
-                visibility_seconds=visibility_seconds,
-                tap=True,
-            )
+        stack = open_stack(
+            exits,
+            log_dir,
+            "canaries",
+            faults=FaultPlan(rate=fault_rate, seed=seed),
+            parameters={"TrustedProxy": "hops:1"},  # X-Forwarded-For's last entry is the client address
+            visibility_seconds=visibility_seconds,
+            tap=True,
         )
         timings["start"] = time.monotonic() - started
-        mark = time.monotonic()
-        send(stack.base_url, workload.requests, concurrency)
-        timings["send"] = time.monotonic() - mark
-        say(f"sent in {timings['send']:.1f}s; draining")
-        mark = time.monotonic()
-        drained = stack.drain(drain_timeout)
-        timings["drain"] = time.monotonic() - mark
-        mark = time.monotonic()
-        evidence = Evidence.collect(stack, drained)
+        drained, evidence, mark = send_and_collect(
+            stack, workload.requests, concurrency=concurrency, drain_timeout=drain_timeout, timings=timings, say=say
+        )
         surfaces = collect_surfaces(stack, evidence, workload.requests)
     leaks: list[Leak] = []
     for name, texts in surfaces.items():

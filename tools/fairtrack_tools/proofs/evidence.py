@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from fairtrack_tools.proofs.stack import DESTINATIONS, DLQS, QUEUES, ProofStack
+from fairtrack_tools.proofs.traffic import Request, send
 
 
 def _json_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -196,3 +198,25 @@ class Evidence:
                     row.get("count", 0)
                 )
         return out
+
+
+def send_and_collect(
+    stack: ProofStack,
+    requests: list[Request],
+    *,
+    concurrency: int,
+    drain_timeout: float,
+    timings: dict[str, float],
+    say: Callable[[str], None],
+) -> tuple[bool, Evidence, float]:
+    """Send every request, wait until the queues drained, and collect the evidence: whether they
+    drained, the evidence, and when its collection began. ``timings`` gets ``send`` and ``drain``."""
+    mark = time.monotonic()
+    send(stack.base_url, requests, concurrency)
+    timings["send"] = time.monotonic() - mark
+    say(f"sent in {timings['send']:.1f}s; draining")
+    mark = time.monotonic()
+    drained = stack.drain(drain_timeout)
+    timings["drain"] = time.monotonic() - mark
+    mark = time.monotonic()
+    return drained, Evidence.collect(stack, drained), mark

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,12 +22,12 @@ from fairtrack_tools.proofs.evidence import (
     dedup_keys,
     delivered_ids,
     event_ids_in_envelope,
+    send_and_collect,
 )
 from fairtrack_tools.proofs.faults import PERMANENT_ANSWERS, PERMANENT_FAULT, RETRYABLE_FAULTS, FaultPlan, injected
 from fairtrack_tools.proofs.load import LoadWorkload
 from fairtrack_tools.proofs.report import Check, text_table
-from fairtrack_tools.proofs.stack import DESTINATIONS, ProofStack
-from fairtrack_tools.proofs.traffic import send
+from fairtrack_tools.proofs.stack import DESTINATIONS, open_stack
 
 
 @dataclass
@@ -165,20 +164,13 @@ def run_load(
     workload = LoadWorkload(hits, seed)
     say(f"workload: {len(workload.expected)} valid hits, {workload.invalid} invalid, {len(workload.requests)} requests")
     with contextlib.ExitStack() as exits:
-        directory = log_dir or Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="proof-load-")))
-        stack = exits.enter_context(
-            ProofStack(directory, faults=FaultPlan(rate=fault_rate, seed=seed), visibility_seconds=visibility_seconds)
+        stack = open_stack(
+            exits, log_dir, "load", faults=FaultPlan(rate=fault_rate, seed=seed), visibility_seconds=visibility_seconds
         )
         timings["start"] = time.monotonic() - started
-        mark = time.monotonic()
-        send(stack.base_url, workload.requests, concurrency)
-        timings["send"] = time.monotonic() - mark
-        say(f"sent in {timings['send']:.1f}s; draining")
-        mark = time.monotonic()
-        drained = stack.drain(drain_timeout)
-        timings["drain"] = time.monotonic() - mark
-        mark = time.monotonic()
-        evidence = Evidence.collect(stack, drained)
+        _drained, evidence, mark = send_and_collect(
+            stack, workload.requests, concurrency=concurrency, drain_timeout=drain_timeout, timings=timings, say=say
+        )
         faults = {k: Counter(v) for k, v in stack.proxy.stats.items()}
         decision_log = stack.decision_log
         timings["collect"] = time.monotonic() - mark

@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -325,3 +326,10 @@ def _has_module(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except ModuleNotFoundError:
         return False
+
+
+def open_stack(exits: contextlib.ExitStack, log_dir: Path | None, name: str, **options: Any) -> ProofStack:
+    """A started :class:`ProofStack` that ``exits`` stops, its workers' logs in ``log_dir`` (default:
+    a temporary directory named after the run, removed with it)."""
+    directory = log_dir or Path(exits.enter_context(tempfile.TemporaryDirectory(prefix=f"proof-{name}-")))
+    return exits.enter_context(ProofStack(directory, **options))

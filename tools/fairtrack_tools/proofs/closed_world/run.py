@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -21,11 +20,11 @@ from fairtrack_tools.proofs.closed_world.places import (
 )
 from fairtrack_tools.proofs.closed_world.registry import Plant, search
 from fairtrack_tools.proofs.closed_world.workload import Workload
-from fairtrack_tools.proofs.evidence import Evidence
+from fairtrack_tools.proofs.evidence import Evidence, send_and_collect
 from fairtrack_tools.proofs.faults import FaultPlan
 from fairtrack_tools.proofs.report import Check, text_table
-from fairtrack_tools.proofs.stack import ProofStack
-from fairtrack_tools.proofs.traffic import POLICY_FILE, send
+from fairtrack_tools.proofs.stack import open_stack
+from fairtrack_tools.proofs.traffic import POLICY_FILE
 
 
 @dataclass(frozen=True)
@@ -238,25 +237,18 @@ def run_closed_world(
         f"{len(work.requests)} requests"
     )
     with contextlib.ExitStack() as exits:
-        directory = log_dir or Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="proof-closed-world-")))
-        stack = exits.enter_context(
-            ProofStack(
-                directory,
-                faults=faults,
-                parameters={"TrustedProxy": "hops:1"},  # X-Forwarded-For's last entry is the visitor
-                visibility_seconds=visibility_seconds,
-                tap=True,
-            )
+        stack = open_stack(
+            exits,
+            log_dir,
+            "closed-world",
+            faults=faults,
+            parameters={"TrustedProxy": "hops:1"},  # X-Forwarded-For's last entry is the visitor
+            visibility_seconds=visibility_seconds,
+            tap=True,
         )
-        mark = time.monotonic()
-        send(stack.base_url, work.requests, concurrency)
-        timings["send"] = time.monotonic() - mark
-        say(f"sent in {timings['send']:.1f}s; draining")
-        mark = time.monotonic()
-        drained = stack.drain(drain_timeout)
-        timings["drain"] = time.monotonic() - mark
-        mark = time.monotonic()
-        evidence = Evidence.collect(stack, drained)
+        drained, evidence, mark = send_and_collect(
+            stack, work.requests, concurrency=concurrency, drain_timeout=drain_timeout, timings=timings, say=say
+        )
         surfaces = collect_surfaces(stack, evidence, work.requests)
         injected = dict(stack.proxy.stats)
     say("searching")
