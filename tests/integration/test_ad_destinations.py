@@ -92,8 +92,8 @@ def test_ga4_sends_valid_measurement_protocol_with_the_secret_only_in_the_url(ru
 
 def test_ga4_sixty_events_in_three_messages_go_as_three_requests(run: Any, cloud: LocalCloud) -> None:
     assert run("Ga4ForwarderFunction", sample("ga4", events=20, messages=3)) == []
-    sizes = [len(body["events"]) for body in cloud.captures.snapshot()["ga4"]]
-    assert sizes == [25, 25, 10]
+    sizes = sorted(len(body["events"]) for body in cloud.captures.snapshot()["ga4"])  # sent concurrently
+    assert sizes == [10, 25, 25]
     assert all(r["valid"] for r in cloud.captures.requests("ga4"))
 
 
