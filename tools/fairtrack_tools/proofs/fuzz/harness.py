@@ -153,7 +153,8 @@ class Harness:
         module_spec.loader.exec_module(module)
         self.module = module
         # record the traceback of anything the catch-all handler turns into a 500
-        catch_all = module.unexpected_error
+        catch_all = module.app.exception_handler_manager.lookup_exception_handler(Exception)
+        assert catch_all is not None, "the ingest app has no catch-all error handler"
 
         def record(exc: Exception) -> Any:
             self._unexpected.append("".join(traceback.format_exception(exc)))
