@@ -6,7 +6,7 @@ reset, or a 400. Retryable answers come back as batch item failures; permanent o
 failed-events store with the answer; replay from the failed store delivers once the server
 recovers. What a redelivery sends again is each destination's guarantee
 (:mod:`fairtrack.destinations.guarantees`): the webhook at least once, every copy under the same
-``Idempotency-Key``; GA4 exactly once, through its one claim per message in the delivery ledger.
+``Idempotency-Key``; GA4 once, through its one claim per message in the delivery ledger.
 """
 
 from __future__ import annotations

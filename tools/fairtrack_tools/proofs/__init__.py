@@ -21,11 +21,12 @@ in this process with three additions made from the outside, without changing it:
   against ~2 ms through this proxy.
 - **worker logs**: each function worker's stderr (where the worker puts the handler's stdout: the
   Powertools JSON log lines and the EMF metric lines) goes to a file per worker, read at the end;
-  the stack's own stderr (pollers) is teed. Forwarder timeouts are cut to 1 s
+  the stack's own stderr (pollers) is teed. Forwarder timeouts are cut to 2.5 s
   (``DESTINATION_TIMEOUT_SECONDS``/``WEBHOOK_TIMEOUT_SECONDS``, inherited by the workers) so a
-  timeout costs a second, and visibility timeouts to ``--visibility`` seconds (2) so SQS redelivers
+  timeout costs seconds, not tens of seconds, while a relayed request (8 of a batch in flight at
+  once, on a loaded machine) still gets its answer in time, and visibility timeouts to ``--visibility`` seconds (2) so SQS redelivers
   within seconds (after 5 receives the DLQ keeps a message). The decision log
-  (``DECISION_LOG_BUCKET``, the lake bucket) is switched on when the layer has it.
+  (the template's Firehose stream into the lake bucket) is switched on when the layer has it.
 - **an AWS tap** (:class:`~fairtrack_tools.proofs.stack.AwsTap`): the ingest workers reach the
   embedded AWS through a recording loopback proxy, so every message ingest queued can be searched,
   however many (reading them back from moto is not an option: its ReceiveMessage walks the whole

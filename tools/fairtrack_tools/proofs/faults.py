@@ -47,7 +47,7 @@ class FaultPlan:
         (PERMANENT_FAULT, 0.10),
     )
     seed: int = 1
-    hold_seconds: float = 1.5  # a "timeout" holds the request this long (the forwarders wait 1 s)
+    hold_seconds: float = 3.0  # a "timeout" holds the request this long (the forwarders wait 2.5 s)
 
 
 class FaultProxy(LoopbackServer):

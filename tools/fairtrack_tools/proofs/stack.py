@@ -144,7 +144,7 @@ class ProofStack:
         faults: FaultPlan,
         parameters: dict[str, str] | None = None,
         visibility_seconds: int = 2,
-        destination_timeout: float = 1.0,
+        destination_timeout: float = 2.5,
         decision_log: bool = True,
         tap: bool = False,
     ) -> None:

@@ -4,8 +4,11 @@ One table, read by the forwarder (which destinations keep a delivery ledger), th
 proof (which duplicates each destination may receive) and the table in docs/destinations.md (a
 test compares them row by row).
 
-- ``exactly once``: the destination receives each event once; only the delivery ledger can give
-  it, since the destination does not deduplicate (GA4 counts every event it receives).
+- ``once unless an answer is lost``: redeliveries, copies, DLQ redrive and replay never send an
+  event again (the delivery ledger, since the destination does not deduplicate: GA4 counts every
+  event it receives). What no sender can rule out remains: a request the destination received
+  whose answer never came back (a read timeout or a reset after delivery) is sent again, and the
+  destination has no key to drop the copy.
 - ``at least once``: a redelivered message may send an event again, always with the same
   idempotency key, which the destination (Meta) or its reader (webhook receiver, lake queries)
   deduplicates on.
@@ -16,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Delivery = Literal["exactly once", "at least once"]
+Delivery = Literal["once unless an answer is lost", "at least once"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Guarantee:
 
 
 GUARANTEES: dict[str, Guarantee] = {
-    "ga4": Guarantee("GA4", "exactly once", "none (GA4 does not deduplicate)", ledger=True),
+    "ga4": Guarantee("GA4", "once unless an answer is lost", "none (GA4 does not deduplicate)", ledger=True),
     "meta": Guarantee("Meta", "at least once", "`event_name` + `event_id` (Meta deduplicates)", ledger=False),
     "webhook": Guarantee(
         "Webhook", "at least once", "`Idempotency-Key` header per request, `messageId` per event", ledger=False
