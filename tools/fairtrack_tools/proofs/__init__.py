@@ -24,8 +24,9 @@ in this process with three additions made from the outside, without changing it:
   the stack's own stderr (pollers) is teed. Forwarder timeouts are cut to 2.5 s
   (``DESTINATION_TIMEOUT_SECONDS``/``WEBHOOK_TIMEOUT_SECONDS``, inherited by the workers) so a
   timeout costs seconds, not tens of seconds, while a relayed request (8 of a batch in flight at
-  once, on a loaded machine) still gets its answer in time, and visibility timeouts to ``--visibility`` seconds (2) so SQS redelivers
-  within seconds (after 5 receives the DLQ keeps a message). The decision log
+  once, on a loaded machine) still gets its answer in time, and visibility timeouts to
+  ``--visibility`` seconds (2) so SQS redelivers within seconds (after 5 receives the DLQ keeps a
+  message). The decision log
   (the template's Firehose stream into the lake bucket) is switched on when the layer has it.
 - **an AWS tap** (:class:`~fairtrack_tools.proofs.stack.AwsTap`): the ingest workers reach the
   embedded AWS through a recording loopback proxy, so every message ingest queued can be searched,
