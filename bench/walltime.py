@@ -185,13 +185,15 @@ class Rig:
         """Median wall time, in ms, of as many parallel ``SendMessage`` calls as ingest makes,
         from a bare boto3 client in this process to the same moto: what moto's own answer takes,
         to read the ingest figure's waiting by."""
-        url = self.sqs.create_queue(QueueName="fairtrack-bench-probe")["QueueUrl"]
         n = len(DESTINATIONS)
         times: list[float] = []
         with ThreadPoolExecutor(max_workers=n) as pool:
-            for _ in range(rounds + 1):
+            for r in range(rounds + 1):
+                # empty queues each round, like the drained queues ingest sends to here
+                url = self.sqs.create_queue(QueueName=f"fairtrack-bench-probe-{r}")["QueueUrl"]
                 start = time.perf_counter()
-                list(pool.map(lambda i: self.sqs.send_message(QueueUrl=url, MessageBody=f"probe {i}"), range(n)))
+                bodies = [(url, f"probe {i}") for i in range(n)]
+                list(pool.map(lambda m: self.sqs.send_message(QueueUrl=m[0], MessageBody=m[1]), bodies))
                 times.append((time.perf_counter() - start) * 1000)
         return statistics.median(times[1:])  # the first makes the connections
 

@@ -33,19 +33,21 @@ def test_the_doc_holds_the_tables_the_bench_prints() -> None:
 
 
 def test_concurrency_is_rate_times_billed_duration() -> None:
-    """Given 10,000 hits/s, then ingest needs 10,000 x 40 ms = 400 concurrent single-hit
-    invocations and 200 x 150 ms = 30 for batches; each forwarder gets 400 (single) or 8 (batched)
-    batches a second, so 400 x (100 + 50 + 60 + 30) ms = 96 and 8 x 4,600 ms = 36.8."""
+    """Given 10,000 hits/s and forwarder batches of 100 messages, then ingest needs 10,000 x 40 ms =
+    400 concurrent single-hit invocations and 200 x 150 ms = 30 for batches; each forwarder gets 100
+    (single) or 2 (batched) batches a second, so 100 x (100 + 50 + 60 + 30) ms = 24 and
+    2 x 4,600 ms = 9.2."""
+    assert scaling.SQS_BATCH == 100  # the template's ForwarderBatchSize: the figures below assume it
     table = scaling.load_table(SHAPES)
 
     assert _cells(table, "API Gateway")[1:3] == ["10,000", "200"]
     assert _cells(table, "ingest concurrency")[1:3] == ["400", "30"]
-    assert _cells(table, "forwarder batches")[1:3] == ["400", "8"]
-    assert _cells(table, "forwarder concurrency")[1:3] == ["96", "37"]
-    assert _cells(table, "Lambda concurrency")[1:3] == ["496", "67"]
+    assert _cells(table, "forwarder batches")[1:3] == ["100", "2"]
+    assert _cells(table, "forwarder concurrency")[1:3] == ["24", "9.2"]
+    assert _cells(table, "Lambda concurrency")[1:3] == ["424", "39"]
     assert _cells(table, "GA4 claim writes")[1:3] == ["10,000", "200"]
-    assert _cells(table, "Firehose")[1:3] == ["1,600", "32"]
-    assert _cells(table, "Meta requests")[1:3] == ["400", "16"]  # 1,250 events a batch: 2 requests
+    assert _cells(table, "Firehose")[1:3] == ["400", "8"]
+    assert _cells(table, "Meta requests")[1:3] == ["100", "10"]  # 5,000 events a batch: 5 requests
 
 
 @pytest.mark.parametrize(
