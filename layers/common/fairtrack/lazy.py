@@ -4,12 +4,14 @@ A stage package (``fairtrack.stores``, ``fairtrack.consent``...) names its publi
 without importing every module behind it: a Lambda that needs one store must not pay, at cold start,
 for the modules of the others (the ingest handler leaves the consent receipts unloaded until the
 first receipt). The package's ``__getattr__`` imports the module that holds a name when the name is
-first read; the modules inside the layer import each other by full module path.
+first read, and keeps it in the package's namespace, so later reads are plain attribute reads; the
+modules inside the layer import each other by full module path.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 
 
@@ -24,6 +26,8 @@ def lazy_exports(package: str, modules: Mapping[str, tuple[str, ...]]) -> Callab
         module = where.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(f"{package}.{module}"), name)
+        value = getattr(importlib.import_module(f"{package}.{module}"), name)
+        setattr(sys.modules[package], name, value)  # read once: __getattr__ is not asked again
+        return value
 
     return getattr_

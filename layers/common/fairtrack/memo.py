@@ -35,10 +35,7 @@ class Memo(dict[K, V]):
 
     def keep(self, key: K, value: V) -> V:
         """Remember ``value`` for ``key`` (emptying the memo first when it is full); returns it."""
-        if len(self) >= self.limit:
-            self.clear()
-        self[key] = value
-        return value
+        return keep(self, key, value, self.limit)
 
 
 def keep(memo: dict[K, V], key: K, value: V, limit: int) -> V:

@@ -1,5 +1,5 @@
 """What the operator's documents share (the audit, the transparency table): Markdown cells that
-cannot break a table or render HTML, and the page style of their HTML form."""
+cannot break a table or render HTML, and the head and style of their HTML form."""
 
 from __future__ import annotations
 
@@ -26,3 +26,20 @@ def md(text: str) -> str:
 def md_code(text: str) -> str:
     """``text`` as inline code when it is safe as such, else as :func:`md` text."""
     return f"`{text}`" if re.fullmatch(r"[^`|<>&\\\s]+", text) else md(text)
+
+
+def html_head(title: str, css: str) -> list[str]:
+    """The lines of a standalone page up to ``<body>``: its CSP allows inline style only (no script,
+    nothing loaded from elsewhere); ``title`` is escaped."""
+    return [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{css}</style>",
+        "</head>",
+        "<body>",
+    ]

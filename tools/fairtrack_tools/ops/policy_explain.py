@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fairtrack.anonymise import formats
-from fairtrack_tools.ops.markup import BASE_CSS, md, md_code
+from fairtrack_tools.ops.markup import BASE_CSS, html_head, md, md_code
 from fairtrack_tools.ops.policy_files import LEGAL_BASIS_LABELS
 
 if TYPE_CHECKING:
@@ -177,16 +177,7 @@ def render_html(doc: Transparency) -> str:
     every piece of text from the policy is escaped."""
     e = html.escape
     out = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{e(doc.title)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
+        *html_head(doc.title, _CSS),
         f"<h1>{e(doc.title)}</h1>",
     ]
     out += [f"<p>{e(p)}</p>" for p in doc.intro]

@@ -201,8 +201,10 @@ def queue_state(sqs: Any, outputs: dict[str, str], prefix: str) -> str:
 def wait_for_lake(t: Target, source_id: str, message_id: str, since: datetime, timeout: float) -> Check:
     s3, bucket = t.client("s3"), t.outputs["LakeBucketName"]
     started = time.monotonic()
+    read: set[str] = set()  # objects already searched: a lake object is written once, never appended to
     while True:
-        keys = lake_keys(s3, bucket, source_id, since)
+        keys = [k for k in lake_keys(s3, bucket, source_id, since) if k not in read]
+        read.update(keys)
         if keys and lake_has_record(s3, bucket, keys, message_id):
             return Check("lake", True, f"record in s3://{bucket}/ after {time.monotonic() - started:.0f} s")
         failed = failed_event(s3, t.outputs["FailedEventsBucketName"], "lake", source_id, since)

@@ -9,7 +9,7 @@ from typing import Any
 
 from fairtrack_tools.ops.audit.document import DAY_SERIES, Chart, Part, Table, document, thousands
 from fairtrack_tools.ops.audit.read import as_day, summarise
-from fairtrack_tools.ops.markup import BASE_CSS, md, md_code
+from fairtrack_tools.ops.markup import BASE_CSS, html_head, md, md_code
 
 # -- Markdown -------------------------------------------------------------------------------------
 
@@ -130,16 +130,7 @@ def render_html(title: str, parts: list[Part]) -> str:
     says so); every piece of text from the log is escaped."""
     e = html.escape
     out = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{e(title)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
+        *html_head(title, _CSS),
     ]
     charts = 0
     for kind, payload in parts:
