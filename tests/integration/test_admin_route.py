@@ -70,10 +70,16 @@ def test_export_returns_the_subjects_records_only(
     assert SUBJECT not in text and held not in text  # never logged
 
 
-def test_erase_records_the_iam_caller_as_who(cloud: LocalCloud, held: str, load_handler: Any, context: Any) -> None:
+def test_erase_records_the_iam_caller_as_who(
+    cloud: LocalCloud, held: str, load_handler: Any, context: Any, logs: io.StringIO
+) -> None:
     admin = load_handler("AdminFunction").handler
     response = admin(admin_request("DELETE", "anonymousId", SUBJECT), context)
     assert response["statusCode"] == 200, response
+    # the log line names the operator role, never the session (often the operator's e-mail)
+    text = logs.getvalue()
+    assert "subject erased" in text and OPERATOR.rsplit("/", 1)[0] in text
+    assert OPERATOR not in text and "/alice" not in text
     record = json.loads(response["body"])
     assert record["who"] == OPERATOR
     assert record["what"]["consent_receipts_deleted"] == 1

@@ -155,7 +155,9 @@ def admin_app(settings: Callable[[], AdminSettings]) -> APIGatewayHttpResolver:
         clients = {"dynamodb": client("dynamodb"), "s3": client("s3")}
         record = subjects.erase(clients, stores(), found, who)
         metrics.add_metric(name="SubjectsErased", unit="Count", value=1)
-        logger.info("subject erased", extra={"kind": kind, "who": who, "what": record["what"]})
+        # the role, not the session: a session name is often the operator's e-mail (IAM Identity
+        # Center); the erasure record keeps the whole ARN, in the access-controlled policy table
+        logger.info("subject erased", extra={"kind": kind, "role": who.rsplit("/", 1)[0], "what": record["what"]})
         return json_response(200, record)
 
     errors.install(app, ADMIN_REFUSALS)
