@@ -298,7 +298,9 @@ def anonymise_cpu(options: Options) -> list[Row]:
     def stage() -> None:
         ing.anonymiser.forget()  # every URL, agent, id and text of the batch computed afresh: the worst case
         for hit in canonical:
-            ing.anonymise(hit, policy, granted=granted, visitor=None, source_id=events.SOURCE_ID, result=result)
+            ing.anonymiser.anonymise(
+                hit, policy, granted=granted, visitor=None, source_id=events.SOURCE_ID, result=result
+            )
 
     with quiet():
         stage()
