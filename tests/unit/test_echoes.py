@@ -3,47 +3,25 @@ titles, and a hit's own raw ids echoed in its URL or properties (found by the pr
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `bench`
-
-from bench.fakes import DiscardingSender, MemoryPolicyStore, all_destinations_settings, memory_ingestor
-from fairtrack.envelope import Envelope
-from fairtrack.ingest import IngestRequest
+from unit_ingest import basic_auth, ingest_request, memory_ingest, queued_events
 
 KEY = "echo-key"
 CONSENT = {"categoryPreferences": {"analytics": True}}
 
 
 def send(body: Any, kind: str = "page") -> tuple[Any, dict[str, Any] | None]:
-    request = IngestRequest(
-        body=json.dumps(body),
-        is_base64=False,
-        headers={"authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()},
-        query={},
-        source_ip="198.51.100.7",
-        received_at=datetime.now(UTC),
-        request_id="echo",
-    )
-    sender = DiscardingSender()
-    ingestor = memory_ingestor(all_destinations_settings(), MemoryPolicyStore(KEY, "web"), sender)
+    ingestor, _, sender = memory_ingest(KEY)
+    request = ingest_request(json.dumps(body), headers=basic_auth(KEY), request_id="echo")
     result = ingestor.segment_batch(request) if kind == "batch" else ingestor.segment(request, kind)
-    lake = [
-        e.event
-        for _, raw in sender.last
-        if (env := Envelope.model_validate_json(raw)).destination == "lake"
-        for e in env.events
-    ]
+    lake = queued_events(sender, "lake")
     return result, (lake[0] if lake else None)
 
 
@@ -137,19 +115,8 @@ def test_a_request_counted_echo_free_holds_no_echo_and_an_echo_is_always_searche
     parsed, _, sent_at = batch_events(json.loads(raw))
     hits = [parse_event(e, implied_type=None).to_hit(datetime.now(UTC), sent_at) for _, e in parsed]  # type: ignore[union-attr]
     assert echo_free(raw, hits) is not echoed
-    sender = DiscardingSender()
-    ingestor = memory_ingestor(all_destinations_settings(), MemoryPolicyStore(KEY, "web"), sender)
-    ingestor.segment_batch(
-        IngestRequest(
-            body=raw.decode(),
-            is_base64=False,
-            headers={"authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()},
-            query={},
-            source_ip="198.51.100.7",
-            received_at=datetime.now(UTC),
-            request_id="echo",
-        )
-    )
+    ingestor, _, sender = memory_ingest(KEY)
+    ingestor.segment_batch(ingest_request(raw.decode(), headers=basic_auth(KEY), request_id="echo"))
     queued = "".join(body for _, body in sender.last)
     assert queued, "nothing was queued: the check would hold vacuously"
     assert uid not in queued  # neither the id fields (pseudonymised) nor any echo (replaced by [id])

@@ -3,17 +3,10 @@ a ``format_mismatch`` row per field (destination ``ingest``) with the attribute'
 
 from __future__ import annotations
 
-import base64
 import json
-import sys
-from datetime import UTC, datetime
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `bench`
+from unit_ingest import basic_auth, ingest_request, memory_ingest, queued_envelopes
 
-from bench.fakes import DiscardingSender, MemoryPolicyStore, all_destinations_settings, memory_ingestor
-from fairtrack.envelope import Envelope
-from fairtrack.ingest import IngestRequest
 from fairtrack_tools.ops import audit
 
 KEY = "mismatch-key"
@@ -33,26 +26,13 @@ def test_a_value_its_format_refuses_is_logged_as_a_format_mismatch_and_shown_in_
         }
         for i in range(3)
     ]
-    request = IngestRequest(
-        body=json.dumps({"batch": events}),
-        is_base64=False,
-        headers={"authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()},
-        query={},
-        source_ip="198.51.100.7",
-        received_at=datetime.now(UTC),
-        request_id="mismatch",
+    ingestor, _, sender = memory_ingest(KEY)
+    result = ingestor.segment_batch(
+        ingest_request(json.dumps({"batch": events}), headers=basic_auth(KEY), request_id="mismatch")
     )
-    sender = DiscardingSender()
-    ingestor = memory_ingestor(all_destinations_settings(), MemoryPolicyStore(KEY, "web"), sender)
-    result = ingestor.segment_batch(request)
 
     assert result.format_mismatches == 6
-    rows = [
-        row
-        for _, body in sender.last
-        if (env := Envelope.model_validate_json(body)).destination == "lake"
-        for row in env.decisions
-    ]
+    rows = [row for env in queued_envelopes(sender, "lake") for row in env.decisions]
     mismatches = {
         (r["destination"], r["field"], r["reason"], r["purpose"]): r["count"]
         for r in rows

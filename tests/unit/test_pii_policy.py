@@ -4,23 +4,19 @@ product's ``name``."""
 
 from __future__ import annotations
 
-import base64
 import json
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
+from unit_ingest import basic_auth, ingest_request, memory_ingest, queued_events
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `bench`
-
-from bench.fakes import DiscardingSender, MemoryPolicyStore, all_destinations_settings, load_policy_doc, memory_ingestor
+from bench.fakes import load_policy_doc
 from fairtrack.anonymise import pii
-from fairtrack.envelope import Envelope
 from fairtrack.ingest import IngestRequest
 
 KEY = "pii-key"
+RECEIVED_AT = datetime(2026, 11, 25, tzinfo=UTC)
 
 
 def request(properties: dict[str, Any]) -> IngestRequest:
@@ -31,31 +27,16 @@ def request(properties: dict[str, Any]) -> IngestRequest:
         "properties": properties,
         "context": {"consent": {"categoryPreferences": {"analytics": True}}},
     }
-    return IngestRequest(
-        body=json.dumps(body),
-        is_base64=False,
-        headers={"authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()},
-        query={},
-        source_ip="198.51.100.7",
-        received_at=datetime(2026, 11, 25, tzinfo=UTC),
-        request_id="pii",
-    )
+    return ingest_request(json.dumps(body), headers=basic_auth(KEY), received_at=RECEIVED_AT, request_id="pii")
 
 
 def ingest(rule: str | None, properties: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
     doc = load_policy_doc()
     if rule is not None:
         doc["defaults"]["pii"] = rule
-    sender = DiscardingSender()
-    ingestor = memory_ingestor(all_destinations_settings(), MemoryPolicyStore(KEY, "web", policy_doc=doc), sender)
+    ingestor, _, sender = memory_ingest(KEY, policy_doc=doc)
     result = ingestor.segment(request(properties), "track")
-    lake = [
-        e.event
-        for _, body in sender.last
-        if (env := Envelope.model_validate_json(body)).destination == "lake"
-        for e in env.events
-    ]
-    return result, lake
+    return result, queued_events(sender, "lake")
 
 
 PERSONAL = {"plan": "pro", "note": "call me on +49 170 1234567", "firstName": "Jane", "name": "Pro plan"}

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `bench`
+from unit_ingest import MemoryIngest, basic_auth, ingest_request, memory_ingest, queued_events
 
-from bench.fakes import BENCH_KEY, DiscardingSender, MemoryPolicyStore, all_destinations_settings, memory_ingestor
+from bench.fakes import BENCH_KEY
 from fairtrack.anonymise.pseudonym import Pseudonymiser
-from fairtrack.envelope import Envelope
 from fairtrack.ingest import IngestRequest
 from fairtrack.stores.policy_table import SUPPRESSED_ID
 
 KEY = "suppress-key"
+RECEIVED_AT = datetime(2026, 11, 25, tzinfo=UTC)
 
 
 def request(anonymous_id: str, user_id: str | None = None) -> IngestRequest:
@@ -29,27 +26,14 @@ def request(anonymous_id: str, user_id: str | None = None) -> IngestRequest:
     }
     if user_id:
         body["userId"] = user_id
-    return IngestRequest(
-        body=json.dumps(body),
-        is_base64=False,
-        headers={"authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()},
-        query={},
-        source_ip="198.51.100.7",
-        received_at=datetime(2026, 11, 25, tzinfo=UTC),
-        request_id="suppress",
-    )
+    return ingest_request(json.dumps(body), headers=basic_auth(KEY), received_at=RECEIVED_AT, request_id="suppress")
 
 
-def setup(*subjects: str) -> tuple[Any, MemoryPolicyStore, DiscardingSender]:
-    store = MemoryPolicyStore(KEY, "web")
+def setup(*subjects: str) -> MemoryIngest:
+    ingest = memory_ingest(KEY)
     if subjects:
-        store.table.items[SUPPRESSED_ID] = json.dumps({"subjects": list(subjects)})
-    sender = DiscardingSender()
-    return memory_ingestor(all_destinations_settings(), store, sender), store, sender
-
-
-def delivered(sender: DiscardingSender) -> list[dict[str, Any]]:
-    return [e.event for _, body in sender.last for e in Envelope.model_validate_json(body).events]
+        ingest.store.table.items[SUPPRESSED_ID] = json.dumps({"subjects": list(subjects)})
+    return ingest
 
 
 def test_a_suppressed_visitor_is_dropped_with_a_reason_and_others_are_not() -> None:
@@ -58,7 +42,7 @@ def test_a_suppressed_visitor_is_dropped_with_a_reason_and_others_are_not() -> N
 
     result = ingestor.segment(request("visitor-erased"), "track")
     assert result.accepted == 1 and result.suppressed == 1
-    assert delivered(sender) == []
+    assert queued_events(sender) == []
     skipped = {(d.destination, d.reason) for d in result.decisions if d.action == "skipped"}
     # every destination that would have received it says why it did not (Meta: no advertising anyway)
     assert skipped == {
@@ -69,14 +53,14 @@ def test_a_suppressed_visitor_is_dropped_with_a_reason_and_others_are_not() -> N
     }
 
     result = ingestor.segment(request("visitor-kept"), "track")
-    assert result.suppressed == 0 and delivered(sender)
+    assert result.suppressed == 0 and queued_events(sender)
 
 
 def test_a_suppressed_user_is_dropped_whatever_device_it_uses() -> None:
     erased = Pseudonymiser(BENCH_KEY).pseudonym("userId", "user-42")
     ingestor, _, sender = setup(erased)
     result = ingestor.segment(request("a-new-device", user_id="user-42"), "track")
-    assert result.suppressed == 1 and delivered(sender) == []
+    assert result.suppressed == 1 and queued_events(sender) == []
 
 
 def test_the_list_is_read_through_the_cache_not_per_hit() -> None:
