@@ -65,6 +65,37 @@ class Comparison:
     rounds: int
 
 
+def timed_row(
+    key: str,
+    figure: str,
+    c: Comparison,
+    *,
+    baseline_label: str,
+    note: str,
+    per: int = 1,
+    max_ratio: float | None = None,
+    target: str = "informational",
+    passed: bool | None = None,
+) -> Row:
+    """The row of a CPU timing: subject and baseline in µs per call, or per item where each call
+    handles ``per`` of them (the hits of a batch), and the timing's own ratio. With ``max_ratio``
+    the target is that ratio; else ``target`` and ``passed`` as given (informational by default)."""
+    if max_ratio is not None:
+        target, passed = f"<= {max_ratio:g}x", c.ratio <= max_ratio
+    return Row(
+        key=key,
+        figure=figure,
+        value=c.subject_ns / per / 1000,
+        unit="µs",
+        baseline=c.baseline_ns / per / 1000,
+        baseline_label=baseline_label,
+        ratio=c.ratio,
+        target=target,
+        passed=passed,
+        note=note,
+    )
+
+
 def initialised() -> None:
     """What each handler module does once its initialisation is over (``gc.freeze()`` as its last
     statement): move every object that exists now to the collector's permanent generation.

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic_core import from_json
 
 from bench import events
-from bench.core import Options, Row, compare, initialised, ratio
+from bench.core import Options, Row, compare, initialised, ratio, timed_row
 from bench.fakes import DiscardingSender, MemoryPolicyStore, all_destinations_settings, memory_ingestor, quiet
 from fairtrack.ingest import Ingestor, IngestResult
 from fairtrack.policy import NECESSARY, Policy
@@ -77,18 +77,14 @@ def batch_cpu(options: Options) -> list[Row]:
     with quiet():
         ing.segment_batch(request)  # fails loudly here if the setup is wrong, not inside a timing
         c = compare(lambda: ing.segment_batch(request), lambda: json_floor(body), options)
-    per_hit_us, floor_us = c.subject_ns / BATCH_HITS / 1000, c.baseline_ns / BATCH_HITS / 1000
     return [
-        Row(
-            key="ingest.batch.cpu_per_hit",
-            figure=f"ingest CPU per hit, {BATCH_HITS}-hit batch",
-            value=per_hit_us,
-            unit="µs",
-            baseline=floor_us,
+        timed_row(
+            "ingest.batch.cpu_per_hit",
+            f"ingest CPU per hit, {BATCH_HITS}-hit batch",
+            c,
+            per=BATCH_HITS,
             baseline_label="(JSON floor)",
-            ratio=c.ratio,
-            target=f"<= {BATCH_RATIO_TARGET:g}x",
-            passed=c.ratio <= BATCH_RATIO_TARGET,
+            max_ratio=BATCH_RATIO_TARGET,
             note=f"{len(body.encode()) // BATCH_HITS} bytes per hit; median of {c.rounds} rounds",
         )
     ]
@@ -117,16 +113,12 @@ def libraries_cpu(options: Options) -> list[Row]:
     libraries()
     c = compare(libraries, lambda: json_floor(body), options)
     return [
-        Row(
-            key="ingest.batch.libraries_per_hit",
-            figure=f"the libraries' part of it: parse, validate, {len(receiving)} envelopes",
-            value=c.subject_ns / BATCH_HITS / 1000,
-            unit="µs",
-            baseline=c.baseline_ns / BATCH_HITS / 1000,
+        timed_row(
+            "ingest.batch.libraries_per_hit",
+            f"the libraries' part of it: parse, validate, {len(receiving)} envelopes",
+            c,
+            per=BATCH_HITS,
             baseline_label="(JSON floor)",
-            ratio=c.ratio,
-            target="informational",
-            passed=None,
             note="pydantic-core parse, the Segment event model, one envelope per receiving destination "
             f"({', '.join(receiving)}); the rest of the ingest figure is fairtrack's own work",
         )
@@ -140,18 +132,14 @@ def single_cpu(options: Options) -> list[Row]:
     with quiet():
         ing.segment(request, "track")
         c = compare(lambda: ing.segment(request, "track"), lambda: json_floor(body), options)
-    us = c.subject_ns / 1000
     return [
-        Row(
-            key="ingest.single.cpu_per_request",
-            figure="single-hit request CPU (/v1/track, no AWS)",
-            value=us,
-            unit="µs",
-            baseline=c.baseline_ns / 1000,
+        timed_row(
+            "ingest.single.cpu_per_request",
+            "single-hit request CPU (/v1/track, no AWS)",
+            c,
             baseline_label="(JSON floor)",
-            ratio=c.ratio,
             target=f"<= {SINGLE_US_TARGET:g} µs",
-            passed=us <= SINGLE_US_TARGET,
+            passed=c.subject_ns / 1000 <= SINGLE_US_TARGET,
             note=f"{len(body.encode())} bytes; median of {c.rounds} rounds",
         )
     ]
@@ -305,18 +293,13 @@ def anonymise_cpu(options: Options) -> list[Row]:
     with quiet():
         stage()
         c = compare(stage, lambda: json_floor(body), options)
-    per_hit, floor = c.subject_ns / BATCH_HITS / 1000, c.baseline_ns / BATCH_HITS / 1000
     return [
-        Row(
-            key="ingest.anonymise.cpu_per_hit",
-            figure="anonymisation stage CPU per hit (50-hit batch)",
-            value=per_hit,
-            unit="µs",
-            baseline=floor,
+        timed_row(
+            "ingest.anonymise.cpu_per_hit",
+            "anonymisation stage CPU per hit (50-hit batch)",
+            c,
+            per=BATCH_HITS,
             baseline_label="(JSON floor)",
-            ratio=c.ratio,
-            target="informational",
-            passed=None,
             note="the whole stage: pseudonyms, reduced user agent, URL cleaning, PII scan, echoed ids, "
             "conform to the catalogue's formats; per-container memos cleared each round",
         )

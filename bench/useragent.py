@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from bench import events
-from bench.core import Options, Row, compare
+from bench.core import Comparison, Options, Row, compare, timed_row
 from bench.ingest import json_floor
 from fairtrack.anonymise import useragent
 
@@ -134,35 +134,24 @@ def per_call(options: Options) -> list[Row]:
     calls = (after.hits - before.hits) + (after.misses - before.misses)
     hit_rate = (after.hits - before.hits) / calls if calls else 0.0
 
+    def row(kind: str, figure: str, c: Comparison, max_ratio: float, note: str) -> Row:
+        return timed_row(
+            f"useragent.{kind}_per_call",
+            f"user agent: {figure} per call",
+            c,
+            baseline_label="(JSON floor, 1 hit)",
+            max_ratio=max_ratio,
+            note=f"{note}; median of {c.rounds} rounds",
+        )
+
+    cached_note = f"{len(cached_uas)} user agents already parsed"
+    uncached_note = (
+        f"{DISTINCT_USER_AGENTS:,} distinct user agents cycled through a {useragent.CACHE_SIZE:,}-entry "
+        f"cache (hit rate {hit_rate:.0%}); resolver {useragent.resolver_name()}"
+    )
     return [
-        Row(
-            key="useragent.cached_per_call",
-            figure="user agent: cached reduce per call",
-            value=cached.subject_ns / 1000,
-            unit="µs",
-            baseline=cached.baseline_ns / 1000,
-            baseline_label="(JSON floor, 1 hit)",
-            ratio=cached.ratio,
-            target=f"<= {CACHED_RATIO_TARGET:g}x",
-            passed=cached.ratio <= CACHED_RATIO_TARGET,
-            note=f"{len(cached_uas)} user agents already parsed; median of {cached.rounds} rounds",
-        ),
-        Row(
-            key="useragent.uncached_per_call",
-            figure="user agent: uncached parse per call",
-            value=uncached.subject_ns / 1000,
-            unit="µs",
-            baseline=uncached.baseline_ns / 1000,
-            baseline_label="(JSON floor, 1 hit)",
-            ratio=uncached.ratio,
-            target=f"<= {UNCACHED_RATIO_TARGET:g}x",
-            passed=uncached.ratio <= UNCACHED_RATIO_TARGET,
-            note=(
-                f"{DISTINCT_USER_AGENTS:,} distinct user agents cycled through a {useragent.CACHE_SIZE:,}-entry "
-                f"cache (hit rate {hit_rate:.0%}); resolver {useragent.resolver_name()}; "
-                f"median of {uncached.rounds} rounds"
-            ),
-        ),
+        row("cached", "cached reduce", cached, CACHED_RATIO_TARGET, cached_note),
+        row("uncached", "uncached parse", uncached, UNCACHED_RATIO_TARGET, uncached_note),
     ]
 
 
