@@ -7,35 +7,22 @@ import gzip
 import json
 import zlib
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
+from unit_ingest import ingest_request
 
 from fairtrack.api import body as request_body
 from fairtrack.api.body import MAX_REQUEST_BYTES, decode_body, parse_json, write_key_of
 from fairtrack.errors import ClientError
-from fairtrack.ingest import IngestRequest
 
 EVENT = {"type": "track", "event": "Viewed", "anonymousId": "a-1"}
 EVENT_BYTES = json.dumps(EVENT).encode()
 
 
-def request(
-    body: str | None = None,
-    *,
-    is_base64: bool = False,
-    headers: dict[str, str] | None = None,
-    query: dict[str, str] | None = None,
-) -> IngestRequest:
-    return IngestRequest(
-        body=body,
-        is_base64=is_base64,
-        headers=headers or {},
-        query=query or {},
-        source_ip="198.51.100.7",
-        received_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
-        request_id="req-1",
-    )
+# a request as API Gateway hands it over (the time is any fixed one)
+request = partial(ingest_request, received_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
 
 
 def b64(data: bytes) -> str:

@@ -27,6 +27,7 @@ import logging
 import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any, get_args
 
@@ -34,6 +35,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import event as note
 from hypothesis import strategies as st
+from unit_ingest import ingest_request
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `bench`
 
@@ -76,26 +78,24 @@ def _no_info_logs() -> Any:
 # -- running a request ----------------------------------------------------------------------------
 
 
-def make_request(
-    body: str | None,
-    *,
-    is_base64: bool = False,
-    headers: dict[str, str] | None = None,
-    query: dict[str, str] | None = None,
-) -> IngestRequest:
-    return IngestRequest(
-        body=body,
-        is_base64=is_base64,
-        headers={k.lower(): v for k, v in (headers or {}).items()},
-        query=query or {},
-        source_ip="198.51.100.7",
-        received_at=RECEIVED_AT,
-        request_id="prop-request",
-    )
+make_request = partial(ingest_request, received_at=RECEIVED_AT, request_id="prop-request")
 
 
 def basic(user: str, password: str = "") -> dict[str, str]:
     return {"authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def event_holding(value: str, where: str, *, key: str = "k", field_prefix: str = "") -> dict[str, Any]:
+    """A track event with ``value`` in ``where``: a property (named ``key``), the page title, or a
+    top-level field (after ``field_prefix``)."""
+    event: dict[str, Any] = {"type": "track", "event": "x", "anonymousId": "a"}
+    if where == "properties":
+        event["properties"] = {key: value}
+    elif where == "context.page.title":
+        event["context"] = {"page": {"title": value}}
+    else:
+        event[where] = field_prefix + value
+    return event
 
 
 def run(request: IngestRequest, route: str | None) -> IngestResult | ClientError:
@@ -458,13 +458,7 @@ def test_huge_strings_are_accepted_or_a_4xx_without_echo(
     """Given a huge string (past the 32 KB event and 500 KB request limits) in any field, plain or
     gzipped (a gzip bomb of sorts), then the answer is a result or a 4xx and the string is not echoed."""
     huge = (CANARY * (size // len(CANARY) + 1))[:size]
-    event: dict[str, Any] = {"type": "track", "event": "x", "anonymousId": "a"}
-    if where == "properties":
-        event["properties"] = {"blob": huge}
-    elif where == "context.page.title":
-        event["context"] = {"page": {"title": huge}}
-    else:
-        event[where] = huge
+    event = event_holding(huge, where, key="blob")
     raw = json.dumps(event if route is not None else {"batch": [event]}).encode()
     headers = basic(WRITE_KEY)
     if gzipped:
@@ -593,13 +587,7 @@ def test_lone_surrogate_in_an_event_is_read_as_a_replacement_character(
 ) -> None:
     """An unpaired surrogate escape (half an emoji a client cut) is valid JSON: the event is kept,
     the half character read as U+FFFD (it used to crash, then to lose the whole batch)."""
-    event: dict[str, Any] = {"type": "track", "event": "x", "anonymousId": "a"}
-    if where == "properties":
-        event["properties"] = {"k": surrogate}
-    elif where == "context.page.title":
-        event["context"] = {"page": {"title": surrogate}}
-    else:
-        event[where] = "a" + surrogate
+    event = event_holding(surrogate, where, field_prefix="a")
     outcome = run(make_request(one_event_body(event, route), headers=basic(WRITE_KEY)), route)
     assert isinstance(outcome, IngestResult)
     assert (outcome.accepted, outcome.rejected) == (1, [])
