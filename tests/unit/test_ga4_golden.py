@@ -23,10 +23,15 @@ from fairtrack.anonymise.userdata import ga4_user_data
 from fairtrack.destinations import Delivery, EventRef, Mapping
 from fairtrack.destinations.ga4 import meter_revenue_without_currency
 from fairtrack.destinations.ga4_mapping import map_ga4
-from fairtrack.destinations.ga4_rules import RESERVED_EVENT_NAMES
+from fairtrack.destinations.ga4_rules import RESERVED_EVENT_NAMES, RESERVED_PREFIXES, RESERVED_USER_PROPERTY_NAMES
 from fairtrack.hit import UserData
 from fairtrack.protocols import gtag
 from fairtrack.protocols.segment import parse_event
+from fairtrack_tools.local.validators.ga4 import (
+    GA4_REFERENCE_EVENT_NAMES,
+    GA4_REFERENCE_PREFIXES,
+    GA4_RESERVED_USER_PROPERTIES,
+)
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ANALYTICS = ["necessary", "analytics"]
@@ -68,47 +73,20 @@ def sha(text: str) -> str:
 
 
 # --- item 5: MP reference, "Reserved names" ----------------------------------------------------------
-# "Reserved event names": the exact list below; "Reserved parameter names"/prefixes: names may not
-# begin with ga_, google_ or firebase_. Nothing else is reserved.
-
-RESERVED_FROM_THE_REFERENCE = [
-    "ad_activeview",
-    "ad_click",
-    "ad_exposure",
-    "ad_impression",
-    "ad_query",
-    "ad_reward",
-    "adunit_exposure",
-    "app_background",
-    "app_clear_data",
-    "app_exception",
-    "app_remove",
-    "app_store_refund",
-    "app_store_subscription_cancel",
-    "app_store_subscription_convert",
-    "app_store_subscription_renew",
-    "app_update",
-    "app_upgrade",
-    "dynamic_link_app_open",
-    "dynamic_link_app_update",
-    "dynamic_link_first_open",
-    "error",
-    "first_open",
-    "first_visit",
-    "in_app_purchase",
-    "notification_dismiss",
-    "notification_foreground",
-    "notification_open",
-    "notification_receive",
-    "os_update",
-    "session_start",
-    "session_start_with_rollout",
-    "user_engagement",
-]
+# "Reserved event names": an exact list; "Reserved parameter names"/prefixes: names may not begin
+# with ga_, google_ or firebase_. Nothing else is reserved. The lists are written from that page as
+# data beside the local GA4 validator (local/validators/ga4_reserved.json), independent of the layer,
+# whose lists these tests hold to them.
+RESERVED_FROM_THE_REFERENCE = sorted(GA4_REFERENCE_EVENT_NAMES)
 
 
 def test_the_reserved_list_is_the_references_list() -> None:
     assert sorted(RESERVED_EVENT_NAMES) == RESERVED_FROM_THE_REFERENCE
+
+
+def test_the_reserved_prefixes_and_user_property_names_are_the_references() -> None:
+    assert sorted(RESERVED_PREFIXES) == sorted(GA4_REFERENCE_PREFIXES)
+    assert RESERVED_USER_PROPERTY_NAMES == GA4_RESERVED_USER_PROPERTIES
 
 
 @pytest.mark.parametrize("name", [*RESERVED_FROM_THE_REFERENCE, "ga_custom", "google_thing", "firebase_x"])

@@ -34,8 +34,10 @@ parameter checks (``validation_behavior: ENFORCE_RECOMMENDATIONS``).
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Final
 
 from fairtrack_tools.local.validators.common import (
@@ -77,54 +79,19 @@ GA4_MAX_USER_ID: Final = 256
 GA4_LONG_VALUES: Final = {"page_location": 1000, "page_referrer": 420, "page_title": 300}
 GA4_MAX_BACKDATE: Final = timedelta(hours=72)
 
-GA4_RESERVED_EVENT_NAMES: Final = frozenset(
-    {
-        "ad_activeview",
-        "ad_click",
-        "ad_exposure",
-        "ad_impression",
-        "ad_query",
-        "ad_reward",
-        "adunit_exposure",
-        "app_background",
-        "app_clear_data",
-        "app_exception",
-        "app_remove",
-        "app_store_refund",
-        "app_store_subscription_cancel",
-        "app_store_subscription_convert",
-        "app_store_subscription_renew",
-        "app_uninstall",
-        "app_update",
-        "app_upgrade",
-        "dynamic_link_app_open",
-        "dynamic_link_app_update",
-        "dynamic_link_first_open",
-        "error",
-        "firebase_campaign",
-        "firebase_in_app_message_action",
-        "firebase_in_app_message_dismiss",
-        "firebase_in_app_message_impression",
-        "first_open",
-        "first_visit",
-        "in_app_purchase",
-        "notification_dismiss",
-        "notification_foreground",
-        "notification_open",
-        "notification_receive",
-        "notification_send",
-        "os_update",
-        "session_start",
-        "session_start_with_rollout",
-        "user_engagement",
-    }
-)
-GA4_RESERVED_EVENT_PREFIXES: Final = ("ad_", "_", "firebase_", "google_", "ga_")
-GA4_RESERVED_PARAM_PREFIXES: Final = ("google_", "ga_", "firebase_", "_")
-GA4_RESERVED_USER_PROPERTIES: Final = frozenset(
-    {"first_open_time", "first_visit_time", "last_deep_link_referrer", "user_id", "first_open_after_install"}
-)
-GA4_RESERVED_USER_PROPERTY_PREFIXES: Final = ("google_", "ga_", "firebase_")
+# Reserved names: the MP reference's lists and what this validator refuses beyond them, as data
+# (ga4_reserved.json, which tests/unit/test_ga4_golden.py also holds the layer's lists against).
+GA4_RESERVED_PATH: Final = Path(__file__).with_name("ga4_reserved.json")
+_RESERVED: Final[dict[str, Any]] = json.loads(GA4_RESERVED_PATH.read_text("utf-8"))
+_REFERENCE: Final[dict[str, list[str]]] = _RESERVED["reference"]
+_STRICTER: Final[dict[str, list[str]]] = _RESERVED["validator_stricter"]
+GA4_REFERENCE_EVENT_NAMES: Final = frozenset(_REFERENCE["event_names"])
+GA4_REFERENCE_PREFIXES: Final = tuple(_REFERENCE["prefixes"])
+GA4_RESERVED_EVENT_NAMES: Final = GA4_REFERENCE_EVENT_NAMES | frozenset(_STRICTER["event_names"])
+GA4_RESERVED_EVENT_PREFIXES: Final = (*GA4_REFERENCE_PREFIXES, *_STRICTER["event_prefixes"])
+GA4_RESERVED_PARAM_PREFIXES: Final = (*GA4_REFERENCE_PREFIXES, *_STRICTER["param_prefixes"])
+GA4_RESERVED_USER_PROPERTIES: Final = frozenset(_REFERENCE["user_property_names"])
+GA4_RESERVED_USER_PROPERTY_PREFIXES: Final = GA4_REFERENCE_PREFIXES
 
 GA4_TOP_LEVEL: Final = frozenset(
     {
