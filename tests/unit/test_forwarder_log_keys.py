@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from ga4_track_hits import track_hit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,16 +45,7 @@ def test_fixed_labels_are_kept_and_client_names_are_counted_as_key() -> None:
 
 
 def event(properties: dict[str, Any], traits: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "track",
-        "messageId": "e-1",
-        "timestamp": "2026-11-25T10:00:00.123Z",
-        "receivedAt": "2026-11-25T10:00:01.000Z",
-        "event": "Button Clicked",
-        "anonymousId": "p-3f2a",
-        "properties": properties,
-        "context": {"traits": traits},
-    }
+    return track_hit(properties=properties, context={"traits": traits})
 
 
 names = st.one_of(

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from ga4_track_hits import track_hit as hit
 
 from fairtrack.anonymise.userdata import ga4_user_data
 from fairtrack.destinations import Delivery, EventRef, Mapping
@@ -37,19 +38,6 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ANALYTICS = ["necessary", "analytics"]
 DENIED = '"consent":{"ad_user_data":"DENIED","ad_personalization":"DENIED"}'
 MICROS = 1795600800123000  # 2026-11-25T10:00:00.123Z
-
-
-def hit(**fields: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "type": "track",
-        "messageId": "e-1",
-        "timestamp": "2026-11-25T10:00:00.123Z",
-        "receivedAt": "2026-11-25T10:00:01.000Z",
-        "event": "Button Clicked",
-        "anonymousId": "p-3f2a",
-    }
-    event.update(fields)
-    return {k: v for k, v in event.items() if v is not None}
 
 
 def run(*events: dict[str, Any]) -> Mapping:

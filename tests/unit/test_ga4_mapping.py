@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from ga4_track_hits import track_hit as hit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,19 +33,6 @@ LAST_HASH = "799ef92a11af918e3fb741df42934f3b568ed2d93ac1df74f1b8d41a27932a6f"
 DENIED = '"consent":{"ad_user_data":"DENIED","ad_personalization":"DENIED"}'
 GRANTED = '"consent":{"ad_user_data":"GRANTED","ad_personalization":"GRANTED"}'
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-def hit(**fields: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "type": "track",
-        "messageId": "e-1",
-        "timestamp": "2026-11-25T10:00:00.123Z",
-        "receivedAt": "2026-11-25T10:00:01.000Z",
-        "event": "Button Clicked",
-        "anonymousId": "p-3f2a",
-    }
-    event.update(fields)
-    return {k: v for k, v in event.items() if v is not None}
 
 
 def run(*events: dict[str, Any], purposes: list[str] | None = None, **options: Any) -> Mapping:
