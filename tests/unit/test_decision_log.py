@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import copy
 import gzip
+import io
 import json
 import re
 from collections import Counter
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from unit_policy_docs import default_policy, purposes, type_attribute
 
 from fairtrack.destinations import Delivery, DeliveryReport, EventRef, Failure
 from fairtrack.forwarder import Forwarder
@@ -35,7 +35,6 @@ from fairtrack.stores.decision_log import (
 )
 from fairtrack_tools.ops import audit
 
-ROOT = Path(__file__).resolve().parents[2]
 ANONYMOUS_ID = "p-0cc175b9c0f1b6a831c399e269772661"  # a gateway pseudonym, as ingest makes it
 ROW_KEYS = {"day", "source", "destination", "field", "action", "reason", "purpose", "legal_basis", "policy_version"}
 ANALYTICS = ["analytics", "necessary"]
@@ -43,8 +42,7 @@ ANALYTICS = ["analytics", "necessary"]
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    doc = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
-    return Policy.model_validate({**doc, "version": 4})
+    return default_policy(4)
 
 
 def hit(message_id: str, *, day: str = "2026-11-24", properties: bool = True, url: bool = False) -> dict[str, Any]:
@@ -156,18 +154,8 @@ def test_a_skip_names_the_missing_purpose_and_its_legal_basis(policy: Policy) ->
 
 def test_any_of_requirements_keep_every_purpose_and_basis() -> None:
     doc = {
-        "purposes": {
-            "necessary": {"legal_basis": "legitimate_interest"},
-            "analytics": {"legal_basis": "consent"},
-            "fraud": {"legal_basis": "legitimate_interest"},
-        },
-        "attributes": {
-            "type": {
-                "purpose": "necessary",
-                "format": "enum",
-                "values": ["track", "page", "screen", "identify", "group", "alias"],
-            }
-        },
+        "purposes": purposes(necessary="legitimate_interest", analytics="consent", fraud="legitimate_interest"),
+        "attributes": {"type": type_attribute()},
         "destinations": {"webhook": {"requires": {"any": ["analytics", "fraud"]}, "attributes": ["type"]}},
     }
     policy = Policy.model_validate(doc)
@@ -682,32 +670,25 @@ def test_an_empty_period_says_so() -> None:
     assert "## Sign-off" in text
 
 
+class ReadS3:
+    """What the audit reads of S3: listings by prefix (each prefix listed is recorded) and objects."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+        self.prefixes: list[str] = []
+
+    def get_paginator(self, name: str) -> ReadS3:
+        return self
+
+    def paginate(self, Bucket: str, Prefix: str) -> list[dict[str, Any]]:
+        self.prefixes.append(Prefix)
+        return [{"Contents": [{"Key": k} for k in sorted(self.objects) if k.startswith(Prefix)]}]
+
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        return {"Body": io.BytesIO(self.objects[Key])}
+
+
 def test_load_rows_reads_only_the_period_and_adds_up(policy: Policy) -> None:
-    class Body:
-        def __init__(self, data: bytes) -> None:
-            self.data = data
-
-        def read(self) -> bytes:
-            return self.data
-
-    class Paginator:
-        def __init__(self, objects: dict[str, bytes]) -> None:
-            self.objects = objects
-
-        def paginate(self, Bucket: str, Prefix: str) -> list[dict[str, Any]]:
-            return [{"Contents": [{"Key": k} for k in sorted(self.objects) if k.startswith(Prefix)]}]
-
-    class ReadS3:
-        def __init__(self, objects: dict[str, bytes]) -> None:
-            self.objects = objects
-            self.listed: list[str] = []
-
-        def get_paginator(self, name: str) -> Paginator:
-            return Paginator(self.objects)
-
-        def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
-            return {"Body": Body(self.objects[Key])}
-
     s3 = FakeS3()
     log = BucketDecisionLog("b", "webhook", s3)
     for day in ("2026-10-31", "2026-11-01", "2026-11-01", "2026-11-02"):
@@ -725,28 +706,6 @@ def test_load_rows_reads_only_the_period_and_adds_up(policy: Policy) -> None:
 
 
 def test_load_rows_reads_the_firehose_days_from_the_first_day_to_the_lateness_bound(policy: Policy) -> None:
-    class Body:
-        def __init__(self, data: bytes) -> None:
-            self.data = data
-
-        def read(self) -> bytes:
-            return self.data
-
-    class ReadS3:
-        def __init__(self, objects: dict[str, bytes]) -> None:
-            self.objects = objects
-            self.prefixes: list[str] = []
-
-        def get_paginator(self, name: str) -> Any:
-            return self
-
-        def paginate(self, Bucket: str, Prefix: str) -> list[dict[str, Any]]:
-            self.prefixes.append(Prefix)
-            return [{"Contents": [{"Key": k} for k in sorted(self.objects) if k.startswith(Prefix)]}]
-
-        def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
-            return {"Body": Body(self.objects[Key])}
-
     def delivered(*days: str) -> bytes:
         firehose = FakeFirehose()
         log = DecisionLog("s", "webhook", firehose)

@@ -13,6 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from unit_policy_docs import purposes, type_attribute
 
 from fairtrack.consent import signals as consent
 from fairtrack.hit import ConsentSignals
@@ -41,18 +42,10 @@ def default_policy() -> Policy:
 def small_document() -> dict[str, Any]:
     """A minimal policy: a webhook that needs analytics, a lake that needs analytics or advertising."""
     return {
-        "purposes": {
-            "necessary": {"legal_basis": "legitimate_interest"},
-            "analytics": {"legal_basis": "consent"},
-            "advertising": {"legal_basis": "consent"},
-        },
+        "purposes": purposes(necessary="legitimate_interest", analytics="consent", advertising="consent"),
         "signals": {"segment_categories": {"stats": ["analytics"], "Stats": ["analytics"], "ads": ["advertising"]}},
         "attributes": {
-            "type": {
-                "purpose": "necessary",
-                "format": "enum",
-                "values": ["track", "page", "screen", "identify", "group", "alias"],
-            },
+            "type": type_attribute(),
             "messageId": {"purpose": "necessary", "format": "id"},
             "event": {"purpose": "analytics", "format": "name"},
             "userId": {"purpose": "analytics", "format": "pseudonym"},
@@ -112,55 +105,50 @@ def test_default_policy_validates(default_policy: Policy) -> None:
         assert dest.requires.all or dest.requires.any, "every destination must need some consent"
 
 
-def test_unknown_purpose_on_attribute_is_rejected_with_path() -> None:
-    """Given an attribute whose purpose is not defined, when validated, then the message names the attribute."""
-    doc = small_document()
-    doc["attributes"]["event"] = {"purpose": "profiling", "format": "text"}
-
-    with pytest.raises(ValidationError) as info:
-        Policy.model_validate(doc)
-
-    assert "attributes.event.purpose" in str(info.value)
-    assert "profiling" in str(info.value)
-
-
-def test_uncatalogued_attribute_on_destination_is_rejected_with_path() -> None:
-    """Given a destination listing an attribute outside the catalogue, then the message names destination and path."""
-    doc = small_document()
-    doc["destinations"]["webhook"]["attributes"].append("context.userAgent")
-
-    with pytest.raises(ValidationError) as info:
-        Policy.model_validate(doc)
-
-    assert "destinations.webhook.attributes" in str(info.value)
-    assert "context.userAgent" in str(info.value)
-
-
-def test_policy_without_necessary_purpose_is_rejected() -> None:
-    """Given no ``necessary`` purpose, when validated, then the policy is rejected naming ``purposes``."""
-    doc = small_document()
+def _without_necessary(doc: dict[str, Any]) -> None:
     del doc["purposes"]["necessary"]
     doc["attributes"] = {"event": {"purpose": "analytics", "format": "name"}}
     doc["destinations"] = {}
 
+
+@pytest.mark.parametrize(
+    ("mutate", "named"),
+    [
+        pytest.param(
+            lambda d: d["attributes"].update({"event": {"purpose": "profiling", "format": "text"}}),
+            ("attributes.event.purpose", "profiling"),
+            id="unknown_purpose_on_attribute",
+        ),
+        pytest.param(
+            lambda d: d["destinations"]["webhook"]["attributes"].append("context.userAgent"),
+            ("destinations.webhook.attributes", "context.userAgent"),
+            id="uncatalogued_attribute_on_destination",
+        ),
+        pytest.param(_without_necessary, ("purposes", "necessary"), id="no_necessary_purpose"),
+        pytest.param(
+            lambda d: d["destinations"]["lake"].update({"requires": {"all": ["marketing"]}}),
+            ("destinations.lake.requires",),
+            id="unknown_purpose_in_requirements",
+        ),
+        pytest.param(
+            lambda d: d["signals"]["segment_categories"].update({"ads": ["retargeting"]}),
+            ("signals.segment_categories.ads",),
+            id="unknown_purpose_in_signals",
+        ),
+    ],
+)
+def test_an_invalid_policy_is_rejected_naming_the_path(mutate: Any, named: tuple[str, ...]) -> None:
+    """Given an attribute, destination or signal naming an undefined purpose, a destination listing
+    an attribute outside the catalogue, or no ``necessary`` purpose, when validated, then the
+    message names the path (and the name at fault)."""
+    doc = small_document()
+    mutate(doc)
+
     with pytest.raises(ValidationError) as info:
         Policy.model_validate(doc)
 
-    assert "purposes" in str(info.value)
-    assert "necessary" in str(info.value)
-
-
-def test_unknown_purpose_in_requirements_or_signals_is_rejected() -> None:
-    """Given a destination or a signal naming an undefined purpose, then each is rejected with its path."""
-    doc = small_document()
-    doc["destinations"]["lake"]["requires"] = {"all": ["marketing"]}
-    with pytest.raises(ValidationError, match=r"destinations\.lake\.requires"):
-        Policy.model_validate(doc)
-
-    doc = small_document()
-    doc["signals"]["segment_categories"]["ads"] = ["retargeting"]
-    with pytest.raises(ValidationError, match=r"signals\.segment_categories\.ads"):
-        Policy.model_validate(doc)
+    for name in named:
+        assert name in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 import pytest
+from unit_policy_docs import purposes, type_attribute
 
 from fairtrack.policy import NECESSARY, Policy, evaluate, forms
 
@@ -18,17 +19,9 @@ def policy() -> Policy:
     return Policy.model_validate(
         {
             "version": 9,
-            "purposes": {
-                "necessary": {"legal_basis": "legitimate_interest"},
-                "analytics": {"legal_basis": "consent"},
-                "advertising": {"legal_basis": "consent"},
-            },
+            "purposes": purposes(necessary="legitimate_interest", analytics="consent", advertising="consent"),
             "attributes": {
-                "type": {
-                    "purpose": "necessary",
-                    "format": "enum",
-                    "values": ["track", "page", "screen", "identify", "group", "alias"],
-                },
+                "type": type_attribute(),
                 "traits.email": {"purpose": "advertising", "format": "hash", "transform": "sha256_normalised"},
                 # the format admits the value before any form: a cleaned URL, cut to its origin when
                 # the purpose is not granted
