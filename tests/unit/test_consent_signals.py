@@ -3,27 +3,20 @@ Segment categories, region defaults, and how signals combine (fail closed)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import base64
 from typing import Any
 
 import pytest
-import yaml
+from unit_policy_docs import default_doc, default_policy
 
 from fairtrack.consent import signals as consent
 from fairtrack.hit import ConsentSignals
 from fairtrack.policy import NECESSARY, Policy
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def default_doc() -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
-    return doc
-
 
 @pytest.fixture
 def policy() -> Policy:
-    return Policy.model_validate({**default_doc(), "version": 1})
+    return default_policy(1)
 
 
 def rudder(allowed: list[Any], denied: list[Any], strategy: str | None = None) -> ConsentSignals:
@@ -169,39 +162,40 @@ def test_tcf_purpose_numbers_are_checked() -> None:
 # -- IAB TCF (the decoder itself is held to IAB Tech Lab's library in test_tcf.py) -----------------
 
 
+# The core segment's fields before the purposes, as (value, width in bits)
+TCF_CORE_HEAD = (
+    (2, 6),  # version
+    (17_000_000_000, 36),  # created (deciseconds since the epoch)
+    (17_000_000_000, 36),  # last updated
+    (300, 12),  # CMP id
+    (1, 12),  # CMP version
+    (1, 6),  # consent screen
+    (4 * 64 + 13, 12),  # consent language "EN"
+    (150, 12),  # vendor list version
+    (5, 6),  # TCF policy version
+    (1, 1),  # service specific
+    (0, 1),  # use non-standard texts
+    (0, 12),  # special feature opt-ins: none
+)
+
+
 def tc_string(consents: set[int], li: set[int] = frozenset(), vendors: set[int] = frozenset()) -> str:  # type: ignore[assignment]
     """A minimal v2 core segment: purposes consents/LI as given, vendor consents as a bitfield."""
-    import base64
-
-    bits = ""
-
-    def put(value: int, width: int) -> None:
-        nonlocal bits
-        bits += format(value, f"0{width}b")
-
-    put(2, 6)
-    put(17_000_000_000, 36)
-    put(17_000_000_000, 36)
-    put(300, 12)
-    put(1, 12)
-    put(1, 6)
-    put(4 * 64 + 13, 12)  # "EN"
-    put(150, 12)
-    put(5, 6)
-    put(1, 1)
-    put(0, 1)
-    put(0, 12)
-    bits += "".join("1" if n in consents else "0" for n in range(1, 25))
-    bits += "".join("1" if n in li else "0" for n in range(1, 25))
-    put(0, 1)
-    put(3 * 64 + 4, 12)  # "DE"
     top = max(vendors, default=0)
-    put(top, 16)
-    put(0, 1)
-    bits += "".join("1" if v in vendors else "0" for v in range(1, top + 1))
-    put(0, 16)  # vendor legitimate interests: none
-    put(0, 1)
-    put(0, 12)  # no publisher restrictions
+    fields = [
+        *TCF_CORE_HEAD,
+        *((n in consents, 1) for n in range(1, 25)),
+        *((n in li, 1) for n in range(1, 25)),
+        (0, 1),  # purpose one treatment
+        (3 * 64 + 4, 12),  # publisher country code "DE"
+        (top, 16),  # vendor consents: the highest vendor id
+        (0, 1),  # as a bitfield
+        *((v in vendors, 1) for v in range(1, top + 1)),
+        (0, 16),  # vendor legitimate interests: none
+        (0, 1),
+        (0, 12),  # no publisher restrictions
+    ]
+    bits = "".join(format(int(value), f"0{width}b") for value, width in fields)
     bits += "0" * (-len(bits) % 8)
     return base64.urlsafe_b64encode(int(bits, 2).to_bytes(len(bits) // 8, "big")).decode().rstrip("=")
 

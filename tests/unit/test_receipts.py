@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from logcapture import captured_logs
+from unit_policy_docs import default_doc, default_policy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for `bench`
 
@@ -27,7 +27,6 @@ from fairtrack.ingest import IngestRequest, Visitor
 from fairtrack.policy import Policy
 from fairtrack.protocols.segment import parse_event
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = b"k" * 32
 RECEIVED = datetime(2026, 11, 24, 10, 15, 2, tzinfo=UTC)
 FULL_IP = "198.51.100.123"
@@ -36,14 +35,9 @@ VISITOR = Visitor(country="DE", ip="198.51.100.0", full_ip=FULL_IP, user_agent=U
 WRITE_KEY = "unit-write-key"
 
 
-def default_doc() -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
-    return doc
-
-
 @pytest.fixture
 def policy() -> Policy:
-    return Policy.model_validate({**default_doc(), "version": 7})
+    return default_policy(7)
 
 
 def body(**extra: Any) -> dict[str, Any]:
