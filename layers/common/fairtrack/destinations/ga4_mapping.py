@@ -76,7 +76,7 @@ from typing import Any
 from fairtrack.destinations import Delivery, EventRef, Mapping, WireRequest
 from fairtrack.destinations.ga4_params import _params
 from fairtrack.destinations.ga4_rules import (
-    _PARAM_PREFIXES,
+    _USER_PROPERTIES,
     MAX_AGE,
     MAX_BODY_BYTES,
     MAX_EVENTS_PER_REQUEST,
@@ -84,21 +84,17 @@ from fairtrack.destinations.ga4_rules import (
     MAX_USER_DATA_VALUES,
     MAX_USER_ID_CHARS,
     MAX_USER_PROPERTIES,
-    MAX_USER_PROPERTY_NAME_CHARS,
-    MAX_USER_PROPERTY_VALUE_CHARS,
     MAX_VALUE_CHARS,
     NAME_PATTERN,
     RESERVED_EVENT_NAMES,
     RESERVED_PREFIXES,
-    RESERVED_USER_PROPERTY_NAMES,
     SEGMENT_EVENTS,
     Scalar,
     _clean,
     _dict,
     _encode,
-    _name,
     _number,
-    _scalar,
+    _put_custom,
     sanitise_name,
 )
 
@@ -330,25 +326,9 @@ def _user_properties(raw: Any, adj: Counter[str]) -> dict[str, dict[str, Scalar]
     if not isinstance(raw, dict):
         adj["dropped_field:context.traits"] += 1
         return {}
-    out: dict[str, dict[str, Scalar]] = {}
-    for key, value in raw.items():
-        name = _name(key, MAX_USER_PROPERTY_NAME_CHARS, "user_property", adj)
-        if name is None:
-            continue
-        if name in RESERVED_USER_PROPERTY_NAMES or name.startswith(_PARAM_PREFIXES):
-            adj["dropped_user_property:reserved_name"] += 1
-            continue
-        if name in out:
-            adj["dropped_user_property:duplicate_name"] += 1
-            continue
-        scalar = _scalar(value, MAX_USER_PROPERTY_VALUE_CHARS, f"user_properties.{name}", "user_property", adj)
-        if scalar is None:
-            continue
-        if len(out) >= MAX_USER_PROPERTIES:
-            adj["dropped_user_property:over_25"] += 1
-            continue
-        out[name] = {"value": scalar}
-    return out
+    values: dict[str, Scalar] = {}
+    _put_custom(_USER_PROPERTIES, raw.items(), values, MAX_USER_PROPERTIES, adj)
+    return {name: {"value": value} for name, value in values.items()}
 
 
 def _user_data(raw: Any, adj: Counter[str]) -> dict[str, Any]:

@@ -55,28 +55,25 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from fairtrack.destinations.ga4_rules import (
+    _EVENT_PARAMS,
     _ITEM_KEYS,
-    _PARAM_PREFIXES,
+    _ITEM_PARAMS,
     _SINGLE_PRODUCT_EVENTS,
     CURRENCIES,
     ECOMMERCE_EVENTS,
     ITEM_FIELDS,
     MAX_ITEM_CUSTOM_PARAMS,
     MAX_ITEMS,
-    MAX_NAME_CHARS,
     MAX_PARAMS,
     MAX_VALUE_CHARS,
     PROPERTY_RENAMES,
-    RESERVED_PARAM_NAMES,
     REVENUE_WITHOUT_CURRENCY,
-    VALUE_LIMITS,
     Scalar,
     _dict,
     _first_present,
-    _name,
     _number,
+    _put_custom,
     _put_text,
-    _scalar,
     _text,
 )
 
@@ -265,49 +262,13 @@ def _item(raw: dict[str, Any], adj: Counter[str], *, unknown: bool = False) -> d
 def _item_custom_params(raw: dict[str, Any], item: dict[str, Scalar], adj: Counter[str]) -> None:
     """The item's own keys beyond GA4's item fields, as item-scoped custom parameters: named like
     event parameters, scalars only, at most :data:`MAX_ITEM_CUSTOM_PARAMS`."""
-    custom = 0
-    for key, value in raw.items():
-        if key in _ITEM_KEYS:
-            continue
-        name = _name(key, MAX_NAME_CHARS, "item_param", adj)
-        if name is None:
-            continue
-        if name in RESERVED_PARAM_NAMES or name.startswith(_PARAM_PREFIXES):
-            adj["dropped_item_param:reserved_name"] += 1
-            continue
-        if name in item:
-            adj["dropped_item_param:duplicate_name"] += 1
-            continue
-        scalar = _scalar(value, MAX_VALUE_CHARS, f"items.{name}", "item_param", adj)
-        if scalar is None:
-            continue
-        if custom >= MAX_ITEM_CUSTOM_PARAMS:
-            adj["dropped_item_param:over_27"] += 1
-            continue
-        item[name] = scalar
-        custom += 1
+    custom = ((key, value) for key, value in raw.items() if key not in _ITEM_KEYS)
+    _put_custom(_ITEM_PARAMS, custom, item, MAX_ITEM_CUSTOM_PARAMS, adj)
 
 
 def _property_params(
     name: str, properties: dict[str, Any], consumed: set[str], params: dict[str, Any], adj: Counter[str]
 ) -> None:
     renames = PROPERTY_RENAMES.get(name, {})
-    for key, value in properties.items():
-        if key in consumed:
-            continue
-        param = _name(renames.get(key, key), MAX_NAME_CHARS, "param", adj)
-        if param is None:
-            continue
-        if param in RESERVED_PARAM_NAMES or param.startswith(_PARAM_PREFIXES):
-            adj["dropped_param:reserved_name"] += 1
-            continue
-        if param in params:
-            adj["dropped_param:duplicate_name"] += 1
-            continue
-        scalar = _scalar(value, VALUE_LIMITS.get(param, MAX_VALUE_CHARS), param, "param", adj)
-        if scalar is None:
-            continue
-        if len(params) >= MAX_PARAMS:
-            adj["dropped_param:over_25"] += 1
-            continue
-        params[param] = scalar
+    custom = ((renames.get(key, key), value) for key, value in properties.items() if key not in consumed)
+    _put_custom(_EVENT_PARAMS, custom, params, MAX_PARAMS - len(params), adj)

@@ -9,6 +9,8 @@ import math
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -253,6 +255,63 @@ def _scalar(raw: Any, limit: int, label: str, what: str, adj: Counter[str]) -> S
         return _truncate(_clean(raw, adj), limit, label, adj)
     adj[f"dropped_{what}:not_scalar"] += 1
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Custom:
+    """The rules a kind of custom name-value pair is kept under: ``what`` names it in the
+    adjustment keys (``dropped_<what>:reserved_name``...), ``label`` prefixes its name in a
+    ``truncated:`` key, ``limit`` is the count past which the rest is dropped (``over_<limit>``),
+    ``value_limits`` the value lengths of some names (else ``value_chars``)."""
+
+    what: str
+    label: str
+    limit: int
+    name_chars: int
+    value_chars: int
+    reserved: frozenset[str]
+    value_limits: Mapping[str, int]
+
+
+_EVENT_PARAMS = _Custom("param", "", MAX_PARAMS, MAX_NAME_CHARS, MAX_VALUE_CHARS, RESERVED_PARAM_NAMES, VALUE_LIMITS)
+_ITEM_PARAMS = _Custom(
+    "item_param", "items.", MAX_ITEM_CUSTOM_PARAMS, MAX_NAME_CHARS, MAX_VALUE_CHARS, RESERVED_PARAM_NAMES, {}
+)
+_USER_PROPERTIES = _Custom(
+    "user_property",
+    "user_properties.",
+    MAX_USER_PROPERTIES,
+    MAX_USER_PROPERTY_NAME_CHARS,
+    MAX_USER_PROPERTY_VALUE_CHARS,
+    RESERVED_USER_PROPERTY_NAMES,
+    {},
+)
+
+
+def _put_custom(
+    kind: _Custom, pairs: Iterable[tuple[Any, Any]], into: dict[str, Any], room: int, adj: Counter[str]
+) -> None:
+    """Put the ``pairs`` a destination may have into ``into``, at most ``room`` of them: names
+    sanitised (GA4's reserved names and prefixes left out, the first of two names that sanitise
+    alike wins), scalar values only; what is left out is counted."""
+    for key, value in pairs:
+        name = _name(key, kind.name_chars, kind.what, adj)
+        if name is None:
+            continue
+        if name in kind.reserved or name.startswith(_PARAM_PREFIXES):
+            adj[f"dropped_{kind.what}:reserved_name"] += 1
+            continue
+        if name in into:
+            adj[f"dropped_{kind.what}:duplicate_name"] += 1
+            continue
+        scalar = _scalar(value, kind.value_limits.get(name, kind.value_chars), kind.label + name, kind.what, adj)
+        if scalar is None:
+            continue
+        if room <= 0:
+            adj[f"dropped_{kind.what}:over_{kind.limit}"] += 1
+            continue
+        into[name] = scalar
+        room -= 1
 
 
 def _put_text(
