@@ -18,14 +18,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from unit_policy_docs import default_doc, default_policy
 
 from fairtrack.policy import Policy, conform, evaluate
+from fairtrack_tools.proofs.catalogue import Catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
-POLICY = Policy.model_validate({**yaml.safe_load((ROOT / "policies" / "default.yaml").read_text()), "version": 3})
+POLICY = default_policy(3)
+CATALOGUE = Catalogue()  # the proofs' reading of the same file, independent of the engine
 EVERYTHING = frozenset(POLICY.purposes)
 
 # values of every shape the formats speak of, admissible and not
@@ -126,16 +128,6 @@ def _get(doc: Any, path: str) -> tuple[bool, Any]:
     return True, node
 
 
-def _leaf_attribute(path: str) -> str | None:
-    """The attribute a sent path belongs to: the path itself, or its nearest catalogued map."""
-    parts = path.split(".")
-    for i in range(len(parts), 0, -1):
-        prefix = ".".join(parts[:i])
-        if prefix in POLICY.attributes:
-            return prefix
-    return None
-
-
 def _leaves(value: Any, prefix: str) -> list[tuple[str, Any]]:
     if isinstance(value, dict) and (prefix == "" or prefix not in POLICY.attributes or _is_object(prefix)):
         out: list[tuple[str, Any]] = []
@@ -165,7 +157,7 @@ def _listed(destination: str, path: str) -> bool:
 
 def _assert_admitted(sent: dict[str, Any], destination: str) -> None:
     for path, value in _leaves(sent, ""):
-        name = _leaf_attribute(path)
+        name = CATALOGUE.attribute_of(path)  # the path itself, or its nearest catalogued map
         assert name is not None, f"{destination}: {path} is not catalogued"
         attr = POLICY.attributes[name]
         if attr.transform != "none":
@@ -217,7 +209,7 @@ def test_no_value_leaves_unless_its_format_admits_it_and_admitted_values_arrive_
 
 
 def test_a_policy_attribute_without_a_format_does_not_validate() -> None:
-    doc = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
+    doc = default_doc()
     del doc["attributes"]["messageId"]["format"]
     try:
         Policy.model_validate(doc)
@@ -228,7 +220,7 @@ def test_a_policy_attribute_without_a_format_does_not_validate() -> None:
 
 
 def test_an_unknown_format_does_not_validate() -> None:
-    doc = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
+    doc = default_doc()
     doc["attributes"]["event"]["format"] = "anything"
     try:
         Policy.model_validate(doc)
