@@ -1,10 +1,41 @@
-"""Helpers for integration tests: read queues, build SQS events from received messages."""
+"""Helpers for integration tests: a mocked cloud, read queues, build SQS events from received messages."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import Iterator
 from typing import Any
 
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
 from fairtrack_tools.local.localcloud import LocalCloud
+
+
+@contextlib.contextmanager
+def mocked_cloud(**options: Any) -> Iterator[LocalCloud]:
+    """A :class:`LocalCloud` without its moto server, inside ``mock_aws`` (which intercepts every
+    client), stopped afterwards with Powertools' parameter caches cleared. ``options`` go to
+    :class:`LocalCloud` (``parameters``, for one)."""
+    with mock_aws():
+        cloud = LocalCloud(embedded=False, **options).start()
+        try:
+            yield cloud
+        finally:
+            cloud.stop()
+            parameters.clear_caches()
+
+
+def error_of(response: dict[str, Any]) -> tuple[int, str]:
+    """The status of an error answer and the ``code`` its JSON body names."""
+    return response["statusCode"], json.loads(response["body"])["code"]
+
+
+def deactivate_policy(cloud: LocalCloud) -> None:
+    """Delete the active policy's item: ingest then has no policy to apply."""
+    table = cloud.physical_id("PolicyTable")
+    cloud.client("dynamodb").delete_item(TableName=table, Key={"id": {"S": "policy#active"}})
 
 
 def queue_messages(cloud: LocalCloud, logical_id: str) -> list[dict[str, Any]]:
@@ -35,8 +66,6 @@ NECESSARY_CONTEXT = {"library"}
 
 def only_necessary(cloud: LocalCloud, queue: str = "LakeQueue") -> list[dict[str, Any]]:
     """The routed events of a queue, checked to hold necessary fields only (purposes: necessary)."""
-    import json
-
     routed = [e for m in queue_messages(cloud, queue) for e in json.loads(m["Body"])["events"]]
     for item in routed:
         assert item["purposes"] == ["necessary"], item["purposes"]

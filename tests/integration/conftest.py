@@ -3,7 +3,8 @@
 ``cloud`` is a :class:`LocalCloud` without its moto server (``mock_aws`` intercepts every client)
 but with its real capture server on 127.0.0.1, seeded like the local stack. ``load_handler``
 imports a function's handler module the way Lambda would for that function: with the
-environment template.yaml gives it, in a fresh module.
+environment template.yaml gives it, in a fresh module; ``ingest`` is the ingest function's handler
+loaded that way (a test module that needs another set-up defines its own).
 """
 
 from __future__ import annotations
@@ -17,35 +18,19 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
+from awshelpers import mocked_cloud
 
 from fairtrack import settings
 from fairtrack_tools.local.localcloud import LocalCloud
+from fairtrack_tools.proofs.fuzz.harness import FakeContext
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class FakeContext:
-    function_name = "test"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id = "test-request"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 30_000  # the template's forwarder timeout: the forwarder's deadline stop reads it
-
-
 @pytest.fixture
 def cloud() -> Iterator[LocalCloud]:
-    with mock_aws():
-        c = LocalCloud(embedded=False).start()
-        try:
-            yield c
-        finally:
-            c.stop()
-            parameters.clear_caches()
+    with mocked_cloud() as c:
+        yield c
 
 
 @pytest.fixture
@@ -75,4 +60,12 @@ def load_handler(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> Callable
 
 @pytest.fixture
 def context() -> Any:
+    """A Lambda context as the runtime passes it (the fuzz harness's: the same fake serves both)."""
     return FakeContext()
+
+
+@pytest.fixture
+def ingest(load_handler: Callable[[str], ModuleType], context: Any) -> Callable[[dict[str, Any]], Any]:
+    """The ingest function's handler, loaded with its template environment: ``ingest(event)``."""
+    module = load_handler("IngestFunction")
+    return lambda event: module.handler(event, context)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from awshelpers import error_of
 from logcapture import captured_logs
 from subjectkit import OTHER, SUBJECT, hold_subject
 
@@ -150,8 +151,7 @@ def test_any_other_iam_caller_is_refused(
 ) -> None:
     admin = load_handler("AdminFunction").handler
     response = admin(admin_request(method, "anonymousId", SUBJECT, caller=caller), context)
-    assert response["statusCode"] == 403, response
-    assert json.loads(response["body"])["code"] == "not_operator"
+    assert error_of(response) == (403, "not_operator"), response
     assert SUBJECT not in response["body"] and held not in response["body"]
     assert not any(i["id"]["S"].startswith(("erasure#", "suppress")) for i in policy_items(cloud))
 
@@ -165,8 +165,7 @@ def test_without_an_operator_role_the_admin_api_is_closed(
     settings.admin_settings.cache_clear()
     for caller in (OPERATOR, "arn:aws:iam::123456789012:user/alice"):
         response = admin(admin_request(method, "anonymousId", SUBJECT, caller=caller), context)
-        assert response["statusCode"] == 403, response
-        assert json.loads(response["body"])["code"] == "operator_role_not_configured"
+        assert error_of(response) == (403, "operator_role_not_configured"), response
     assert not any(i["id"]["S"].startswith(("erasure#", "suppress")) for i in policy_items(cloud))
 
 

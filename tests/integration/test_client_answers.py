@@ -51,12 +51,6 @@ def metric_names(stdout: str) -> set[str]:
     return names
 
 
-@pytest.fixture
-def ingest(load_handler: Any, context: Any) -> Any:
-    module = load_handler("IngestFunction")
-    return lambda event: module.handler(event, context)
-
-
 def track(message_id: str, **properties: Any) -> dict[str, Any]:
     return {
         "type": "track",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from awshelpers import pseudonym_of, queue_messages, sqs_event_from
+from awshelpers import deactivate_policy, error_of, pseudonym_of, queue_messages, sqs_event_from
 from logcapture import captured_logs
 
 from fairtrack_tools.local.localcloud import LocalCloud
@@ -72,12 +72,6 @@ def pointers(cloud: LocalCloud, pseudonym: str) -> list[dict[str, Any]]:
         ExpressionAttributeValues={":pk": {"S": f"subject#{pseudonym}"}, ":sk": {"S": "receipt#"}},
     )["Items"]
     return items
-
-
-@pytest.fixture
-def ingest(load_handler: Any, context: Any) -> Any:
-    module = load_handler("IngestFunction")
-    return lambda event: module.handler(event, context)
 
 
 def created(response: dict[str, Any]) -> str:
@@ -369,18 +363,16 @@ def test_a_body_over_500_kb_is_refused_before_parsing(ingest: Any, cloud: LocalC
 
 
 def test_no_active_policy_takes_no_receipt(ingest: Any, cloud: LocalCloud) -> None:
-    cloud.client("dynamodb").delete_item(TableName=cloud.physical_id("PolicyTable"), Key={"id": {"S": "policy#active"}})
+    deactivate_policy(cloud)
     response = ingest(sample("consent.json"))
-    assert response["statusCode"] == 503
-    assert json.loads(response["body"])["code"] == "no_active_policy"
+    assert error_of(response) == (503, "no_active_policy")
     assert consent_items(cloud) == []
 
 
 def test_a_failing_consent_table_answers_503_so_clients_retry(ingest: Any, cloud: LocalCloud) -> None:
     cloud.client("dynamodb").delete_table(TableName=cloud.physical_id("ConsentTable"))
     response = ingest(sample("consent.json"))
-    assert response["statusCode"] == 503
-    assert json.loads(response["body"])["code"] == "receipt_store_unavailable"
+    assert error_of(response) == (503, "receipt_store_unavailable")
 
 
 def test_the_typed_routes_are_unchanged(ingest: Any, cloud: LocalCloud) -> None:

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
+from awshelpers import mocked_cloud
 from loopback import Flaky
-from moto import mock_aws
 
 from fairtrack.destinations.webhook import IDEMPOTENCY_HEADER
 from fairtrack.stores.failed_events import FailedStore
@@ -42,13 +41,8 @@ def flaky() -> Iterator[Flaky]:
 
 @pytest.fixture
 def cloud(flaky: Flaky) -> Iterator[LocalCloud]:
-    with mock_aws():
-        c = LocalCloud(embedded=False, parameters={"WebhookUrl": flaky.url, "Ga4Endpoint": flaky.base + "/ga4"}).start()
-        try:
-            yield c
-        finally:
-            c.stop()
-            parameters.clear_caches()
+    with mocked_cloud(parameters={"WebhookUrl": flaky.url, "Ga4Endpoint": flaky.base + "/ga4"}) as c:
+        yield c
 
 
 @pytest.fixture
@@ -123,6 +117,21 @@ def failed_docs(cloud: LocalCloud) -> list[dict[str, Any]]:
     return [store.read(k) for k in store.list_keys()]
 
 
+def replay_from(cloud: LocalCloud, destination: str) -> tuple[replay.Resources, FailedStore, Ledger]:
+    """Where ``fairtrack replay`` finds a destination's queues, ledger and failed store (the
+    ``Webhook``/``Ga4`` resources of the template), with the failed store and the ledger it reads."""
+    prefix = destination.capitalize()
+    where = replay.Resources(
+        queue_url=cloud.physical_id(f"{prefix}Queue"),
+        dlq_url=cloud.physical_id(f"{prefix}DeadLetterQueue"),
+        delivery_table=cloud.physical_id("DeliveryTable"),
+        failed_bucket=cloud.physical_id("FailedEventsBucket"),
+    )
+    store = FailedStore(where.failed_bucket, destination, cloud.client("s3"))
+    ledger = Ledger(where.delivery_table, destination, cloud.client("dynamodb"))
+    return where, store, ledger
+
+
 @pytest.mark.parametrize("fault", [500, 503, 429, "timeout", "reset"])
 def test_retryable_faults_are_redelivered_and_then_sent_once(
     forward: Any, flaky: Flaky, cloud: LocalCloud, fault: int | str
@@ -185,14 +194,7 @@ def test_replay_from_the_failed_store_delivers_once_fixed(forward: Any, flaky: F
     assert forward(event) == []
     assert len(failed_docs(cloud)) == 1
     sqs = cloud.client("sqs")
-    where = replay.Resources(
-        queue_url=cloud.physical_id("WebhookQueue"),
-        dlq_url=cloud.physical_id("WebhookDeadLetterQueue"),
-        delivery_table=cloud.physical_id("DeliveryTable"),
-        failed_bucket=cloud.physical_id("FailedEventsBucket"),
-    )
-    store = FailedStore(where.failed_bucket, "webhook", cloud.client("s3"))
-    ledger = Ledger(where.delivery_table, "webhook", cloud.client("dynamodb"))
+    where, store, ledger = replay_from(cloud, "webhook")
     # When it is replayed
     result = replay.from_failed(sqs, store, ledger, where, destination="webhook")
     assert (result.messages, result.events, result.not_moved) == (1, len(event_ids(event)), 0)
@@ -206,12 +208,7 @@ def test_replay_from_the_failed_store_delivers_once_fixed(forward: Any, flaky: F
 
 def test_replay_from_the_dlq_moves_messages_back_with_their_attributes(cloud: LocalCloud) -> None:
     sqs = cloud.client("sqs")
-    where = replay.Resources(
-        queue_url=cloud.physical_id("WebhookQueue"),
-        dlq_url=cloud.physical_id("WebhookDeadLetterQueue"),
-        delivery_table=cloud.physical_id("DeliveryTable"),
-        failed_bucket=cloud.physical_id("FailedEventsBucket"),
-    )
+    where, _, _ = replay_from(cloud, "webhook")
     bodies = [r["body"] for r in sample()["Records"]] * 3
     for body in bodies:
         sqs.send_message(
@@ -343,14 +340,7 @@ def test_ga4_replay_from_the_failed_store_forgets_the_claim_of_what_it_queues(
     ga4: Any, flaky: Flaky, cloud: LocalCloud
 ) -> None:
     sqs = cloud.client("sqs")
-    where = replay.Resources(
-        queue_url=cloud.physical_id("Ga4Queue"),
-        dlq_url=cloud.physical_id("Ga4DeadLetterQueue"),
-        delivery_table=cloud.physical_id("DeliveryTable"),
-        failed_bucket=cloud.physical_id("FailedEventsBucket"),
-    )
-    store = FailedStore(where.failed_bucket, "ga4", cloud.client("s3"))
-    ledger = Ledger(where.delivery_table, "ga4", cloud.client("dynamodb"))
+    where, store, ledger = replay_from(cloud, "ga4")
 
     def replay_and_forward() -> None:
         assert replay.from_failed(sqs, store, ledger, where, destination="ga4").messages == 1

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from awshelpers import only_necessary, pseudonym_of, queue_messages
+from awshelpers import error_of, only_necessary, pseudonym_of, queue_messages
 
 from fairtrack_tools.local.localcloud import LocalCloud
 
@@ -34,12 +34,6 @@ def page_view_params() -> dict[str, str]:
 
 def lake_events(cloud: LocalCloud) -> list[dict[str, Any]]:
     return [e for m in queue_messages(cloud, "LakeQueue") for e in json.loads(m["Body"])["events"]]
-
-
-@pytest.fixture
-def ingest(load_handler: Any, context: Any) -> Any:
-    module = load_handler("IngestFunction")
-    return lambda event: module.handler(event, context)
 
 
 def test_get_page_view_is_204_and_routed_with_consent_from_gcs_and_gcd(ingest: Any, cloud: LocalCloud) -> None:
@@ -142,8 +136,7 @@ def test_unsupported_content_encoding_is_415(ingest: Any) -> None:
 
     response = ingest(event)
 
-    assert response["statusCode"] == 415
-    assert json.loads(response["body"])["code"] == "unsupported_encoding"
+    assert error_of(response) == (415, "unsupported_encoding")
 
 
 def test_origin_not_allowed_for_the_source_is_403(ingest: Any, cloud: LocalCloud) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from awshelpers import only_necessary, queue_messages
+from awshelpers import deactivate_policy, error_of, only_necessary, queue_messages
 
 from fairtrack_tools.local.localcloud import LocalCloud
 
@@ -40,12 +40,6 @@ def example() -> dict[str, Any]:
 
 def depths(cloud: LocalCloud) -> dict[str, int]:
     return {q: v["visible"] for q, v in cloud.queue_depths().items()}
-
-
-@pytest.fixture
-def ingest(load_handler: Any, context: Any) -> Any:
-    module = load_handler("IngestFunction")
-    return lambda event: module.handler(event, context)
 
 
 def test_track_with_consent_is_queued_once_per_receiving_destination(ingest: Any, cloud: LocalCloud) -> None:
@@ -170,12 +164,11 @@ def test_queue_failure_answers_503_so_clients_retry(ingest: Any, cloud: LocalClo
     # Given the webhook queue is gone
     cloud.client("sqs").delete_queue(QueueUrl=cloud.physical_id("WebhookQueue"))
     response = ingest(sample("track.json"))
-    assert response["statusCode"] == 503
-    assert json.loads(response["body"])["code"] == "queue_unavailable"
+    assert error_of(response) == (503, "queue_unavailable")
 
 
 def test_no_active_policy_forwards_nothing(ingest: Any, cloud: LocalCloud) -> None:
-    cloud.client("dynamodb").delete_item(TableName=cloud.physical_id("PolicyTable"), Key={"id": {"S": "policy#active"}})
+    deactivate_policy(cloud)
     response = ingest(sample("track.json"))
     assert response["statusCode"] == 503
     assert sum(depths(cloud).values()) == 0

@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from awshelpers import queue_messages
 
 from fairtrack.api import snippet
@@ -23,12 +22,6 @@ def request(**headers: str) -> dict[str, Any]:
     event = copy.deepcopy(event)
     event["headers"] = {k: v for k, v in event["headers"].items() if k != "accept-encoding"} | headers
     return event
-
-
-@pytest.fixture
-def ingest(load_handler: Any, context: Any) -> Any:
-    module = load_handler("IngestFunction")
-    return lambda event: module.handler(event, context)
 
 
 def test_snippet_is_the_committed_asset_with_cache_headers(ingest: Any, cloud: LocalCloud) -> None:
