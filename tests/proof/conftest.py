@@ -10,7 +10,9 @@ forms are ``python -m fairtrack_tools.proofs load|canaries --hits 100000``; ``PR
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import pytest
 
@@ -24,30 +26,28 @@ CANARY_HITS = int(os.environ.get("PROOF_CANARY_HITS", "1500"))
 CLOSED_WORLD_HITS = int(os.environ.get("PROOF_CLOSED_WORLD_HITS", "400"))
 
 
-def _keep(report_text: str, path: Path) -> None:
-    path.write_text(report_text + "\n")
-    print(f"\n{report_text}\n(report: {path})")
+def _kept(factory: pytest.TempPathFactory, name: str, run: Callable[..., Any], **render: Any) -> Any:
+    """Run one proof (``run``: a ``run_*`` of :mod:`fairtrack_tools.proofs`, given its hits) with a
+    short drain timeout and its workers' logs in a fresh folder ``name``; keep its report, rendered
+    with ``render``, there too (printed as well, for ``pytest -s``)."""
+    logs = factory.mktemp(name)
+    report = run(drain_timeout=90, log_dir=logs / "workers")
+    text = report.render(**render)
+    (logs / "report.txt").write_text(text + "\n")
+    print(f"\n{text}\n(report: {logs / 'report.txt'})")
+    return report
 
 
 @pytest.fixture(scope="session")
 def load_report(tmp_path_factory: pytest.TempPathFactory) -> LoadReport:
-    logs = tmp_path_factory.mktemp("proof-load")
-    report = run_load(LOAD_HITS, drain_timeout=90, log_dir=logs / "workers")
-    _keep(report.render(), logs / "report.txt")
-    return report
+    return _kept(tmp_path_factory, "proof-load", partial(run_load, LOAD_HITS))
 
 
 @pytest.fixture(scope="session")
 def canary_report(tmp_path_factory: pytest.TempPathFactory) -> CanaryReport:
-    logs = tmp_path_factory.mktemp("proof-canaries")
-    report = run_canaries(CANARY_HITS, drain_timeout=90, log_dir=logs / "workers")
-    _keep(report.render(), logs / "report.txt")
-    return report
+    return _kept(tmp_path_factory, "proof-canaries", partial(run_canaries, CANARY_HITS))
 
 
 @pytest.fixture(scope="session")
 def closed_world_report(tmp_path_factory: pytest.TempPathFactory) -> ClosedWorldReport:
-    logs = tmp_path_factory.mktemp("proof-closed-world")
-    report = run_closed_world(CLOSED_WORLD_HITS, drain_timeout=90, log_dir=logs / "workers")
-    _keep(report.render(max_rows=200), logs / "report.txt")
-    return report
+    return _kept(tmp_path_factory, "proof-closed-world", partial(run_closed_world, CLOSED_WORLD_HITS), max_rows=200)

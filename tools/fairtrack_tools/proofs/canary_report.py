@@ -99,6 +99,21 @@ class CanaryReport:
         return "\n".join(out)
 
 
+# the surfaces of :func:`collect_surfaces` that every run fills; the others (the DLQs, what is left in
+# the queues, the stack's stderr, the failed-events store) may rightly be empty
+FILLED_SURFACES = (
+    "queue messages (every one ingest sent)",
+    "ga4: requests received (body, query, headers)",
+    "meta: requests received (body, query, headers)",
+    "webhook: requests received (body, query, headers)",
+    "lake bucket objects (lake/, decisions/)",
+    "DynamoDB items (policy, consent, ledger)",
+    "worker log lines",
+    "worker metric lines (EMF)",
+    "ingest API answers",
+)
+
+
 def collect_surfaces(stack: ProofStack, evidence: Evidence, requests: list[Request]) -> dict[str, list[str]]:
     """Every surface a planted value could reach, by name: what ingest queued (through the tap),
     DLQs and leftovers, each destination request, lake and decision-log objects, failed events,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fairtrack_tools.proofs.canary_report import collect_surfaces
+from fairtrack_tools.proofs.canary_report import FILLED_SURFACES, collect_surfaces
 from fairtrack_tools.proofs.closed_world.places import (
     BATCH,
     GTAG,
@@ -312,17 +312,7 @@ def judge(
     refused_by = {id(work.requests[h.request]): h.refused or "" for h in work.hits if h.refused}
     wrong = [r for r in work.requests if not (400 <= r.status < 500 if r.expect_status else 200 <= r.status < 300)]
     permanent = sum(c["permanent"] for c in injected.values())
-    should_hold = [
-        "queue messages (every one ingest sent)",
-        "ga4: requests received (body, query, headers)",
-        "meta: requests received (body, query, headers)",
-        "webhook: requests received (body, query, headers)",
-        "lake bucket objects (lake/, decisions/)",
-        "DynamoDB items (policy, consent, ledger)",
-        "worker log lines",
-        "worker metric lines (EMF)",
-        "ingest API answers",
-    ] + (["failed-events store objects"] if permanent else [])
+    should_hold = [*FILLED_SURFACES, *(["failed-events store objects"] if permanent else [])]
     empty = [s for s in should_hold if not surfaces.get(s)]
     checks = [
         Check("drained within the time limit", drained),
