@@ -14,38 +14,29 @@ from fairtrack.policy import forms
 
 
 @pytest.mark.parametrize(
-    ("raw", "v4_prefix", "expected"),
+    ("raw", "prefix", "expected"),
     [
-        ("192.168.1.77", 24, "192.168.1.0"),
-        ("192.168.1.77", 16, "192.168.0.0"),
-        ("203.0.113.255", 24, "203.0.113.0"),
-        ("10.0.0.0", 24, "10.0.0.0"),
-        ("255.255.255.255", 16, "255.255.0.0"),
+        ("192.168.1.77", {"v4_prefix": 24}, "192.168.1.0"),
+        ("192.168.1.77", {"v4_prefix": 16}, "192.168.0.0"),
+        ("203.0.113.255", {"v4_prefix": 24}, "203.0.113.0"),
+        ("10.0.0.0", {"v4_prefix": 24}, "10.0.0.0"),
+        ("255.255.255.255", {"v4_prefix": 16}, "255.255.0.0"),
+        ("2001:db8:abcd:12:34:56:78:9a", {"v6_prefix": 48}, "2001:db8:abcd::"),
+        ("2001:db8:abcd:12:34:56:78:9a", {"v6_prefix": 32}, "2001:db8::"),
+        ("2001:db8:abcd:1234:56:78:9a:bc", {"v6_prefix": 56}, "2001:db8:abcd:1200::"),
+        ("2001:db8:abcd:12:34:56:78:9a", {"v6_prefix": 64}, "2001:db8:abcd:12::"),
+        ("2001:DB8:ABCD:0012::1", {"v6_prefix": 48}, "2001:db8:abcd::"),
     ],
 )
-def test_ipv4_is_truncated_to_prefix(raw: str, v4_prefix: int, expected: str) -> None:
-    """Given an IPv4 address, when truncated, then the host part below the prefix is zero."""
-    assert truncate_ip(raw, v4_prefix=v4_prefix) == expected
+def test_ip_is_truncated_to_its_family_prefix(raw: str, prefix: dict[str, int], expected: str) -> None:
+    """Given an IPv4 or IPv6 address, when truncated, then only the configured prefix survives:
+    the host part is zero (IPv6 in canonical form)."""
+    assert truncate_ip(raw, **prefix) == expected
 
 
 def test_ipv4_default_prefix_is_24() -> None:
     """Given no prefix, when an IPv4 address is truncated, then the last octet is dropped."""
     assert truncate_ip("198.51.100.201") == "198.51.100.0"
-
-
-@pytest.mark.parametrize(
-    ("raw", "v6_prefix", "expected"),
-    [
-        ("2001:db8:abcd:12:34:56:78:9a", 48, "2001:db8:abcd::"),
-        ("2001:db8:abcd:12:34:56:78:9a", 32, "2001:db8::"),
-        ("2001:db8:abcd:1234:56:78:9a:bc", 56, "2001:db8:abcd:1200::"),
-        ("2001:db8:abcd:12:34:56:78:9a", 64, "2001:db8:abcd:12::"),
-        ("2001:DB8:ABCD:0012::1", 48, "2001:db8:abcd::"),
-    ],
-)
-def test_ipv6_is_truncated_to_prefix(raw: str, v6_prefix: int, expected: str) -> None:
-    """Given an IPv6 address, when truncated, then only the configured prefix survives (canonical form)."""
-    assert truncate_ip(raw, v6_prefix=v6_prefix) == expected
 
 
 def test_ipv6_default_prefix_is_48() -> None:
