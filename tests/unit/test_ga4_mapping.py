@@ -128,81 +128,86 @@ def test_purchase_with_advertising_consent_golden() -> None:
     assert b"measurement_id" not in mapping.requests[0].body
 
 
-def test_page_view_golden_uses_segment_page_properties_once_and_leaves_user_data_out() -> None:
-    event = hit(
-        type="page",
-        messageId="e-2",
-        timestamp="2026-11-25T11:59:00.000Z",
-        event=None,
-        name="Home",
-        anonymousId="p-77",
-        properties={
-            "url": "https://ex.org/?q=1",
-            "path": "/",
-            "title": "Home page",
-            "referrer": "",
-            "search": "?q=1",
-            "section": "news",
-        },
-        context={"page": {"path": "/"}},
-        userData={"ga4": {"sha256_email_address": [EMAIL_HASH]}},
-    )
+@pytest.mark.parametrize(
+    ("event", "expected", "adjustments"),
+    [
+        pytest.param(
+            hit(
+                type="page",
+                messageId="e-2",
+                timestamp="2026-11-25T11:59:00.000Z",
+                event=None,
+                name="Home",
+                anonymousId="p-77",
+                properties={
+                    "url": "https://ex.org/?q=1",
+                    "path": "/",
+                    "title": "Home page",
+                    "referrer": "",
+                    "search": "?q=1",
+                    "section": "news",
+                },
+                context={"page": {"path": "/"}},
+                userData={"ga4": {"sha256_email_address": [EMAIL_HASH]}},
+            ),
+            '{"client_id":"p-77",' + DENIED + ',"events":[{"name":"page_view","params":{'
+            '"page_location":"https://ex.org/?q=1","page_title":"Home page","engagement_time_msec":1,'
+            '"search":"?q=1","section":"news"},"timestamp_micros":1795607940000000}]}',
+            {"dropped_user_data:no_advertising_consent": 1},
+            id="page view uses segment page properties once and leaves user data out",
+        ),
+        pytest.param(
+            hit(type="page", event=None, context={"page": {"path": "/pricing", "title": "Pricing"}}),
+            '{"client_id":"p-3f2a",' + DENIED + ',"events":[{"name":"page_view","params":{'
+            '"page_title":"Pricing","page_path":"/pricing","engagement_time_msec":1},'
+            '"timestamp_micros":1795600800123000}]}',
+            {},
+            id="page with only a path sends page_path",
+        ),
+        pytest.param(
+            hit(
+                type="screen",
+                messageId="e-3",
+                timestamp="2026-11-25T11:00:00Z",
+                event=None,
+                name="Settings",
+                anonymousId="p-9",
+                properties={"tab": "privacy", "count": 3, "ratio": 0.5},
+                context={"session": {"id": 1795600000, "engagementTimeMs": 0}},
+            ),
+            '{"client_id":"p-9",' + DENIED + ',"events":[{"name":"screen_view","params":{'
+            '"screen_name":"Settings","session_id":"1795600000","engagement_time_msec":1,'
+            '"tab":"privacy","count":3,"ratio":0.5},"timestamp_micros":1795604400000000}]}',
+            {},
+            id="screen view",
+        ),
+        pytest.param(
+            hit(
+                event="Product Added",
+                properties={
+                    "cart_id": "c-1",
+                    "product_id": 507,
+                    "sku": "G-32",
+                    "name": "Monopoly",
+                    "price": "18.99",
+                    "quantity": "1",
+                    "currency": "usd",
+                    "position": 3,
+                },
+            ),
+            '{"client_id":"p-3f2a",' + DENIED + ',"events":[{"name":"add_to_cart","params":{'
+            '"engagement_time_msec":1,"currency":"USD",'
+            '"items":[{"item_id":"507","item_name":"Monopoly","index":3,"price":18.99,"quantity":1}],'
+            '"cart_id":"c-1"},"timestamp_micros":1795600800123000}]}',
+            {},
+            id="single product event builds its item from top-level properties",
+        ),
+    ],
+)
+def test_one_event_golden(event: dict[str, Any], expected: str, adjustments: dict[str, int]) -> None:
     mapping = run(event)
-    assert bodies(mapping) == [
-        '{"client_id":"p-77",' + DENIED + ',"events":[{"name":"page_view","params":{'
-        '"page_location":"https://ex.org/?q=1","page_title":"Home page","engagement_time_msec":1,'
-        '"search":"?q=1","section":"news"},"timestamp_micros":1795607940000000}]}'
-    ]
-    assert mapping.adjustments == Counter({"dropped_user_data:no_advertising_consent": 1})
-
-
-def test_page_with_only_a_path_sends_page_path() -> None:
-    event = hit(type="page", event=None, context={"page": {"path": "/pricing", "title": "Pricing"}})
-    assert bodies(run(event)) == [
-        '{"client_id":"p-3f2a",' + DENIED + ',"events":[{"name":"page_view","params":{'
-        '"page_title":"Pricing","page_path":"/pricing","engagement_time_msec":1},'
-        '"timestamp_micros":1795600800123000}]}'
-    ]
-
-
-def test_screen_view_golden() -> None:
-    event = hit(
-        type="screen",
-        messageId="e-3",
-        timestamp="2026-11-25T11:00:00Z",
-        event=None,
-        name="Settings",
-        anonymousId="p-9",
-        properties={"tab": "privacy", "count": 3, "ratio": 0.5},
-        context={"session": {"id": 1795600000, "engagementTimeMs": 0}},
-    )
-    assert bodies(run(event)) == [
-        '{"client_id":"p-9",' + DENIED + ',"events":[{"name":"screen_view","params":{'
-        '"screen_name":"Settings","session_id":"1795600000","engagement_time_msec":1,'
-        '"tab":"privacy","count":3,"ratio":0.5},"timestamp_micros":1795604400000000}]}'
-    ]
-
-
-def test_single_product_event_builds_its_item_from_top_level_properties() -> None:
-    event = hit(
-        event="Product Added",
-        properties={
-            "cart_id": "c-1",
-            "product_id": 507,
-            "sku": "G-32",
-            "name": "Monopoly",
-            "price": "18.99",
-            "quantity": "1",
-            "currency": "usd",
-            "position": 3,
-        },
-    )
-    assert bodies(run(event)) == [
-        '{"client_id":"p-3f2a",' + DENIED + ',"events":[{"name":"add_to_cart","params":{'
-        '"engagement_time_msec":1,"currency":"USD",'
-        '"items":[{"item_id":"507","item_name":"Monopoly","index":3,"price":18.99,"quantity":1}],'
-        '"cart_id":"c-1"},"timestamp_micros":1795600800123000}]}'
-    ]
+    assert bodies(mapping) == [expected]
+    assert mapping.adjustments == Counter(adjustments)
 
 
 def test_spec_properties_get_their_ga4_names() -> None:
