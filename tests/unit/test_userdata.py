@@ -98,45 +98,30 @@ def test_sha256_hex_is_plain_sha256_of_utf8() -> None:
 # --- the complete record ------------------------------------------------------------------------
 
 
+# The complete record, field by field: what Meta is given, its key and the digest it gets; what GA4
+# is given (None: nothing), of which it keeps only the e-mail, the phone and the names.
+FULL_RECORD = (
+    ("email", "  Jane.Doe@Example.COM ", "em", JANE_DOE_EXAMPLE, "John.Smith@gmail.com"),
+    ("phone", "+44 (0)20 7946 0958", "ph", UK_PHONE_DIGITS, "+44 20 7946 0958"),
+    ("firstName", " Zoë ", "fn", ZOE, "Zoë"),
+    ("lastName", "O'Brien", "ln", OBRIEN, "O'Brien"),
+    ("gender", "Female", "ge", GENDER_F, None),
+    ("birthday", "1990-05-17", "db", DOB_19900517, None),
+    ("city", "New York", "ct", NEWYORK, "New York"),
+    ("state", "NY", "st", STATE_NY, "NY"),
+    ("postalCode", "10001-1234", "zp", ZIP_10001, "10001"),
+    ("country", "US", "country", COUNTRY_US, "US"),
+)
+
+
 def test_full_record_for_meta_in_key_order() -> None:
-    out = meta(
-        email="  Jane.Doe@Example.COM ",
-        phone="+44 (0)20 7946 0958",
-        firstName=" Zoë ",
-        lastName="O'Brien",
-        gender="Female",
-        birthday="1990-05-17",
-        city="New York",
-        state="NY",
-        postalCode="10001-1234",
-        country="US",
-    )
-    assert out == {
-        "em": [JANE_DOE_EXAMPLE],
-        "ph": [UK_PHONE_DIGITS],
-        "fn": [ZOE],
-        "ln": [OBRIEN],
-        "ge": [GENDER_F],
-        "db": [DOB_19900517],
-        "ct": [NEWYORK],
-        "st": [STATE_NY],
-        "zp": [ZIP_10001],
-        "country": [COUNTRY_US],
-    }
+    out = meta(**{field: value for field, value, _, _, _ in FULL_RECORD})
+    assert out == {key: [digest] for _, _, key, digest, _ in FULL_RECORD}
     assert list(out) == list(META_KEYS)
 
 
 def test_full_record_for_ga4_has_only_hashed_email_phone_and_names() -> None:
-    out = ga4(
-        email="John.Smith@gmail.com",
-        phone="+44 20 7946 0958",
-        firstName="Zoë",
-        lastName="O'Brien",
-        city="New York",
-        state="NY",
-        postalCode="10001",
-        country="US",
-    )
+    out = ga4(**{field: value for field, _, _, _, value in FULL_RECORD if value is not None})
     assert out == {
         "sha256_email_address": [JOHNSMITH_GMAIL],
         "sha256_phone_number": [UK_PHONE_E164],
