@@ -388,16 +388,15 @@ def test_nothing_settled_sends_nothing_and_a_stream_is_required() -> None:
         DecisionLog("", "webhook", firehose)
 
 
+def delivered_row(**values: Any) -> dict[str, Any]:
+    """A decision row with every key: lake events from web delivered on 2026-11-24 under policy 1,
+    with ``values`` added or changed."""
+    delivered = {"day": "2026-11-24", "source": "web", "destination": "lake", "action": "sent", "reason": "delivered"}
+    return {k: None for k in ROW_KEYS} | delivered | {"policy_version": 1, **values}
+
+
 def test_read_rows_refuses_what_is_not_a_decision_row() -> None:
-    good = {k: None for k in ROW_KEYS} | {
-        "day": "2026-11-24",
-        "source": "web",
-        "destination": "lake",
-        "action": "sent",
-        "reason": "delivered",
-        "policy_version": 1,
-        "count": 3,
-    }
+    good = delivered_row(count=3)
     assert read_rows(gzip.compress(json.dumps(good).encode())) == [good]
     for bad in ({**good, "count": "3"}, {**good, "day": "yesterday"}, {**good, "visitor": "x"}, [good]):
         with pytest.raises(ValueError, match="line 1"):
@@ -405,14 +404,7 @@ def test_read_rows_refuses_what_is_not_a_decision_row() -> None:
 
 
 def test_merge_rows_adds_up_equal_keys() -> None:
-    row = {k: None for k in ROW_KEYS} | {
-        "day": "2026-11-24",
-        "source": "web",
-        "destination": "lake",
-        "action": "sent",
-        "reason": "delivered",
-        "policy_version": 1,
-    }
+    row = delivered_row()
     merged = merge_rows([{**row, "count": 2}, {**row, "count": 5}, {**row, "policy_version": 2, "count": 1}])
     assert [(r["policy_version"], r["count"]) for r in merged] == [(1, 7), (2, 1)]
 
