@@ -24,7 +24,6 @@ import time
 from collections import Counter
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import ValidationError
 
 from fairtrack.destinations import (
@@ -38,7 +37,7 @@ from fairtrack.destinations.adjustments import loggable_adjustments
 from fairtrack.destinations.configured import build_destination
 from fairtrack.destinations.guarantees import keeps_ledger
 from fairtrack.envelope import Envelope, RoutedEvent
-from fairtrack.observability import CORRELATION_ATTRIBUTE, logger, metrics
+from fairtrack.observability import CORRELATION_ATTRIBUTE, count_by_reason, logger, metrics
 from fairtrack.policy.decisions import Decision
 from fairtrack.policy.engine import evaluate
 from fairtrack.settings import ForwarderSettings
@@ -374,16 +373,8 @@ class _Tally:
         metrics.add_metric(name="EventsDelivered", unit="Count", value=self.sent)
         metrics.add_metric(name="EventsDuplicateSkipped", unit="Count", value=self.duplicates)
         metrics.add_metric(name="RecordsRetried", unit="Count", value=len(retry))
-        for name, counts in (("EventsDropped", self.dropped), ("EventsFailed", self.failed)):
-            for reason, count in counts.items():
-                with single_metric(
-                    name=name,
-                    unit=MetricUnit.Count,
-                    value=count,
-                    namespace=metrics.namespace,
-                    default_dimensions={**metrics.default_dimensions, "destination": destination},
-                ) as metric:
-                    metric.add_dimension(name="reason", value=reason)
+        count_by_reason("EventsDropped", self.dropped, destination)
+        count_by_reason("EventsFailed", self.failed, destination)
         logger.info(
             "batch forwarded",
             extra={

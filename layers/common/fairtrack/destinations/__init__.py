@@ -112,6 +112,15 @@ class DeliveryReport:
         return self
 
 
+def without_credential(items: list[Delivery], credential: str, reason: str) -> DeliveryReport:
+    """Every item left for retry (``reason``), logged: the destination's ``credential`` (read
+    from Secrets Manager each batch) is unavailable."""
+    from fairtrack.observability import logger
+
+    logger.error(f"{credential} unavailable: records left for retry")
+    return DeliveryReport().retry_all(items, reason)
+
+
 class DestinationClient(Protocol):
     def deliver(self, items: list[Delivery], stop: Stop | None = None) -> DeliveryReport:
         """Deliver ``items`` and say what became of every event."""

@@ -27,13 +27,12 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import urllib3
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from fairtrack.destinations import Delivery, DeliveryReport, Stop
+from fairtrack.destinations import Delivery, DeliveryReport, Stop, without_credential
 from fairtrack.destinations.ga4_mapping import map_ga4
 from fairtrack.destinations.ga4_rules import REVENUE_WITHOUT_CURRENCY
 from fairtrack.destinations.transport import Answer, Transport, Verdict, send_all, verdict
-from fairtrack.observability import logger, metrics
+from fairtrack.observability import count_by_reason, logger
 
 REVENUE_METRIC = "Ga4RevenueWithoutCurrency"
 
@@ -53,15 +52,7 @@ def meter_revenue_without_currency(adjustments: Counter[str]) -> dict[str, int]:
         "GA4 events sent with a value and no valid currency: GA4 counts no revenue for them",
         extra={"revenue_without_currency": counts},
     )
-    for reason, count in counts.items():
-        with single_metric(
-            name=REVENUE_METRIC,
-            unit=MetricUnit.Count,
-            value=count,
-            namespace=metrics.namespace,
-            default_dimensions={**metrics.default_dimensions, "destination": "ga4"},
-        ) as metric:
-            metric.add_dimension(name="reason", value=reason)
+    count_by_reason(REVENUE_METRIC, counts, "ga4")
     return counts
 
 
@@ -106,8 +97,7 @@ class Ga4Destination:
     def deliver(self, items: list[Delivery], stop: Stop | None = None) -> DeliveryReport:
         secret = self.api_secret()
         if not secret:
-            logger.error("GA4 api_secret unavailable: records left for retry")
-            return DeliveryReport().retry_all(items, "missing_api_secret")
+            return without_credential(items, "GA4 api_secret", "missing_api_secret")
         url = self.base + "?" + urlencode({"measurement_id": self.measurement_id, "api_secret": secret.decode()})
 
         def post(body: bytes) -> Answer:

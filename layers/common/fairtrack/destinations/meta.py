@@ -19,10 +19,9 @@ from urllib.parse import urlencode
 
 import urllib3
 
-from fairtrack.destinations import Delivery, DeliveryReport, Stop
+from fairtrack.destinations import Delivery, DeliveryReport, Stop, without_credential
 from fairtrack.destinations.meta_mapping import map_meta
 from fairtrack.destinations.transport import Answer, Transport, meta_error_code, meta_verdict, send_all
-from fairtrack.observability import logger
 
 
 def meta_reason(answer: Answer) -> str:
@@ -51,8 +50,7 @@ class MetaDestination:
     def deliver(self, items: list[Delivery], stop: Stop | None = None) -> DeliveryReport:
         token = self.access_token()
         if not token:
-            logger.error("Meta access token unavailable: records left for retry")
-            return DeliveryReport().retry_all(items, "missing_access_token")
+            return without_credential(items, "Meta access token", "missing_access_token")
         url = self.base + "?" + urlencode({"access_token": token.decode()})
         # one active policy per batch (the forwarder re-checks every item against the same one)
         rule = items[0] if items else None
