@@ -19,8 +19,9 @@ from cfnlint.decode import cfn_yaml  # type: ignore[import-untyped]
 from pydantic import ValidationError
 
 from fairtrack.anonymise import client_ip, viewer_address
+from fairtrack.api.proxy import TrustedProxy
 from fairtrack.errors import ClientError
-from fairtrack.ingest import Ingestor, IngestRequest
+from fairtrack.ingest import IngestRequest
 from fairtrack.settings import IngestSettings, parse_trusted_proxy
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -34,13 +35,9 @@ def settings(mode: str) -> IngestSettings:
     return IngestSettings.model_validate({"TRUSTED_PROXY": mode, "ORIGIN_VERIFY_SECRET_ARN": "arn:secret"})
 
 
-class _Nothing:
-    """Stands for the store, sender and salts: the tests here reach none of them."""
-
-
-def ingestor(mode: str, monkeypatch: pytest.MonkeyPatch, secret: str | None = SECRET) -> Ingestor:
-    monkeypatch.setattr(Ingestor, "origin_verify_secret", property(lambda _self: secret))
-    return Ingestor(settings(mode), store=_Nothing(), sender=_Nothing(), salts=_Nothing())  # type: ignore[arg-type]
+def proxy(mode: str, monkeypatch: pytest.MonkeyPatch, secret: str | None = SECRET) -> TrustedProxy:
+    monkeypatch.setattr(TrustedProxy, "origin_verify_secret", property(lambda _self: secret))
+    return TrustedProxy(settings(mode))
 
 
 def request(headers: dict[str, str], source_ip: str = CONNECTION) -> IngestRequest:
@@ -171,16 +168,16 @@ def test_hops_through_the_proxies_a_spoofed_list_never_wins(hops: int, monkeypat
     proxies = [f"10.0.0.{i}" for i in range(1, hops)]
     chain = [SPOOF] * 4 + [VISITOR, *proxies, CONNECTION]
     headers = {**SPOOFED, "x-forwarded-for": ", ".join(chain)}
-    ing = ingestor(f"hops:{hops}", monkeypatch)
-    ing.verify_proxy(headers)  # no origin-verify check outside cloudfront
-    visitor = ing.visitor(request(headers, CONNECTION))
+    gate = proxy(f"hops:{hops}", monkeypatch)
+    gate.verify(headers)  # no origin-verify check outside cloudfront
+    visitor = gate.visitor(request(headers, CONNECTION))
     # Then the address is the visitor's, and the country is never the header's
     assert visitor.full_ip == VISITOR
     assert visitor.country != "KP"
 
 
 def test_none_uses_the_connection_and_registry_country(monkeypatch: pytest.MonkeyPatch) -> None:
-    visitor = ingestor("none", monkeypatch).visitor(request(SPOOFED, "81.2.69.160"))  # a GB allocation
+    visitor = proxy("none", monkeypatch).visitor(request(SPOOFED, "81.2.69.160"))  # a GB allocation
     assert visitor.full_ip == "81.2.69.160"
     assert visitor.ip == "81.2.69.0"
     assert visitor.country != "KP"
@@ -202,26 +199,26 @@ def test_cloudfront_refuses_a_request_without_the_origin_verify_value(
     headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pytest.raises(ClientError) as refused:
-        ingestor("cloudfront", monkeypatch).verify_proxy(headers)
+        proxy("cloudfront", monkeypatch).verify(headers)
     assert (refused.value.status, refused.value.code) == (403, "proxy_required")
 
 
 def test_cloudfront_without_a_configured_secret_refuses_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ClientError) as refused:
-        ingestor("cloudfront", monkeypatch, secret=None).verify_proxy({"x-origin-verify": SECRET})
+        proxy("cloudfront", monkeypatch, secret=None).verify({"x-origin-verify": SECRET})
     assert refused.value.code == "proxy_required"
 
 
 def test_cloudfront_with_the_origin_verify_value_uses_the_viewer_headers(monkeypatch: pytest.MonkeyPatch) -> None:
-    ing = ingestor("cloudfront", monkeypatch)
+    gate = proxy("cloudfront", monkeypatch)
     headers = {
         "x-origin-verify": SECRET,
         "x-forwarded-for": f"{SPOOF}, {VISITOR}, 10.0.0.1",
         "cloudfront-viewer-address": f"{VISITOR}:46532",
         "cloudfront-viewer-country": "de",
     }
-    ing.verify_proxy(headers)
-    visitor = ing.visitor(request(headers, "130.176.0.1"))  # the connection is CloudFront's
+    gate.verify(headers)
+    visitor = gate.visitor(request(headers, "130.176.0.1"))  # the connection is CloudFront's
     assert visitor.full_ip == VISITOR
     assert visitor.ip == "198.51.100.0"
     assert visitor.country == "DE"
@@ -230,7 +227,7 @@ def test_cloudfront_with_the_origin_verify_value_uses_the_viewer_headers(monkeyp
 def test_cloudfront_without_a_viewer_address_has_no_address(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given the origin request policy forwards no CloudFront-Viewer-Address, then the address is
     # unknown rather than CloudFront's (every visitor would share an edge's address)
-    visitor = ingestor("cloudfront", monkeypatch).visitor(request({"x-forwarded-for": VISITOR}, "130.176.0.1"))
+    visitor = proxy("cloudfront", monkeypatch).visitor(request({"x-forwarded-for": VISITOR}, "130.176.0.1"))
     assert visitor.full_ip is None
     assert visitor.ip is None
 

@@ -1,26 +1,37 @@
-"""Ingest: request -> adapter -> validate -> consent -> anonymise -> route -> queue.
+"""Ingest: one request's hits on their way, in the order they travel.
 
-The HTTP handler turns an API Gateway event into an :class:`IngestRequest` and calls one function
-here. Bad input gives a :class:`~fairtrack.errors.ClientError` (status, field path, reason) and never
+1. the proxy check (:mod:`fairtrack.api.proxy`, run by the routes before anything is read);
+2. the body decoded and parsed (:mod:`fairtrack.api.body`), and the source it speaks for, with the
+   CORS headers its page may read the answer with (:mod:`fairtrack.api.access`);
+3. the protocol's adapter: canonical hits, bad events reported by index (:mod:`fairtrack.protocols.intake`);
+4. the visitor: country and truncated address (:mod:`fairtrack.api.proxy`);
+5. per hit: consent resolved (:mod:`fairtrack.consent`); the destinations its purposes may reach,
+   planned once per policy and consent state (:mod:`fairtrack.policy.routing`), so that a hit no
+   destination may receive is never anonymised; the anonymise stage
+   (:class:`~fairtrack.anonymise.stage.Anonymiser`); each destination's share of what is left
+   (:func:`fairtrack.policy.engine.evaluate`);
+6. the shares queued, one message per destination (:mod:`fairtrack.stores.queue`), and the
+   request's metrics and one log line (counts only).
+
+Bad input gives a :class:`~fairtrack.errors.ClientError` (status, field path, reason) and never
 echoes a submitted value; in a batch, bad events are reported by index and the good ones kept.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections import Counter
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fairtrack.anonymise import client_ip, geo, truncate_ip, viewer_address
 from fairtrack.anonymise.pseudonym import DailySalts, Pseudonymiser, secret_key
-from fairtrack.anonymise.stage import BOT, IDENTIFIERS, QUARANTINED, SUPPRESSED, Anonymiser, Visitor, echo_free
-from fairtrack.api import cors
-from fairtrack.api.body import MAX_REQUEST_BYTES, decode_body, parse_json, write_key_of
+from fairtrack.anonymise.stage import BOT, QUARANTINED, SUPPRESSED, Anonymiser, Visitor, echo_free
+from fairtrack.api.access import SourceAccess
+from fairtrack.api.body import decode_body, parse_json
+from fairtrack.api.proxy import TrustedProxy
 from fairtrack.consent import signals as consent
-from fairtrack.errors import ClientError, FieldError, status_for
+from fairtrack.errors import ClientError
 from fairtrack.hit import EventType, Hit
 from fairtrack.memo import Memo
 from fairtrack.observability import logger, metrics
@@ -28,29 +39,17 @@ from fairtrack.policy.decisions import Decision
 from fairtrack.policy.engine import evaluate
 from fairtrack.policy.model import Policy
 from fairtrack.policy.routing import Route, plan_route, withheld_rows
-from fairtrack.protocols import gtag as gtag_protocol
-from fairtrack.protocols.segment import batch_events, parse_event
-from fairtrack.protocols.segment_consent import consent_conflicts
-from fairtrack.settings import DESTINATIONS, ORIGIN_VERIFY_HEADER, Destination, IngestSettings
+from fairtrack.protocols import intake
+from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
 from fairtrack.stores.clients import LazyClient
 from fairtrack.stores.policy_table import NoActivePolicy, PolicyStore, Source
 from fairtrack.stores.queue import QueueSender, Routed, enqueue
 
-__all__ = [
-    "IDENTIFIERS",
-    "MAX_REQUEST_BYTES",
-    "IngestRequest",
-    "IngestResult",
-    "Ingestor",
-    "Visitor",
-    "decode_body",
-    "parse_json",
-    "write_key_of",
-]
+__all__ = ["IngestRequest", "IngestResult", "Ingestor", "RoutedHit", "Visitor", "record"]
 
+DUPLICATE_MESSAGE_ID = "duplicate_message_id"
 # the counter of IngestResult each reason of the anonymise stage's for sending a hit nowhere bumps
 _SKIP_COUNTS = {SUPPRESSED: "suppressed", BOT: "bots_dropped", QUARANTINED: "quarantined"}
-DUPLICATE_MESSAGE_ID = "duplicate_message_id"
 
 
 @dataclass(frozen=True)
@@ -91,8 +90,26 @@ class IngestResult:
         return out
 
 
+@dataclass(frozen=True)
+class RoutedHit:
+    """One hit as ingest routed it, for an observer (the local debug view): the anonymised payload
+    each destination's share was cut from (None when ingest stopped before anonymising it), the
+    hit's decisions and how many values of it were redacted as personal data."""
+
+    hit: Hit
+    policy: Policy
+    visitor: Visitor | None
+    source_id: str
+    payload: dict[str, Any] | None
+    decisions: list[Decision]
+    pii_findings: int
+
+
 class Ingestor:
-    """Holds the per-container clients and caches; one instance per warm function."""
+    """Holds the per-container clients and caches; one instance per warm function.
+
+    ``observer`` is called with a :class:`RoutedHit` per hit, ``report`` with each request's result
+    (default :func:`record`: metrics and a log line)."""
 
     dynamodb = LazyClient("dynamodb")  # the daily salts' table
 
@@ -104,15 +121,21 @@ class Ingestor:
         *,
         pseudonymiser: Pseudonymiser | None = None,
         salts: DailySalts | None = None,
+        observer: Callable[[RoutedHit], None] | None = None,
+        report: Callable[[IngestResult, Source], None] | None = None,
     ):
         self.settings = settings
         self.store = store or PolicyStore(settings.policy_table, settings.policy_cache_seconds)
         self.sender = sender or QueueSender()
+        self.proxy = TrustedProxy(settings)
+        self.access = SourceAccess(self.store)
         self._pseudonymiser = pseudonymiser
         self.salts = salts or DailySalts(settings.policy_table, lambda: self.dynamodb)
+        self.anonymiser = Anonymiser(lambda: self.pseudonymiser, self.salts)
         self._configured = [d for d in DESTINATIONS if settings.queue_url(d)]  # the others get nothing
         self._routes: Memo[tuple[int, frozenset[str]], Route] = Memo(256)
-        self.anonymiser = Anonymiser(lambda: self.pseudonymiser, self.salts)
+        self.observer = observer
+        self.report = report or record
 
     @property
     def pseudonymiser(self) -> Pseudonymiser | None:
@@ -125,220 +148,98 @@ class Ingestor:
             self._pseudonymiser = Pseudonymiser(secret_key(raw))
         return self._pseudonymiser
 
-    def visitor(self, request: IngestRequest) -> Visitor:
-        """What the anonymisation stage needs from the connection, worked out once per request:
-        country (region defaults), the truncated address (what hits carry), and the full address
-        and user agent, used only inside the cookieless daily id."""
-        if self.settings.proxy_mode == "cloudfront":
-            full_ip = viewer_address(request.headers.get("cloudfront-viewer-address"))
-            if full_ip is None:  # the connection's address is CloudFront's, never the visitor's
-                logger.warning("no CloudFront-Viewer-Address: add it to the origin request policy")
-        else:
-            full_ip = client_ip(request.source_ip, request.headers.get("x-forwarded-for"), self.settings.proxy_hops)
-        return Visitor(
-            country=self._country(request, full_ip),
-            ip=truncate_ip(full_ip, self.settings.ip_v4_prefix_length, self.settings.ip_v6_prefix_length),
-            full_ip=full_ip,
-            user_agent=request.headers.get("user-agent"),
-        )
-
-    @property
-    def origin_verify_secret(self) -> str | None:
-        """The origin-verify header's expected value (``TrustedProxy=cloudfront``), read from
-        Secrets Manager and cached for 5 minutes; None when no secret is configured."""
-        if not self.settings.origin_verify_secret_arn:
-            return None
-        from aws_lambda_powertools.utilities import parameters
-
-        value = parameters.get_secret(self.settings.origin_verify_secret_arn, max_age=300)
-        return value.strip() if isinstance(value, str) and value.strip() else None
-
-    def verify_proxy(self, headers: Mapping[str, str]) -> None:
-        """Under ``TrustedProxy=cloudfront``, refuse (403 ``proxy_required``) a request without the
-        origin-verify header CloudFront adds: one sent straight to the API, around the proxy, could
-        set ``CloudFront-Viewer-*`` headers to anything. ``headers``: lower-case names. No check
-        in the other modes."""
-        if self.settings.proxy_mode != "cloudfront":
-            return
-        sent = headers.get(ORIGIN_VERIFY_HEADER)
-        expected = self.origin_verify_secret
-        if expected is None:
-            logger.error("TrustedProxy is cloudfront but no origin-verify secret is set: every request is refused")
-        if not sent or expected is None or not hmac.compare_digest(sent.strip().encode(), expected.encode()):
-            raise ClientError(
-                403, "proxy_required", "requests must come through the deployment's CloudFront distribution"
-            )
-
-    def authenticate(self, request: IngestRequest, body: Any) -> Source:
-        key = write_key_of(request, body)
-        if not key:
-            raise ClientError(401, "missing_write_key", "a write key is required (Basic auth, body or ?writeKey=)")
-        source = self.store.source_for_write_key(key)
-        if source is None:
-            raise ClientError(401, "invalid_write_key", "unknown write key")
-        return source
-
-    @staticmethod
-    def check_origin(request: IngestRequest, source: Source) -> dict[str, str]:
-        """Refuse a browser origin the source does not allow; the CORS headers for one it does."""
-        origin = request.headers.get("origin")
-        if origin is None:
-            return {}
-        if not source.allows_origin(origin):
-            raise ClientError(403, "origin_not_allowed", "this source does not accept requests from this origin")
-        return cors.response_headers(origin)
-
-    def preflight(self, request: IngestRequest) -> dict[str, str] | None:
-        """The headers answering a CORS preflight, or None to refuse it (see :mod:`fairtrack.api.cors`)."""
-        origin = request.headers.get("origin")
-        if not origin:
-            return None
-        named: Source | None = None
-        if request.query.get("writeKey"):
-            named = self.store.source_for_write_key(request.query["writeKey"])
-        elif request.query.get("tid"):
-            named = self.store.source_for_measurement_id(request.query["tid"])
-        allowed = named.allows_origin(origin) if named is not None else self.store.origin_allowed(origin)
-        return cors.preflight_headers(origin) if allowed else None
-
-    def _from(self, request: IngestRequest, source: Source, work: Callable[[], IngestResult]) -> IngestResult:
-        """Run ``work`` for a request once its source is known: the origin is checked first, and the
-        answer (an error included) carries the CORS headers an allowed page needs to read it."""
-        headers = self.check_origin(request, source)
-        try:
-            result = work()
-        except ClientError as exc:
-            exc.headers.update(headers)
-            raise
-        result.headers = headers
-        return result
-
+    # -- the routes' entry points: steps 2 to 4, then route() ------------------------------------------
     def segment(self, request: IngestRequest, implied_type: EventType) -> IngestResult:
         """One event on a typed route (``/v1/track``, ``/v1/t`` ...)."""
         raw = decode_body(request)
         body = parse_json(raw)
-        source = self.authenticate(request, body)
+        source = self.access.by_write_key(request, body)
 
         def work() -> IngestResult:
-            visitor = self.visitor(request)
-            conflicts = consent_conflicts(raw, body).of(None)  # a consent key twice, disagreeing
-            parsed = parse_event(body, implied_type=implied_type, ip=visitor.ip, conflicts=conflicts)
-            if isinstance(parsed, list):
-                raise ClientError(status_for(parsed), "invalid_event", "the event is not valid", parsed)
-            return self.route(source, [parsed.to_hit(request.received_at)], request.request_id, visitor, raw=raw)
+            visitor = self.proxy.visitor(request)
+            hits = intake.segment_event(raw, body, implied_type, request.received_at, visitor.ip)
+            return self.route(source, hits, request.request_id, visitor, raw=raw)
 
-        return self._from(request, source, work)
+        return self._answer(request, source, work)
 
     def segment_batch(self, request: IngestRequest) -> IngestResult:
         """A batch (``/v1/batch``, ``/v1/b``, ``/beacon/v1/batch``): good events are kept, bad ones
         reported by index; only a batch with nothing valid in it is refused."""
         raw = decode_body(request)
         body = parse_json(raw)
-        source = self.authenticate(request, body)
-        return self._from(request, source, lambda: self._segment_batch(request, raw, body, source))
+        source = self.access.by_write_key(request, body)
 
-    def _segment_batch(self, request: IngestRequest, raw: bytes, body: Any, source: Source) -> IngestResult:
-        events, errors, sent_at = batch_events(body)
-        if errors:
-            raise ClientError(status_for(errors), "invalid_batch", "the batch is not valid", errors)
-        hits: list[Hit] = []
-        rejected: list[dict[str, Any]] = []
-        visitor = self.visitor(request)  # one connection, one address: reduce it once
-        conflicts = consent_conflicts(raw, body)  # consent keys given twice, disagreeing, per event
-        for index, event in events:
-            parsed = parse_event(
-                event, implied_type=None, path=f"batch[{index}]", ip=visitor.ip, conflicts=conflicts.of(index)
-            )
-            if isinstance(parsed, list):
-                rejected.append({"index": index, "errors": [e.as_dict() for e in parsed]})
-            else:
-                hits.append(parsed.to_hit(request.received_at, sent_at))
-        if not hits:
-            problems = [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50]
-            raise ClientError(status_for(problems), "invalid_batch", "no event in the batch is valid", problems)
-        return self.route(source, hits, request.request_id, visitor, rejected=rejected, raw=raw)
+        def work() -> IngestResult:
+            visitor = self.proxy.visitor(request)  # one connection, one address: reduced once
+            hits = intake.segment_batch(raw, body, request.received_at, visitor.ip)
+            return self.route(source, hits, request.request_id, visitor, raw=raw)
+
+        return self._answer(request, source, work)
 
     def gtag(self, request: IngestRequest) -> IngestResult:
         """GA4 gtag hits (``GET|POST /g/collect``): the measurement id (``tid``) names the source;
         good events are kept and bad ones counted (gtag reads no answer: Google says 204)."""
-        body = b"" if request.method == "GET" else decode_body(request)
-        collect = gtag_protocol.split_request(request.raw_query, body)
-        if collect.errors and collect.errors[0][0] == -1:
-            problems = collect.errors[0][1]
-            raise ClientError(status_for(problems), "invalid_request", "the request is not valid", problems)
-        if not collect.measurement_id:
-            raise ClientError(401, "missing_measurement_id", "a measurement id (tid) is required")
-        source = self.store.source_for_measurement_id(collect.measurement_id)
-        if source is None:
-            raise ClientError(401, "invalid_measurement_id", "unknown measurement id")
-        return self._from(request, source, lambda: self._gtag(request, collect, source))
+        collect = intake.gtag_collect(request.raw_query, b"" if request.method == "GET" else decode_body(request))
+        source = self.access.by_measurement_id(collect.measurement_id)
 
-    def _gtag(self, request: IngestRequest, collect: gtag_protocol.Collect, source: Source) -> IngestResult:
-        rejected: list[dict[str, Any]] = [
-            {"index": i, "errors": [e.as_dict() for e in errs]} for i, errs in collect.errors
-        ]
-        hits: list[Hit] = []
-        visitor = self.visitor(request)
-        user_agent = request.headers.get("user-agent")
-        for index, parsed in gtag_protocol.hits(collect, request.received_at, user_agent, visitor.ip):
-            if isinstance(parsed, list):
-                rejected.append({"index": index, "errors": [e.as_dict() for e in parsed]})
-            else:
-                hits.append(parsed)
-        if not hits:
-            errors = [FieldError(e["path"], e["reason"]) for r in rejected for e in r["errors"]][:50]
-            raise ClientError(status_for(errors), "invalid_events", "no event in the request is valid", errors)
-        rejected.sort(key=lambda r: int(r["index"]))
-        return self.route(source, hits, request.request_id, visitor, rejected=rejected)
+        def work() -> IngestResult:
+            visitor = self.proxy.visitor(request)
+            user_agent = request.headers.get("user-agent")
+            hits = intake.gtag_hits(collect, request.received_at, user_agent, visitor.ip)
+            return self.route(source, hits, request.request_id, visitor)
 
-    def _country(self, request: IngestRequest, full_ip: str | None) -> str | None:
-        """The visitor's country, worked out before the address is truncated: CloudFront's viewer
-        header under ``TrustedProxy=cloudfront`` (whose requests carry the origin-verify header:
-        see :meth:`verify_proxy`; in the other modes anyone can send the header, so it is ignored),
-        else the registries' allocation data shipped with the layer (:mod:`fairtrack.anonymise.geo`). Used
-        for the policy's region defaults and, as ``context.location.country``, the only geo a
-        destination may get (never below country)."""
-        if self.settings.proxy_mode == "cloudfront":
-            country = request.headers.get("cloudfront-viewer-country", "").strip().upper()
-            if len(country) == 2 and country.isalpha() and country.isascii():
-                return country
-        return geo.country_of(full_ip) if full_ip else None
+        return self._answer(request, source, work)
 
+    def _answer(self, request: IngestRequest, source: Source, work: Callable[[], IngestResult]) -> IngestResult:
+        result, headers = self.access.answer(request, source, work)
+        result.headers = headers
+        return result
+
+    # -- steps 5 and 6 -------------------------------------------------------------------------------
     def route(
         self,
         source: Source,
-        hits: list[Hit],
+        hits: intake.Intake,
         correlation_id: str,
         visitor: Visitor | None = None,
         *,
-        rejected: list[dict[str, Any]] | None = None,
         raw: bytes | None = None,
     ) -> IngestResult:
-        """Anonymise and route ``hits``; ``raw``, the JSON body they came from, lets one count of
-        it per id spare each hit the search for its own echoed ids (:func:`echo_free`)."""
+        """Anonymise and route the request's hits, and queue each destination's shares. ``raw``, the
+        JSON body the hits came from, lets one count of it per id spare each hit the search for its
+        own echoed ids (:func:`~fairtrack.anonymise.stage.echo_free`)."""
         try:
             policy = self.store.active_policy()
         except NoActivePolicy:
             logger.error("no active policy: nothing is forwarded", extra={"source_id": source.source_id})
             raise ClientError(503, "no_active_policy", "the gateway has no active consent policy") from None
-        result = IngestResult(accepted=len(hits), rejected=rejected or [])
+        result = IngestResult(accepted=len(hits.hits), rejected=hits.rejected)
         per_destination: dict[Destination, list[Routed]] = {}
         suppressed = self.store.suppressed()
-        echoes = raw is None or not echo_free(raw, hits)
-        repeated = _repeated_message_ids(hits)
-        for index, hit in enumerate(hits):
-            self.route_hit(
-                hit,
-                policy,
-                per_destination=per_destination,
-                result=result,
-                visitor=visitor,
-                source_id=source.source_id,
-                suppressed=suppressed,
-                echoes=echoes,
-                duplicate=index in repeated,
-            )
-        skips = withheld_rows(result.decisions, policy, source.source_id, hits[0].receivedAt if hits else None)
+        echoes = raw is None or not echo_free(raw, hits.hits)
+        repeated = _repeated_message_ids(hits.hits)
+        for index, hit in enumerate(hits.hits):
+            first, findings = len(result.decisions), result.pii_findings
+            payload = None
+            if index in repeated:
+                self._duplicate(policy, result)
+            else:
+                payload = self.route_hit(
+                    hit,
+                    policy,
+                    per_destination=per_destination,
+                    result=result,
+                    visitor=visitor,
+                    source_id=source.source_id,
+                    suppressed=suppressed,
+                    echoes=echoes,
+                )
+            if self.observer is not None:
+                decisions = result.decisions[first:]
+                pii = result.pii_findings - findings
+                self.observer(RoutedHit(hit, policy, visitor, source.source_id, payload, decisions, pii))
+        received = hits.hits[0].receivedAt if hits.hits else None
+        skips = withheld_rows(result.decisions, policy, source.source_id, received)
         if skips and self.settings.lake_queue_url:
             per_destination.setdefault("lake", [])  # the lake forwarder writes them to the decision log
         enqueue(
@@ -350,10 +251,8 @@ class Ingestor:
             policy_version=policy.version,
             lake_rows=skips,
         )
-        for dest, events in per_destination.items():
-            if events:
-                result.queued[dest] = len(events)
-        self.record(result, source)
+        result.queued = {dest: len(events) for dest, events in per_destination.items() if events}
+        self.report(result, source)
         return result
 
     def route_hit(
@@ -367,20 +266,10 @@ class Ingestor:
         source_id: str,
         suppressed: Container[str] = frozenset(),
         echoes: bool = True,
-        duplicate: bool = False,
-    ) -> None:
-        """One hit on its way: consent resolved, the route for its purposes, anonymised, then each
-        receiving destination's share (:func:`fairtrack.policy.engine.evaluate`) added to
-        ``per_destination``; the decisions go to ``result``. A subclass may observe it (the debug view)."""
-        if duplicate:
-            # every destination deduplicates on messageId (the delivery ledger, GA4's batches, the
-            # lake's readers): the forwarders would drop this hit as a copy of the earlier one
-            result.duplicates += 1
-            result.decisions.extend(
-                Decision(dest, "skipped", DUPLICATE_MESSAGE_ID, policy_version=policy.version)
-                for dest in self._configured
-            )
-            return
+    ) -> dict[str, Any] | None:
+        """One hit: consent resolved, the destinations its purposes may reach, anonymised, then each
+        receiving destination's share added to ``per_destination``; the decisions go to ``result``.
+        Returns the anonymised payload, or None when the hit stopped before it."""
         granted = consent.resolve(hit.consent, policy, visitor.country if visitor else None)
         route = self._routes.get((policy.version, granted.granted))
         if route is None:
@@ -388,8 +277,8 @@ class Ingestor:
         receiving, skipped, purposes = route
         result.decisions.extend(skipped)
         if not receiving:
-            return
-        anonymised = self.anonymise(
+            return None
+        payload = self.anonymiser.anonymise(
             hit,
             policy,
             granted=granted.granted,
@@ -399,74 +288,23 @@ class Ingestor:
             suppressed=suppressed,
             echoes=echoes,
         )
-        if isinstance(anonymised, str):  # the hit goes nowhere, for this reason
-            setattr(result, _SKIP_COUNTS[anonymised], getattr(result, _SKIP_COUNTS[anonymised]) + 1)
-            result.decisions.extend(
-                Decision(dest, "skipped", anonymised, policy_version=policy.version) for dest in receiving
-            )
-            return
-        payload = anonymised
+        if isinstance(payload, str):  # the hit goes nowhere, for this reason
+            setattr(result, _SKIP_COUNTS[payload], getattr(result, _SKIP_COUNTS[payload]) + 1)
+            result.decisions.extend(Decision(d, "skipped", payload, policy_version=policy.version) for d in receiving)
+            return None
         for dest in receiving:
             minimal, decisions = evaluate(payload, granted.granted, dest, policy, record=False)
             result.decisions.extend(decisions)
             if minimal is not None:
                 per_destination.setdefault(dest, []).append((purposes, minimal))
+        return payload
 
-    def anonymise(
-        self,
-        hit: Hit,
-        policy: Policy,
-        *,
-        granted: frozenset[str],
-        visitor: Visitor | None,
-        source_id: str,
-        result: IngestResult,
-        suppressed: Container[str] = frozenset(),
-        echoes: bool = True,
-    ) -> dict[str, Any] | str:
-        """The anonymise stage (:class:`fairtrack.anonymise.stage.Anonymiser`) on one hit: the
-        payload routing reads, or why the hit goes nowhere."""
-        return self.anonymiser.anonymise(
-            hit,
-            policy,
-            granted=granted,
-            visitor=visitor,
-            source_id=source_id,
-            result=result,
-            suppressed=suppressed,
-            echoes=echoes,
-        )
-
-    @staticmethod
-    def record(result: IngestResult, source: Source) -> None:
-        """The request's metrics and its one log line (counts only)."""
-        skipped = Counter(d.reason.split(":")[0] for d in result.decisions if d.action == "skipped")
-        metrics.add_metric(name="HitsAccepted", unit="Count", value=result.accepted)
-        if result.bots_dropped:
-            metrics.add_metric(name="HitsDroppedBot", unit="Count", value=result.bots_dropped)
-        if result.pii_findings:
-            metrics.add_metric(name="PiiRedactions", unit="Count", value=result.pii_findings)
-        if result.suppressed:
-            metrics.add_metric(name="HitsSuppressedSubject", unit="Count", value=result.suppressed)
-        if result.quarantined:
-            metrics.add_metric(name="HitsQuarantinedPii", unit="Count", value=result.quarantined)
-        if result.format_mismatches:
-            metrics.add_metric(name="FormatMismatches", unit="Count", value=result.format_mismatches)
-        if result.duplicates:
-            metrics.add_metric(name="HitsDuplicateMessageId", unit="Count", value=result.duplicates)
-        for dest, count in result.queued.items():
-            metrics.add_metric(name=f"HitsQueued_{dest}", unit="Count", value=count)
-        logger.info(
-            "hits routed",
-            extra={
-                "source_id": source.source_id,
-                "accepted": result.accepted,
-                "queued": result.queued,
-                "skipped": dict(skipped),
-                "rejected": len(result.rejected),
-                "format_mismatches": result.format_mismatches,
-                "duplicates": result.duplicates,
-            },
+    def _duplicate(self, policy: Policy, result: IngestResult) -> None:
+        # every destination deduplicates on messageId (the delivery ledger, GA4's batches, the lake's
+        # readers): the forwarders would drop this hit as a copy of the earlier one
+        result.duplicates += 1
+        result.decisions.extend(
+            Decision(dest, "skipped", DUPLICATE_MESSAGE_ID, policy_version=policy.version) for dest in self._configured
         )
 
 
@@ -481,3 +319,37 @@ def _repeated_message_ids(hits: list[Hit]) -> set[int]:
         if earlier is not hit and earlier != hit:
             repeated.add(index)
     return repeated
+
+
+# IngestResult's counters and the metric each is reported as (a zero count is not reported)
+_METRICS = (
+    ("bots_dropped", "HitsDroppedBot"),
+    ("pii_findings", "PiiRedactions"),
+    ("suppressed", "HitsSuppressedSubject"),
+    ("quarantined", "HitsQuarantinedPii"),
+    ("format_mismatches", "FormatMismatches"),
+    ("duplicates", "HitsDuplicateMessageId"),
+)
+
+
+def record(result: IngestResult, source: Source) -> None:
+    """A request's metrics and its one log line (counts only)."""
+    metrics.add_metric(name="HitsAccepted", unit="Count", value=result.accepted)
+    for counter, metric in _METRICS:
+        if count := getattr(result, counter):
+            metrics.add_metric(name=metric, unit="Count", value=count)
+    for dest, count in result.queued.items():
+        metrics.add_metric(name=f"HitsQueued_{dest}", unit="Count", value=count)
+    skipped = Counter(d.reason.split(":")[0] for d in result.decisions if d.action == "skipped")
+    logger.info(
+        "hits routed",
+        extra={
+            "source_id": source.source_id,
+            "accepted": result.accepted,
+            "queued": result.queued,
+            "skipped": dict(skipped),
+            "rejected": len(result.rejected),
+            "format_mismatches": result.format_mismatches,
+            "duplicates": result.duplicates,
+        },
+    )

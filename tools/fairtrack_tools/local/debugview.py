@@ -41,17 +41,16 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fairtrack.anonymise.pseudonym import Pseudonymiser, secret_key
+from fairtrack.api.routes import BATCH_ROUTES, TYPED_ROUTES
 from fairtrack.errors import ClientError
 from fairtrack.hit import iso
 from fairtrack.ingest import IngestRequest, IngestResult
 from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
 from fairtrack_tools.local.apiserver import RawBody
 from fairtrack_tools.local.preview import (
-    BATCH_ROUTES,
-    TYPED_ROUTES,
     CapturingSender,
     LocalPolicyStore,
-    PreviewIngestor,
+    Preview,
     ReadOnlySalts,
     answer_of,
     hit_entry,
@@ -110,7 +109,7 @@ class DebugView:
         self.buffer = HitBuffer(capacity)
         self.sender = CapturingSender()
         store = LocalPolicyStore(settings.policy_table, settings.policy_cache_seconds, session, endpoint_url)
-        self.ingestor = PreviewIngestor(
+        self.observed = Preview(
             settings,
             store,
             self.sender,
@@ -210,7 +209,7 @@ class DebugView:
         from fairtrack.api.http import to_request
 
         request = to_request(APIGatewayProxyEventV2(event))
-        self.ingestor.traces = []
+        self.observed.forget()
         self.sender.messages = []
         try:
             try:
@@ -222,7 +221,7 @@ class DebugView:
                 envelope = json.loads(body)
                 dest = self._queues.get(url, envelope.get("destination", "?"))
                 queued.setdefault(dest, deque()).extend((e["purposes"], e["event"]) for e in envelope["events"])
-            traces = self.ingestor.traces
+            traces = self.observed.traces
             base["hits_in_request"] = len(traces)
             base["rejected_in_request"] = len(result.rejected)
             base["duplicates_in_request"] = result.duplicates
@@ -232,12 +231,11 @@ class DebugView:
             ]
         finally:
             # nothing raw outlives the request: the traces (raw hits), the messages, the memos
-            self.ingestor.traces = []
             self.sender.messages = []
-            self.ingestor.forget()
+            self.observed.forget()
 
     def _dispatch(self, method: str, path: str) -> Callable[[IngestRequest], IngestResult] | None:
-        ing = self.ingestor
+        ing = self.observed.ingestor
         if path == "/g/collect" and method in ("GET", "POST"):
             return ing.gtag
         if path == "/beacon/v1/batch" and method == "POST":

@@ -1,9 +1,10 @@
 """The debug view's preview: the hit run again through ingest with read-only collaborators.
 
-:class:`PreviewIngestor` is an :class:`~fairtrack.ingest.Ingestor` whose policy table, salts and
-queue are local and read only (:class:`LocalPolicyStore`, :class:`ReadOnlySalts`,
-:class:`CapturingSender`) and that keeps a :class:`HitTrace` per hit; :func:`hit_entry` turns a
-trace into what the view shows, reduced to what ingest queues and the policy's vocabulary.
+:class:`Preview` runs the real :class:`~fairtrack.ingest.Ingestor` with a policy table, salts and
+queue that are local and read only (:class:`LocalPolicyStore`, :class:`ReadOnlySalts`,
+:class:`CapturingSender`) and keeps the :class:`~fairtrack.ingest.RoutedHit` it reports per hit;
+:func:`hit_entry` turns one into what the view shows, reduced to what ingest queues and the
+policy's vocabulary.
 """
 
 from __future__ import annotations
@@ -11,25 +12,21 @@ from __future__ import annotations
 import base64
 import json
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any
 
 from pydantic_core import to_json
 
-from fairtrack.anonymise.pseudonym import DailySalts, salt_id
+from fairtrack.anonymise.pseudonym import DailySalts, Pseudonymiser, salt_id
+from fairtrack.anonymise.stage import IDENTIFIERS
+from fairtrack.api.routes import BATCH_ROUTES, TYPED_ROUTES
 from fairtrack.consent import signals as consent
-from fairtrack.hit import EventType, Hit
-from fairtrack.ingest import IDENTIFIERS, Ingestor, IngestResult, Visitor
-from fairtrack.policy import Decision, Policy, evaluate, explain
+from fairtrack.ingest import Ingestor, RoutedHit
+from fairtrack.policy import evaluate, explain
 from fairtrack.settings import DESTINATIONS, Destination, IngestSettings
 from fairtrack.stores.policy_table import PolicyStore
 from fairtrack.stores.queue import QueueSender
 
 WITHHELD_USER_AGENT = "[full user agent: withheld from the debug view]"
-# the ingest handler's routes: /v1/track and the short /v1/t ... (each kind's initial is unique)
-_KINDS: tuple[EventType, ...] = get_args(EventType)
-TYPED_ROUTES: dict[str, EventType] = {**{kind: kind for kind in _KINDS}, **{kind[0]: kind for kind in _KINDS}}
-BATCH_ROUTES = frozenset({"batch", "b"})
 
 
 # -- the preview's collaborators: read-only, in memory ---------------------------------------------
@@ -74,63 +71,37 @@ class LocalPolicyStore(PolicyStore):
         self._provider = DynamoDBProvider(table_name=table_name, endpoint_url=endpoint_url, boto3_session=session)
 
 
-@dataclass
-class HitTrace:
-    """One hit as the preview routed it. ``payload`` is the anonymised hit before the policy cut
-    (None when ingest stopped before anonymising it); it never leaves this module."""
+class Preview:
+    """The real :class:`~fairtrack.ingest.Ingestor`, observed: per hit, the anonymised payload it
+    cut each destination's share from and the decisions it made (:class:`RoutedHit`). Records no
+    metrics and logs no "hits routed" line (the real function does that)."""
 
-    hit: Hit
-    policy: Policy
-    visitor: Visitor | None
-    source_id: str
-    payload: dict[str, Any] | None
-    decisions: list[Decision]
-    pii_findings: int
-
-
-class PreviewIngestor(Ingestor):
-    """The real Ingestor, observed: per hit, the anonymised payload it evaluated and the
-    destination-level decisions it made. Records no metrics and logs no "hits routed" line (the
-    real function does that)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.traces: list[HitTrace] = []
-        self._payload: dict[str, Any] | None = None
-
-    def route_hit(self, hit: Hit, policy: Policy, *args: Any, **kwargs: Any) -> None:
-        result: IngestResult | None = kwargs.get("result")
-        first = len(result.decisions) if result is not None else 0
-        findings = result.pii_findings if result is not None else 0
-        self._payload = None
-        super().route_hit(hit, policy, *args, **kwargs)
-        self.traces.append(
-            HitTrace(
-                hit=hit,
-                policy=policy,
-                visitor=kwargs.get("visitor"),
-                source_id=str(kwargs.get("source_id", "")),
-                payload=self._payload,
-                decisions=list(result.decisions[first:]) if result is not None else [],
-                pii_findings=(result.pii_findings - findings) if result is not None else 0,
-            )
+    def __init__(
+        self,
+        settings: IngestSettings,
+        store: PolicyStore,
+        sender: QueueSender,
+        *,
+        pseudonymiser: Pseudonymiser | None,
+        salts: DailySalts,
+    ) -> None:
+        self.traces: list[RoutedHit] = []
+        self.ingestor = Ingestor(
+            settings,
+            store,
+            sender,
+            pseudonymiser=pseudonymiser,
+            salts=salts,
+            observer=self.traces.append,
+            report=lambda _result, _source: None,
         )
-        self._payload = None
-
-    def anonymise(self, hit: Hit, policy: Policy, **kwargs: Any) -> dict[str, Any] | str:
-        # the payload ingest goes on to evaluate per destination: what the anonymise stage made
-        made = super().anonymise(hit, policy, **kwargs)
-        self._payload = made if isinstance(made, dict) else None
-        return made
-
-    @staticmethod
-    def record(result: IngestResult, source: Any) -> None:
-        return None
 
     def forget(self) -> None:
-        """Drop what the per-container memos keep of raw input (ids, URLs, user agents)."""
-        self.anonymiser.forget()
-        for policy in self.store.loaded_policies():
+        """Drop what the request left behind: the traces (raw hits) and what the per-container memos
+        keep of raw input (ids, URLs, user agents)."""
+        self.traces.clear()
+        self.ingestor.anonymiser.forget()
+        for policy in self.ingestor.store.loaded_policies():
             policy.consent_cache.clear()  # keyed on the signals as sent
 
 
@@ -237,7 +208,7 @@ def answer_of(response: Any) -> tuple[int, dict[str, Any] | None]:
     return status, out
 
 
-def _notes(trace: HitTrace, stored: dict[str, Any] | None, settings: IngestSettings) -> list[str]:
+def _notes(trace: RoutedHit, stored: dict[str, Any] | None, settings: IngestSettings) -> list[str]:
     """What anonymisation did to the hit, in words, without a value that was not queued."""
     notes: list[str] = []
     visitor = trace.visitor
@@ -294,7 +265,7 @@ def _notes(trace: HitTrace, stored: dict[str, Any] | None, settings: IngestSetti
 def hit_entry(
     base: dict[str, Any],
     index: int,
-    trace: HitTrace,
+    trace: RoutedHit,
     queued: dict[str, deque[tuple[list[str], dict[str, Any]]]],
     *,
     configured: list[Destination],
@@ -379,7 +350,7 @@ def hit_entry(
     return entry
 
 
-def _outcome(trace: HitTrace, destinations: dict[str, dict[str, Any]]) -> str:
+def _outcome(trace: RoutedHit, destinations: dict[str, dict[str, Any]]) -> str:
     reasons = {d.reason for d in trace.decisions if d.action == "skipped"}
     for reason in ("subject_suppressed", "bot_traffic", "pii_quarantined", "duplicate_message_id"):
         if reason in reasons:

@@ -64,12 +64,12 @@ def _count_rejected(result: IngestResult) -> IngestResult:
 def ingest_app(ingestor: Ingestor) -> APIGatewayHttpResolver:
     """The resolver of one ingest container, its routes answered by ``ingestor``."""
     app = APIGatewayHttpResolver()
-    if ingestor.settings.proxy_mode == "cloudfront":
+    if ingestor.proxy.cloudfront:
         # a request sent around the proxy is refused (403 proxy_required) before anything else is read
         from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
         def require_proxy(resolver: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
-            ingestor.verify_proxy({k.lower(): v for k, v in (resolver.current_event.headers or {}).items()})
+            ingestor.proxy.verify({k.lower(): v for k, v in (resolver.current_event.headers or {}).items()})
             return next_middleware(resolver)
 
         app.use(middlewares=[require_proxy])
@@ -117,7 +117,7 @@ def ingest_app(ingestor: Ingestor) -> APIGatewayHttpResolver:
     @app.route("/beacon/v1/batch", method="OPTIONS")
     @app.route("/g/collect", method="OPTIONS")
     def preflight(kind: str = "") -> Response[Any]:
-        headers = ingestor.preflight(to_request(app.current_event))
+        headers = ingestor.access.preflight(to_request(app.current_event))
         if headers is None:
             metrics.add_metric(name="PreflightsRefused", unit="Count", value=1)
             return empty_response(403)

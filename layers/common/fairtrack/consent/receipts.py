@@ -56,10 +56,12 @@ from pydantic import (
 from pydantic_core import PydanticSerializationError, to_json
 
 from fairtrack.anonymise.pseudonym import Pseudonymiser
+from fairtrack.anonymise.stage import Visitor
+from fairtrack.api.body import decode_body, parse_json
 from fairtrack.consent import signals as consent
 from fairtrack.errors import ClientError, FieldError, field_errors
 from fairtrack.hit import ConsentSignals
-from fairtrack.ingest import Ingestor, IngestRequest, Visitor, decode_body, parse_json
+from fairtrack.ingest import Ingestor, IngestRequest
 from fairtrack.observability import logger, metrics
 from fairtrack.policy.model import Policy
 from fairtrack.protocols.segment_consent import duplicate_fields
@@ -436,13 +438,10 @@ class ConsentReceipts:
         answer to an allowed origin, an error included, carries its CORS headers."""
         text = decode_body(request)
         body = parse_json(text)
-        source = self.ingestor.authenticate(request, body)
-        headers = self.ingestor.check_origin(request, source)
-        try:
-            receipt_id = self._record(request, body, source, text)
-        except ClientError as exc:
-            exc.headers.update(headers)
-            raise
+        source = self.ingestor.access.by_write_key(request, body)
+        receipt_id, headers = self.ingestor.access.answer(
+            request, source, lambda: self._record(request, body, source, text)
+        )
         return ReceiptResult(receipt_id, headers)
 
     def _record(self, request: IngestRequest, body: Any, source: Source, text: bytes | None = None) -> str:
@@ -467,7 +466,7 @@ class ConsentReceipts:
             parsed,
             policy=policy,
             source_id=source.source_id,
-            visitor=self.ingestor.visitor(request),
+            visitor=self.ingestor.proxy.visitor(request),
             received_at=request.received_at,
             pseudonymiser=pseudonymiser,
             receipt_id=self._new_id(),

@@ -12,7 +12,7 @@ a field or parameter added later is a place without editing anything here:
   ``context.consent.<field>`` through :func:`~fairtrack.protocols.segment.parse_event`; the keys the
   consent stage reads inside RudderStack's object by running it on a recording dict.
 - **the batch envelope**: the keys :func:`~fairtrack.protocols.segment.batch_events` and
-  :func:`fairtrack.ingest.write_key_of` read, recorded; its ``context`` is checked to land in each
+  :func:`fairtrack.api.body.write_key_of` read, recorded; its ``context`` is checked to land in each
   event's context (so it takes the context's places), and the envelope accepts unknown keys.
 - **gtag** ``/g/collect``: :func:`fairtrack.protocols.gtag.hits` runs on a dict that records every
   parameter read (``get``, ``[]``, ``in``); keys it only iterates over are found by giving it keys
@@ -275,6 +275,7 @@ def batch_places() -> list[Place]:
     """The batch envelope: keys read by the adapter and write-key lookup, recorded; a ``context``
     found to land in each event's context takes the context's places; unknown keys are accepted."""
     from fairtrack import ingest
+    from fairtrack.api.body import write_key_of
 
     log = ReadLog()
     body = RecordingDict({"batch": [{"type": "track", "context": {}}], "context": {"probe": 1}}, log)
@@ -282,7 +283,7 @@ def batch_places() -> list[Place]:
     shared_to_context = bool(events) and isinstance(events[0][1], dict) and events[0][1]["context"].get("probe") == 1
     with contextlib.suppress(Exception):
         request = ingest.IngestRequest(None, False, {}, {}, None, datetime.now(UTC), "r")
-        ingest.write_key_of(request, body)
+        write_key_of(request, body)
     out: list[Place] = []
     schema = segment_protocol.SegmentEvent.model_json_schema()
     context_node = schema["properties"].get("context", {})
