@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -148,17 +150,56 @@ def _join(parent: str, name: str) -> str:
     return f"{parent}.{name}" if parent else name
 
 
-def _check_name(
-    name: Any,
-    *,
-    what: str,
-    path: str,
-    max_len: int,
-    reserved: frozenset[str],
-    prefixes: tuple[str, ...],
-    out: _Messages,
-) -> bool:
+@dataclass(frozen=True, slots=True)
+class _NameRules:
+    """What a kind of name may be: at most ``max_len`` characters, none of ``reserved``, starting
+    with none of ``prefixes``."""
+
+    max_len: int
+    reserved: frozenset[str]
+    prefixes: tuple[str, ...]
+
+
+_EVENT_NAME: Final = _NameRules(GA4_MAX_NAME, GA4_RESERVED_EVENT_NAMES, GA4_RESERVED_EVENT_PREFIXES)
+_PARAM_NAME: Final = _NameRules(GA4_MAX_NAME, frozenset(), GA4_RESERVED_PARAM_PREFIXES)
+_USER_PROPERTY_NAME: Final = _NameRules(
+    GA4_MAX_USER_PROPERTY_NAME, GA4_RESERVED_USER_PROPERTIES, GA4_RESERVED_USER_PROPERTY_PREFIXES
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _NamedEntries:
+    """An object of named entries (an event's params, the user properties): at most ``limit`` of
+    them, their names as ``names`` says. The messages' words are ``str.format`` templates (``{index}``
+    the event's index, ``{count}`` the number of entries): ``what`` names the object, ``entry`` one
+    entry."""
+
+    limit: int
+    names: _NameRules
+    what: str
+    too_many: str
+    entry: str
+
+
+_PARAMS: Final = _NamedEntries(
+    GA4_MAX_PARAMS,
+    _PARAM_NAME,
+    what="Event at index [{index}] params",
+    too_many="Event at index [{index}] has {count} params; at most {limit} are allowed.",
+    entry="Event at index [{index}] param",
+)
+_USER_PROPERTIES: Final = _NamedEntries(
+    GA4_MAX_USER_PROPERTIES,
+    _USER_PROPERTY_NAME,
+    what="user_properties",
+    too_many="{count} user properties; at most {limit} are allowed.",
+    entry="User property",
+)
+
+
+def _check_name(name: Any, rules: _NameRules, *, what: str, path: str, out: _Messages) -> bool:
     """Report a bad ``name`` at ``path``; True when the name is usable (valid and not reserved)."""
+    max_len = rules.max_len
     if not isinstance(name, str) or not name:
         out.add(path, f"{what} has an empty or non-string name [{shown(name)}].", NAME_INVALID)
         return False
@@ -175,10 +216,28 @@ def _check_name(
             path, f"{what} has name [{shown(name)}] which is too long. The maximum length is {max_len}.", NAME_INVALID
         )
         return False
-    if name in reserved or name.startswith(prefixes):
+    if name in rules.reserved or name.startswith(rules.prefixes):
         out.add(path, f"{what} has name [{name}] which is reserved.", NAME_RESERVED)
         return False
     return True
+
+
+def _named_entries(
+    kind: _NamedEntries, entries: Any, path: str, out: _Messages, *, index: int | None = None
+) -> Iterator[tuple[str, Any]]:
+    """The entries of the object ``entries`` whose names are usable, one at a time, so that what the
+    caller reports of an entry's value follows what was reported of the names before it. Reported
+    first: ``entries`` not an object (then nothing is yielded), more than ``kind.limit`` entries."""
+    if not isinstance(entries, dict):
+        out.add(path, f"{kind.what.format(index=index)} must be an object, not a {kind_of(entries)}.", VALUE_INVALID)
+        return
+    if len(entries) > kind.limit:
+        too_many = kind.too_many.format(index=index, count=len(entries), limit=kind.limit)
+        out.add(path, too_many, EXCEEDED_MAX_ENTITIES)
+    entry = kind.entry.format(index=index)
+    for name, value in entries.items():
+        if _check_name(name, kind.names, what=entry, path=path, out=out):
+            yield name, value
 
 
 def _ga4_timestamp(value: Any, path: str, now_us: int, out: _Messages) -> None:
@@ -225,39 +284,12 @@ def _ga4_items(items: Any, path: str, out: _Messages) -> None:
         if not any(isinstance(item.get(key), str) and item.get(key) for key in ("item_id", "item_name")):
             out.add(item_path, f"Item at index [{index}] requires item_id or item_name.", VALUE_REQUIRED)
         for key, value in item.items():
-            if _check_name(
-                key,
-                what=f"Item at index [{index}] parameter",
-                path=item_path,
-                max_len=GA4_MAX_NAME,
-                reserved=frozenset(),
-                prefixes=GA4_RESERVED_PARAM_PREFIXES,
-                out=out,
-            ):
+            if _check_name(key, _PARAM_NAME, what=f"Item at index [{index}] parameter", path=item_path, out=out):
                 _ga4_scalar(key, value, _join(item_path, key), GA4_MAX_VALUE, out)
 
 
 def _ga4_params(params: Any, path: str, index: int, out: _Messages) -> None:
-    if not isinstance(params, dict):
-        out.add(path, f"Event at index [{index}] params must be an object, not a {kind_of(params)}.", VALUE_INVALID)
-        return
-    if len(params) > GA4_MAX_PARAMS:
-        out.add(
-            path,
-            f"Event at index [{index}] has {len(params)} params; at most {GA4_MAX_PARAMS} are allowed.",
-            EXCEEDED_MAX_ENTITIES,
-        )
-    for name, value in params.items():
-        if not _check_name(
-            name,
-            what=f"Event at index [{index}] param",
-            path=path,
-            max_len=GA4_MAX_NAME,
-            reserved=frozenset(),
-            prefixes=GA4_RESERVED_PARAM_PREFIXES,
-            out=out,
-        ):
-            continue
+    for name, value in _named_entries(_PARAMS, params, path, out, index=index):
         if name == "items":
             _ga4_items(value, _join(path, name), out)
         else:
@@ -279,15 +311,7 @@ def _ga4_event(event: Any, index: int, now_us: int, out: _Messages) -> None:
     if "name" not in event:
         out.add(_join(path, "name"), f"Event at index [{index}] requires a name.", VALUE_REQUIRED)
     else:
-        _check_name(
-            event["name"],
-            what=f"Event at index [{index}]",
-            path=_join(path, "name"),
-            max_len=GA4_MAX_NAME,
-            reserved=GA4_RESERVED_EVENT_NAMES,
-            prefixes=GA4_RESERVED_EVENT_PREFIXES,
-            out=out,
-        )
+        _check_name(event["name"], _EVENT_NAME, what=f"Event at index [{index}]", path=_join(path, "name"), out=out)
     if "timestamp_micros" in event:
         _ga4_timestamp(event["timestamp_micros"], _join(path, "timestamp_micros"), now_us, out)
     if "params" in event:
@@ -315,26 +339,7 @@ def _ga4_identity(body: dict[Any, Any], out: _Messages) -> None:
 
 def _ga4_user_properties(props: Any, out: _Messages) -> None:
     path = "user_properties"
-    if not isinstance(props, dict):
-        out.add(path, f"user_properties must be an object, not a {kind_of(props)}.", VALUE_INVALID)
-        return
-    if len(props) > GA4_MAX_USER_PROPERTIES:
-        out.add(
-            path,
-            f"{len(props)} user properties; at most {GA4_MAX_USER_PROPERTIES} are allowed.",
-            EXCEEDED_MAX_ENTITIES,
-        )
-    for name, prop in props.items():
-        if not _check_name(
-            name,
-            what="User property",
-            path=path,
-            max_len=GA4_MAX_USER_PROPERTY_NAME,
-            reserved=GA4_RESERVED_USER_PROPERTIES,
-            prefixes=GA4_RESERVED_USER_PROPERTY_PREFIXES,
-            out=out,
-        ):
-            continue
+    for name, prop in _named_entries(_USER_PROPERTIES, props, path, out):
         prop_path = _join(path, name)
         if not isinstance(prop, dict):
             out.add(prop_path, f"User property [{name}] must be an object with a value.", VALUE_INVALID)
