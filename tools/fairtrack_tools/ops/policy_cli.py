@@ -25,6 +25,7 @@ from fairtrack_tools.ops.policy_files import (
     TableResolver,
     load_file,
 )
+from fairtrack_tools.ops.subcommand import add_command, aws_failure
 
 if TYPE_CHECKING:
     pass
@@ -257,11 +258,8 @@ def run(args: argparse.Namespace, resolver: TableResolver) -> int:
             print(line, file=sys.stderr)
     except PolicyError as exc:
         print(f"fairtrack policy {args.action}: {exc}", file=sys.stderr)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        print(f"fairtrack policy {args.action}: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)
-    except BotoCoreError as exc:
-        print(f"fairtrack policy {args.action}: {exc}", file=sys.stderr)
+    except (ClientError, BotoCoreError) as exc:
+        print(f"fairtrack policy {args.action}: {aws_failure(exc)}", file=sys.stderr)
     return EXIT_ERROR
 
 
@@ -275,11 +273,8 @@ def _version(text: str) -> int:
 def add_parser(sub: Any, where: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Register ``fairtrack policy`` on the CLI's subparsers; ``where`` carries --policy-table/--local."""
     ref_help = "a policy file, `active` or a stored version `vN`"
-    pol: argparse.ArgumentParser = sub.add_parser(
-        "policy",
-        help="validate, diff, push, activate, roll back, pull and explain consent policies",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    pol = add_command(
+        sub, "policy", "validate, diff, push, activate, roll back, pull and explain consent policies", __doc__
     )
     actions = pol.add_subparsers(dest="action", required=True)
 

@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 from fairtrack_tools.ops.stackref import stack_outputs, stack_parent
+from fairtrack_tools.ops.subcommand import add_command, aws_failure
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2
 RECEIPT_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -27,12 +28,7 @@ RECEIPT_ID = re.compile(r"^[0-9a-f]{32}$")
 def add_parser(sub: Any, where: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """Register ``fairtrack consent`` on the CLI's subparsers; ``where`` carries ``--stack``/``--local``
     (default: :func:`fairtrack_tools.ops.stackref.stack_parent`)."""
-    con: argparse.ArgumentParser = sub.add_parser(
-        "consent",
-        help="read consent receipts (POST /v1/consent) back",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    con = add_command(sub, "consent", "read consent receipts (POST /v1/consent) back", __doc__)
     actions = con.add_subparsers(dest="action", required=True)
     show = actions.add_parser(
         "show", parents=[where or stack_parent()], help="print one consent receipt as JSON (exit 1: no such receipt)"
@@ -68,12 +64,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"fairtrack consent {args.action}: the stack has no output {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        print(f"fairtrack consent {args.action}: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)
-        return EXIT_ERROR
-    except (BotoCoreError, OSError) as exc:
-        print(f"fairtrack consent {args.action}: {exc}", file=sys.stderr)
+    except (ClientError, BotoCoreError, OSError) as exc:
+        print(f"fairtrack consent {args.action}: {aws_failure(exc)}", file=sys.stderr)
         return EXIT_ERROR
     if receipt is None:
         print(f"fairtrack consent {args.action}: no receipt {args.receipt_id}", file=sys.stderr)

@@ -13,6 +13,7 @@ from typing import Any
 from fairtrack_tools.ops.audit.read import LATE_DAYS, MAX_DAYS, AuditError, load_rows
 from fairtrack_tools.ops.audit.render import render
 from fairtrack_tools.ops.stackref import stack_outputs
+from fairtrack_tools.ops.subcommand import add_command, aws_failure
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -56,12 +57,8 @@ def run(args: argparse.Namespace) -> int:
     except AuditError as exc:
         print(f"fairtrack audit: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        print(f"fairtrack audit: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)
-        return EXIT_ERROR
-    except BotoCoreError as exc:
-        print(f"fairtrack audit: {exc}", file=sys.stderr)
+    except (ClientError, BotoCoreError) as exc:
+        print(f"fairtrack audit: {aws_failure(exc)}", file=sys.stderr)
         return EXIT_ERROR
     text = render(rows, args.format, start=start, end=end, bucket=bucket)
     if args.out:
@@ -83,11 +80,11 @@ def _day(text: str) -> date:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``fairtrack audit`` on the CLI's subparsers (its ``func`` is :func:`run`)."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "audit",
-        help="what was shared with whom, on which basis, under which policy versions (Markdown or HTML)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "what was shared with whom, on which basis, under which policy versions (Markdown or HTML)",
+        __doc__,
     )
     parser.add_argument("--from", dest="start", required=True, type=_day, metavar="YYYY-MM-DD", help="first day")
     parser.add_argument("--to", dest="end", required=True, type=_day, metavar="YYYY-MM-DD", help="last day (included)")
