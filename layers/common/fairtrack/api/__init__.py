@@ -1,10 +1,14 @@
 """The HTTP edge: where a request enters and its answer leaves.
 
-A request arrives as an API Gateway event and is read into a :class:`~fairtrack.api.http.Request`
-(:mod:`~fairtrack.api.http`); a browser's origin is checked against the source's allowed origins and
-the answer gets its CORS headers (:mod:`~fairtrack.api.cors`); ``GET /fairtrack.js`` serves the
-website snippet (:mod:`~fairtrack.api.snippet`); every answer is built by the JSON and error
-responses of :mod:`~fairtrack.api.http`.
+:mod:`~fairtrack.api.routes` maps the ingest function's paths to the
+:class:`~fairtrack.ingest.Ingestor`; a request arrives as an API Gateway event and is read into an
+:class:`~fairtrack.ingest.IngestRequest` (:mod:`~fairtrack.api.http`), its body decoded within
+bounds (:mod:`~fairtrack.api.body`); :mod:`~fairtrack.api.proxy` applies the deployment's proxy mode
+(origin-verify check, the visitor's address and country); :mod:`~fairtrack.api.access` finds the
+source a request speaks for and checks a browser's origin (CORS headers from
+:mod:`~fairtrack.api.cors`); ``GET /fairtrack.js`` serves the website snippet
+(:mod:`~fairtrack.api.snippet`); refusals are answered by one set of error handlers
+(:mod:`~fairtrack.api.errors`), shared with the admin function's routes (:mod:`~fairtrack.api.admin`).
 """
 
 from __future__ import annotations
