@@ -37,6 +37,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Final
 
 from fairtrack_tools.local.validators.common import (
@@ -62,19 +63,9 @@ META_SUBCODE_TIMESTAMP_TOO_OLD: Final = 2804003  # Meta's own
 META_SUBCODE_NOT_ENOUGH_CUSTOMER_INFO: Final = 2804050  # Meta's own
 META_SUBCODE_INVALID_PARAMETER: Final = 2804000  # this stand-in's, for every other problem
 
-META_ACTION_SOURCES: Final = frozenset(
-    {
-        "email",
-        "website",
-        "app",
-        "phone_call",
-        "chat",
-        "physical_store",
-        "system_generated",
-        "business_messaging",
-        "other",
-    }
-)
+# Meta's action_source values, as data written from its documentation (meta_action_sources.json)
+META_ACTION_SOURCES_PATH: Final = Path(__file__).with_name("meta_action_sources.json")
+META_ACTION_SOURCES: Final = frozenset(json.loads(META_ACTION_SOURCES_PATH.read_text("utf-8"))["action_sources"])
 META_HASHED: Final = ("em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country", "external_id")
 META_CUSTOMER_INFO: Final = (
     *META_HASHED,
