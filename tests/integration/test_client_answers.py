@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from awshelpers import queue_messages
+from segment_products import product
 
 from fairtrack.protocols.segment import MAX_DEPTH, MAX_KEYS
 from fairtrack_tools.local.localcloud import LocalCloud
@@ -58,24 +59,6 @@ def track(message_id: str, **properties: Any) -> dict[str, Any]:
         "anonymousId": "anon-1",
         "messageId": message_id,
         "properties": properties,
-    }
-
-
-def product(i: int) -> dict[str, Any]:
-    """A product with every field of the Segment e-commerce spec."""
-    return {
-        "product_id": f"p-{i}",
-        "sku": f"S-{i}",
-        "category": "Shoes",
-        "name": f"Runner {i}",
-        "brand": "Acme",
-        "variant": "red",
-        "price": 19.99,
-        "quantity": 1,
-        "coupon": "SPRING",
-        "position": i,
-        "url": f"https://shop.example/p/{i}",
-        "image_url": f"https://shop.example/i/{i}.jpg",
     }
 
 
