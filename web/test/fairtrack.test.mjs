@@ -240,6 +240,9 @@ const consentOf = (env, name) => byEvent(env, name)?.context.consent;
 const ALL_TC = 'CQgaaaAQgaaaAAKABBENCWFgAIGAAAAAAAYgAAoAAAAA.IAAo.YAAAAAAAAAAA';
 const NONE_TC = 'CPyXmtAPyXmtAACABBPTABEgAAAAAAAAAB6YAAAAAAAA';
 const settle = (env) => env.advance(600); // past the 500 ms batch window
+/** The names `prefix + 0` .. `prefix + (n - 1)`, in order. */
+const numbered = (prefix, n) => Array.from({ length: n }, (_, i) => prefix + i);
+const sentNames = (env) => env.events().map((e) => e.event);
 
 // Consent Mode letters, written out from the protocol (protocols.md "Consent"), not computed:
 // [default][update] with u unset, d denied, g granted.
@@ -514,15 +517,13 @@ for (const [variant, code] of await variants()) {
 
       test('the hold is bounded: the 100th held event releases them all (nothing dropped)', () => {
         const env = load(code, { attrs: { 'auto-page': 'false' }, page: TCF_STUB('cmpuishown', '', []) });
-        for (let i = 0; i < 99; i++) env.ft('track', 'E' + i);
+        const names = numbered('E', 100);
+        for (const name of names.slice(0, 99)) env.ft('track', name);
         settle(env);
         assert.equal(env.events().length, 0);
-        env.ft('track', 'E99');
+        env.ft('track', names[99]);
         settle(env);
-        assert.deepEqual(
-          env.events().map((e) => e.event),
-          Array.from({ length: 100 }, (_, i) => 'E' + i)
-        );
+        assert.deepEqual(sentNames(env), names);
       });
     });
 
@@ -675,14 +676,12 @@ for (const [variant, code] of await variants()) {
       test('requests stay under 64 KB: big batches are split, every event sent once, in order', () => {
         const env = load(code, { attrs: { 'auto-page': 'false' }, page: STUB + "fairtrack('consent', {})" });
         const blob = 'é'.repeat(3000); // 6000 bytes in UTF-8, 3000 characters
-        for (let i = 0; i < 19; i++) env.ft('track', 'Big' + i, { blob });
+        const names = numbered('Big', 19);
+        for (const name of names) env.ft('track', name, { blob });
         settle(env);
         assert.ok(env.batches().length >= 2, 'split');
         for (const b of env.batches()) assert.ok(Buffer.byteLength(b.raw) < 65536, `${Buffer.byteLength(b.raw)} bytes`);
-        assert.deepEqual(
-          env.events().map((e) => e.event),
-          Array.from({ length: 19 }, (_, i) => 'Big' + i)
-        );
+        assert.deepEqual(sentNames(env), names);
       });
     });
 
