@@ -108,17 +108,15 @@ class _Evaluation:
                 Decision(self.destination, "dropped", "not_catalogued", reported, policy_version=self.version)
             )
 
+    def dropped(self, reason: str, path: str, made: Decision | None) -> Decision:
+        """The value at ``path`` dropped for ``reason``, under the purpose and legal basis of the
+        decision ``made`` for it."""
+        purpose, basis = (made.purpose, made.legal_basis) if made else (None, None)
+        return Decision(self.destination, "dropped", reason, path, purpose, basis, self.version)
+
     def mismatch(self, path: str, made: Decision | None) -> Decision:
         self.mismatches.append(path)
-        return Decision(
-            self.destination,
-            "dropped",
-            "format_mismatch",
-            path,
-            made.purpose if made else None,
-            made.legal_basis if made else None,
-            self.version,
-        )
+        return self.dropped("format_mismatch", path, made)
 
     def fitted_map(self, value: dict[str, Any], children: Plan, path: str, made: Decision | None) -> dict[str, Any]:
         """A free-form object: its catalogued children judged on their own, the rest filtered."""
@@ -145,15 +143,7 @@ class _Evaluation:
         if kind == _FORM:
             shaped = form(value)  # type: ignore[misc]
             if shaped is None:
-                return Decision(
-                    self.destination,
-                    "dropped",
-                    "form_not_applicable",
-                    path,
-                    made.purpose if made else None,
-                    made.legal_basis if made else None,
-                    self.version,
-                ), False
+                return self.dropped("form_not_applicable", path, made), False
             out[key] = shaped
             return made, True
         if kind in (_OBJECT, _WHOLE):
