@@ -1,10 +1,11 @@
 """What the operator's documents share (the audit, the transparency table): Markdown cells that
-cannot break a table or render HTML, and the head and style of their HTML form."""
+cannot break a table or render HTML, the head and style of their HTML form, and its tables."""
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 # the HTML documents' common style: type, width, tables; each document adds its own rules
 BASE_CSS = (
@@ -43,3 +44,32 @@ def html_head(title: str, css: str) -> list[str]:
         "</head>",
         "<body>",
     ]
+
+
+def html_table(
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    code_columns: Collection[int] = frozenset(),
+    *,
+    column_class: Mapping[int, str] | None = None,
+    value_class: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The lines of a table: the column heads, then each row with its first cell as the row's head;
+    the cells of ``code_columns`` as code, every text escaped. A cell's class is its column's in
+    ``column_class``, else its text's in ``value_class``, if either names one."""
+    e = html.escape
+    out = [
+        "<table>",
+        "<thead><tr>" + "".join(f'<th scope="col">{e(h)}</th>' for h in header) + "</tr></thead>",
+        "<tbody>",
+    ]
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            content = f"<code>{e(cell)}</code>" if i in code_columns else e(cell)
+            tag, attrs = ("th", ' scope="row"') if i == 0 else ("td", "")
+            if css := (column_class or {}).get(i) or (value_class or {}).get(cell):
+                attrs += f' class="{css}"'
+            cells.append(f"<{tag}{attrs}>{content}</{tag}>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    return [*out, "</tbody>", "</table>"]

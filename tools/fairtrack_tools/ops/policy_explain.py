@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fairtrack.anonymise import formats
-from fairtrack_tools.ops.markup import BASE_CSS, html_head, md, md_code
+from fairtrack_tools.ops.markup import BASE_CSS, html_head, html_table, md, md_code
 from fairtrack_tools.ops.policy_files import LEGAL_BASIS_LABELS
 
 if TYPE_CHECKING:
@@ -183,20 +183,7 @@ def render_html(doc: Transparency) -> str:
     out += [f"<p>{e(p)}</p>" for p in doc.intro]
     for section in doc.sections:
         out.append(f"<h2>{e(section.title)}</h2>")
-        out.append("<table>")
-        out.append("<thead><tr>" + "".join(f'<th scope="col">{e(h)}</th>' for h in section.header) + "</tr></thead>")
-        out.append("<tbody>")
-        for row in section.rows:
-            cells = []
-            for i, cell in enumerate(row):
-                content = f"<code>{e(cell)}</code>" if i in section.code_columns else e(cell)
-                css = ' class="not-sent"' if cell == "not sent" else ""
-                tag = "th" if i == 0 else "td"
-                scope = ' scope="row"' if i == 0 else ""
-                cells.append(f"<{tag}{scope}{css}>{content}</{tag}>")
-            out.append("<tr>" + "".join(cells) + "</tr>")
-        out.append("</tbody>")
-        out.append("</table>")
+        out += html_table(section.header, section.rows, section.code_columns, value_class={"not sent": "not-sent"})
         if section.notes:
             out.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in section.notes) + "</ul>")
     out += ["</body>", "</html>", ""]

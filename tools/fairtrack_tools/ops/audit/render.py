@@ -9,7 +9,7 @@ from typing import Any
 
 from fairtrack_tools.ops.audit.document import DAY_SERIES, Chart, Part, Table, document, thousands
 from fairtrack_tools.ops.audit.read import as_day, summarise
-from fairtrack_tools.ops.markup import BASE_CSS, html_head, md, md_code
+from fairtrack_tools.ops.markup import BASE_CSS, html_head, html_table, md, md_code
 
 # -- Markdown -------------------------------------------------------------------------------------
 
@@ -142,19 +142,9 @@ def render_html(title: str, parts: list[Part]) -> str:
             out.append("<ul>" + "".join(f"<li>{e(item)}</li>" for item in payload) + "</ul>")
         elif kind == "table":
             table: Table = payload
-            out.append("<table>")
-            out.append("<thead><tr>" + "".join(f'<th scope="col">{e(h)}</th>' for h in table.header) + "</tr></thead>")
-            out.append("<tbody>")
-            for row in table.rows:
-                cells = []
-                for i, cell in enumerate(row):
-                    content = f"<code>{e(cell)}</code>" if i in table.code_columns else e(cell)
-                    tag, attrs = ("th", ' scope="row"') if i == 0 else ("td", "")
-                    if i in table.numeric:
-                        attrs += ' class="num"'
-                    cells.append(f"<{tag}{attrs}>{content}</{tag}>")
-                out.append("<tr>" + "".join(cells) + "</tr>")
-            out.append("</tbody></table>")
+            out += html_table(
+                table.header, table.rows, table.code_columns, column_class=dict.fromkeys(table.numeric, "num")
+            )
         elif kind == "chart":
             charts += 1
             chart: Chart = payload
