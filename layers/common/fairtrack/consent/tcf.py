@@ -195,12 +195,7 @@ class _Reader:
         return self.bits[start:end]
 
     def uint(self, n: int, what: str, field: str = "") -> int:
-        start = self.pos
-        end = start + n
-        if end > len(self.bits):
-            raise self.truncated(n, what, start, field)
-        self.pos = end
-        return int(self.bits[start:end], 2)
+        return int(self.take(n, what, field), 2)
 
     def flag(self, what: str, field: str = "") -> bool:
         start = self.pos
