@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from segment_products import product
 
 from fairtrack.errors import FieldError
 from fairtrack.hit import Hit
@@ -207,24 +208,6 @@ def test_keys_in_nested_objects_are_counted() -> None:
     spread = {"a": [[0] * 999 for _ in range(5)], "b": [0] * 1}  # 2 keys + 5 lists + 4,995 + 1 items
 
     assert paths(errors(track(properties=spread))) == ["properties"]
-
-
-def product(i: int) -> dict[str, Any]:
-    """A product with every field of the Segment e-commerce spec's products."""
-    return {
-        "product_id": f"p-{i}",
-        "sku": f"S-{i}",
-        "category": "Shoes",
-        "name": f"Runner {i}",
-        "brand": "Acme",
-        "variant": "red",
-        "price": 19.99,
-        "quantity": 1,
-        "coupon": "SPRING",
-        "position": i,
-        "url": f"https://shop.example/p/{i}",
-        "image_url": f"https://shop.example/i/{i}.jpg",
-    }
 
 
 def test_ecommerce_lists_pass_the_structural_bound() -> None:
