@@ -14,17 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fairtrack_tools.local.validators import (
-    EXCEEDED_MAX_ENTITIES,
     META_SUBCODE_NOT_ENOUGH_CUSTOMER_INFO,
     META_SUBCODE_TIMESTAMP_TOO_OLD,
-    NAME_INVALID,
-    NAME_RESERVED,
-    VALUE_INVALID,
-    VALUE_OUT_OF_BOUNDS,
-    VALUE_REQUIRED,
     validate_ga4,
     validate_meta,
 )
+from fairtrack_tools.local.validators import Ga4Code as Code
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 NOW_US = int(NOW.timestamp()) * 1_000_000
@@ -112,170 +107,182 @@ EVENT = ("events", 0)
 PARAMS = ("events", 0, "params")
 
 GA4_VIOLATIONS: list[tuple[str, tuple[Any, ...], Any, str, str]] = [
-    ("client_id missing", ("client_id",), DELETE, "client_id", VALUE_REQUIRED),
-    ("client_id empty", ("client_id",), "", "client_id", VALUE_INVALID),
-    ("client_id number", ("client_id",), 1187563462, "client_id", VALUE_INVALID),
-    ("app_instance_id not hex", ("app_instance_id",), "not-an-app-instance", "app_instance_id", VALUE_INVALID),
-    ("user_id number", ("user_id",), 42, "user_id", VALUE_INVALID),
-    ("user_id too long", ("user_id",), "u" * 257, "user_id", VALUE_OUT_OF_BOUNDS),
-    ("timestamp text", ("timestamp_micros",), str(NOW_US), "timestamp_micros", VALUE_INVALID),
-    ("timestamp boolean", ("timestamp_micros",), True, "timestamp_micros", VALUE_INVALID),
-    ("timestamp 73 h old", ("timestamp_micros",), NOW_US - 73 * HOUR_US, "timestamp_micros", VALUE_OUT_OF_BOUNDS),
+    ("client_id missing", ("client_id",), DELETE, "client_id", Code.VALUE_REQUIRED),
+    ("client_id empty", ("client_id",), "", "client_id", Code.VALUE_INVALID),
+    ("client_id number", ("client_id",), 1187563462, "client_id", Code.VALUE_INVALID),
+    ("app_instance_id not hex", ("app_instance_id",), "not-an-app-instance", "app_instance_id", Code.VALUE_INVALID),
+    ("user_id number", ("user_id",), 42, "user_id", Code.VALUE_INVALID),
+    ("user_id too long", ("user_id",), "u" * 257, "user_id", Code.VALUE_OUT_OF_BOUNDS),
+    ("timestamp text", ("timestamp_micros",), str(NOW_US), "timestamp_micros", Code.VALUE_INVALID),
+    ("timestamp boolean", ("timestamp_micros",), True, "timestamp_micros", Code.VALUE_INVALID),
+    ("timestamp 73 h old", ("timestamp_micros",), NOW_US - 73 * HOUR_US, "timestamp_micros", Code.VALUE_OUT_OF_BOUNDS),
     (
         "event timestamp 73 h old",
         (*EVENT, "timestamp_micros"),
         NOW_US - 73 * HOUR_US,
         "events[0].timestamp_micros",
-        VALUE_OUT_OF_BOUNDS,
+        Code.VALUE_OUT_OF_BOUNDS,
     ),
-    ("events missing", ("events",), DELETE, "events", VALUE_REQUIRED),
-    ("events empty", ("events",), [], "events", VALUE_REQUIRED),
-    ("events object", ("events",), {"name": "page_view"}, "events", VALUE_INVALID),
-    ("26 events", ("events",), [{"name": "page_view"}] * 26, "events", EXCEEDED_MAX_ENTITIES),
-    ("event not object", EVENT, "page_view", "events[0]", VALUE_INVALID),
-    ("event unknown field", (*EVENT, "category"), "x", "events[0].category", VALUE_INVALID),
-    ("event name missing", (*EVENT, "name"), DELETE, "events[0].name", VALUE_REQUIRED),
-    ("event name hyphen", (*EVENT, "name"), "page-view", "events[0].name", NAME_INVALID),
-    ("event name underscore first", (*EVENT, "name"), "_page_view", "events[0].name", NAME_INVALID),
-    ("event name digit first", (*EVENT, "name"), "1st_visit", "events[0].name", NAME_INVALID),
-    ("event name 41 chars", (*EVENT, "name"), "e" * 41, "events[0].name", NAME_INVALID),
-    ("event name number", (*EVENT, "name"), 7, "events[0].name", NAME_INVALID),
-    ("session_start reserved", (*EVENT, "name"), "session_start", "events[0].name", NAME_RESERVED),
-    ("first_visit reserved", (*EVENT, "name"), "first_visit", "events[0].name", NAME_RESERVED),
-    ("user_engagement reserved", (*EVENT, "name"), "user_engagement", "events[0].name", NAME_RESERVED),
-    ("ad_ prefix reserved", (*EVENT, "name"), "ad_custom", "events[0].name", NAME_RESERVED),
-    ("firebase_ prefix reserved", (*EVENT, "name"), "firebase_thing", "events[0].name", NAME_RESERVED),
-    ("google_ prefix reserved", (*EVENT, "name"), "google_thing", "events[0].name", NAME_RESERVED),
-    ("ga_ prefix reserved", (*EVENT, "name"), "ga_thing", "events[0].name", NAME_RESERVED),
-    ("params not object", PARAMS, ["page_location"], "events[0].params", VALUE_INVALID),
-    ("26 params", PARAMS, {f"p{i}": i for i in range(26)}, "events[0].params", EXCEEDED_MAX_ENTITIES),
-    ("param name hyphen", (*PARAMS, "page-type"), "x", "events[0].params", NAME_INVALID),
-    ("param name 41 chars", (*PARAMS, "p" * 41), "x", "events[0].params", NAME_INVALID),
-    ("param ga_ reserved", (*PARAMS, "ga_session_id"), "1", "events[0].params", NAME_RESERVED),
-    ("param google_ reserved", (*PARAMS, "google_thing"), "1", "events[0].params", NAME_RESERVED),
-    ("param firebase_ reserved", (*PARAMS, "firebase_screen"), "1", "events[0].params", NAME_RESERVED),
-    ("param value object", (*PARAMS, "page_title"), {"a": 1}, "events[0].params.page_title", VALUE_INVALID),
-    ("param value list", (*PARAMS, "tags"), ["a"], "events[0].params.tags", VALUE_INVALID),
-    ("param value null", (*PARAMS, "page_title"), None, "events[0].params.page_title", VALUE_INVALID),
-    ("param value nan", (*PARAMS, "value"), float("nan"), "events[0].params.value", VALUE_INVALID),
-    ("value 101 chars", (*PARAMS, "value"), "x" * 101, "events[0].params.value", VALUE_OUT_OF_BOUNDS),
+    ("events missing", ("events",), DELETE, "events", Code.VALUE_REQUIRED),
+    ("events empty", ("events",), [], "events", Code.VALUE_REQUIRED),
+    ("events object", ("events",), {"name": "page_view"}, "events", Code.VALUE_INVALID),
+    ("26 events", ("events",), [{"name": "page_view"}] * 26, "events", Code.EXCEEDED_MAX_ENTITIES),
+    ("event not object", EVENT, "page_view", "events[0]", Code.VALUE_INVALID),
+    ("event unknown field", (*EVENT, "category"), "x", "events[0].category", Code.VALUE_INVALID),
+    ("event name missing", (*EVENT, "name"), DELETE, "events[0].name", Code.VALUE_REQUIRED),
+    ("event name hyphen", (*EVENT, "name"), "page-view", "events[0].name", Code.NAME_INVALID),
+    ("event name underscore first", (*EVENT, "name"), "_page_view", "events[0].name", Code.NAME_INVALID),
+    ("event name digit first", (*EVENT, "name"), "1st_visit", "events[0].name", Code.NAME_INVALID),
+    ("event name 41 chars", (*EVENT, "name"), "e" * 41, "events[0].name", Code.NAME_INVALID),
+    ("event name number", (*EVENT, "name"), 7, "events[0].name", Code.NAME_INVALID),
+    ("session_start reserved", (*EVENT, "name"), "session_start", "events[0].name", Code.NAME_RESERVED),
+    ("first_visit reserved", (*EVENT, "name"), "first_visit", "events[0].name", Code.NAME_RESERVED),
+    ("user_engagement reserved", (*EVENT, "name"), "user_engagement", "events[0].name", Code.NAME_RESERVED),
+    ("ad_ prefix reserved", (*EVENT, "name"), "ad_custom", "events[0].name", Code.NAME_RESERVED),
+    ("firebase_ prefix reserved", (*EVENT, "name"), "firebase_thing", "events[0].name", Code.NAME_RESERVED),
+    ("google_ prefix reserved", (*EVENT, "name"), "google_thing", "events[0].name", Code.NAME_RESERVED),
+    ("ga_ prefix reserved", (*EVENT, "name"), "ga_thing", "events[0].name", Code.NAME_RESERVED),
+    ("params not object", PARAMS, ["page_location"], "events[0].params", Code.VALUE_INVALID),
+    ("26 params", PARAMS, {f"p{i}": i for i in range(26)}, "events[0].params", Code.EXCEEDED_MAX_ENTITIES),
+    ("param name hyphen", (*PARAMS, "page-type"), "x", "events[0].params", Code.NAME_INVALID),
+    ("param name 41 chars", (*PARAMS, "p" * 41), "x", "events[0].params", Code.NAME_INVALID),
+    ("param ga_ reserved", (*PARAMS, "ga_session_id"), "1", "events[0].params", Code.NAME_RESERVED),
+    ("param google_ reserved", (*PARAMS, "google_thing"), "1", "events[0].params", Code.NAME_RESERVED),
+    ("param firebase_ reserved", (*PARAMS, "firebase_screen"), "1", "events[0].params", Code.NAME_RESERVED),
+    ("param value object", (*PARAMS, "page_title"), {"a": 1}, "events[0].params.page_title", Code.VALUE_INVALID),
+    ("param value list", (*PARAMS, "tags"), ["a"], "events[0].params.tags", Code.VALUE_INVALID),
+    ("param value null", (*PARAMS, "page_title"), None, "events[0].params.page_title", Code.VALUE_INVALID),
+    ("param value nan", (*PARAMS, "value"), float("nan"), "events[0].params.value", Code.VALUE_INVALID),
+    ("value 101 chars", (*PARAMS, "value"), "x" * 101, "events[0].params.value", Code.VALUE_OUT_OF_BOUNDS),
     (
         "page_location 1001 chars",
         (*PARAMS, "page_location"),
         "x" * 1001,
         "events[0].params.page_location",
-        VALUE_OUT_OF_BOUNDS,
+        Code.VALUE_OUT_OF_BOUNDS,
     ),
-    ("page_title 301 chars", (*PARAMS, "page_title"), "x" * 301, "events[0].params.page_title", VALUE_OUT_OF_BOUNDS),
+    (
+        "page_title 301 chars",
+        (*PARAMS, "page_title"),
+        "x" * 301,
+        "events[0].params.page_title",
+        Code.VALUE_OUT_OF_BOUNDS,
+    ),
     (
         "page_referrer 421 chars",
         (*PARAMS, "page_referrer"),
         "x" * 421,
         "events[0].params.page_referrer",
-        VALUE_OUT_OF_BOUNDS,
+        Code.VALUE_OUT_OF_BOUNDS,
     ),
-    ("items not list", (*PARAMS, "items"), {"item_id": "a"}, "events[0].params.items", VALUE_INVALID),
+    ("items not list", (*PARAMS, "items"), {"item_id": "a"}, "events[0].params.items", Code.VALUE_INVALID),
     (
         "201 items",
         (*PARAMS, "items"),
         [{"item_id": "a"}] * 201,
         "events[0].params.items",
-        EXCEEDED_MAX_ENTITIES,
+        Code.EXCEEDED_MAX_ENTITIES,
     ),
-    ("item not object", (*PARAMS, "items"), ["sku-1"], "events[0].params.items[0]", VALUE_INVALID),
-    ("item without id or name", (*PARAMS, "items"), [{"price": 1}], "events[0].params.items[0]", VALUE_REQUIRED),
+    ("item not object", (*PARAMS, "items"), ["sku-1"], "events[0].params.items[0]", Code.VALUE_INVALID),
+    ("item without id or name", (*PARAMS, "items"), [{"price": 1}], "events[0].params.items[0]", Code.VALUE_REQUIRED),
     (
         "item value too long",
         (*PARAMS, "items"),
         [{"item_id": "a", "item_brand": "b" * 101}],
         "events[0].params.items[0].item_brand",
-        VALUE_OUT_OF_BOUNDS,
+        Code.VALUE_OUT_OF_BOUNDS,
     ),
-    ("user_properties not object", ("user_properties",), [], "user_properties", VALUE_INVALID),
+    ("user_properties not object", ("user_properties",), [], "user_properties", Code.VALUE_INVALID),
     (
         "26 user properties",
         ("user_properties",),
         {f"u{i}": {"value": 1} for i in range(26)},
         "user_properties",
-        EXCEEDED_MAX_ENTITIES,
+        Code.EXCEEDED_MAX_ENTITIES,
     ),
-    ("user property name 25 chars", ("user_properties", "u" * 25), {"value": 1}, "user_properties", NAME_INVALID),
-    ("user property name hyphen", ("user_properties", "a-b"), {"value": 1}, "user_properties", NAME_INVALID),
+    ("user property name 25 chars", ("user_properties", "u" * 25), {"value": 1}, "user_properties", Code.NAME_INVALID),
+    ("user property name hyphen", ("user_properties", "a-b"), {"value": 1}, "user_properties", Code.NAME_INVALID),
     (
         "user property first_open_time",
         ("user_properties", "first_open_time"),
         {"value": 1},
         "user_properties",
-        NAME_RESERVED,
+        Code.NAME_RESERVED,
     ),
-    ("user property user_id", ("user_properties", "user_id"), {"value": "x"}, "user_properties", NAME_RESERVED),
-    ("user property google_", ("user_properties", "google_x"), {"value": 1}, "user_properties", NAME_RESERVED),
-    ("user property bare value", ("user_properties", "plan"), "pro", "user_properties.plan", VALUE_INVALID),
-    ("user property no value", ("user_properties", "plan"), {}, "user_properties.plan", VALUE_REQUIRED),
+    ("user property user_id", ("user_properties", "user_id"), {"value": "x"}, "user_properties", Code.NAME_RESERVED),
+    ("user property google_", ("user_properties", "google_x"), {"value": 1}, "user_properties", Code.NAME_RESERVED),
+    ("user property bare value", ("user_properties", "plan"), "pro", "user_properties.plan", Code.VALUE_INVALID),
+    ("user property no value", ("user_properties", "plan"), {}, "user_properties.plan", Code.VALUE_REQUIRED),
     (
         "user property value 37 chars",
         ("user_properties", "plan", "value"),
         "p" * 37,
         "user_properties.plan.value",
-        VALUE_OUT_OF_BOUNDS,
+        Code.VALUE_OUT_OF_BOUNDS,
     ),
     (
         "user property value object",
         ("user_properties", "plan", "value"),
         {"a": 1},
         "user_properties.plan.value",
-        VALUE_INVALID,
+        Code.VALUE_INVALID,
     ),
-    ("consent not object", ("consent",), "DENIED", "consent", VALUE_INVALID),
-    ("consent unknown type", ("consent", "ad_storage"), "DENIED", "consent.ad_storage", VALUE_INVALID),
-    ("consent lowercase", ("consent", "ad_user_data"), "granted", "consent.ad_user_data", VALUE_INVALID),
-    ("consent boolean", ("consent", "ad_personalization"), False, "consent.ad_personalization", VALUE_INVALID),
-    ("user_data not object", ("user_data",), [HEX], "user_data", VALUE_INVALID),
-    ("user_data unknown key", ("user_data", "email"), "jane@example.com", "user_data.email", VALUE_INVALID),
+    ("consent not object", ("consent",), "DENIED", "consent", Code.VALUE_INVALID),
+    ("consent unknown type", ("consent", "ad_storage"), "DENIED", "consent.ad_storage", Code.VALUE_INVALID),
+    ("consent lowercase", ("consent", "ad_user_data"), "granted", "consent.ad_user_data", Code.VALUE_INVALID),
+    ("consent boolean", ("consent", "ad_personalization"), False, "consent.ad_personalization", Code.VALUE_INVALID),
+    ("user_data not object", ("user_data",), [HEX], "user_data", Code.VALUE_INVALID),
+    ("user_data unknown key", ("user_data", "email"), "jane@example.com", "user_data.email", Code.VALUE_INVALID),
     (
         "email digest not a list",
         ("user_data", "sha256_email_address"),
         HEX,
         "user_data.sha256_email_address",
-        VALUE_INVALID,
+        Code.VALUE_INVALID,
     ),
     (
         "email not hashed",
         ("user_data", "sha256_email_address"),
         ["jane.doe@example.com"],
         "user_data.sha256_email_address[0]",
-        VALUE_INVALID,
+        Code.VALUE_INVALID,
     ),
     (
         "phone digest uppercase",
         ("user_data", "sha256_phone_number"),
         [HEX, HEX.upper()],
         "user_data.sha256_phone_number[1]",
-        VALUE_INVALID,
+        Code.VALUE_INVALID,
     ),
-    ("address not list", ("user_data", "address"), {"city": "x"}, "user_data.address", VALUE_INVALID),
+    ("address not list", ("user_data", "address"), {"city": "x"}, "user_data.address", Code.VALUE_INVALID),
     (
         "address street not hashed",
         ("user_data", "address", 0, "sha256_street"),
         "Main Street 1",
         "user_data.address[0].sha256_street",
-        VALUE_INVALID,
+        Code.VALUE_INVALID,
     ),
     (
         "address unknown key",
         ("user_data", "address", 0, "street"),
         "Main Street 1",
         "user_data.address[0].street",
-        VALUE_INVALID,
+        Code.VALUE_INVALID,
     ),
-    ("address city number", ("user_data", "address", 0, "city"), 10115, "user_data.address[0].city", VALUE_INVALID),
-    ("unknown top-level key", ("measurement_id",), "G-XXXX", "measurement_id", VALUE_INVALID),
-    ("unknown top-level odd key", ("api secret",), "s", "", VALUE_INVALID),
-    ("ip_override not an IP", ("ip_override",), "203.0.113.300", "ip_override", VALUE_INVALID),
-    ("non_personalized_ads text", ("non_personalized_ads",), "true", "non_personalized_ads", VALUE_INVALID),
-    ("validation_behavior unknown", ("validation_behavior",), "STRICT", "validation_behavior", VALUE_INVALID),
-    ("device unknown key", ("device", "gpu"), "x", "device.gpu", VALUE_INVALID),
-    ("user_location number", ("user_location", "city"), 1, "user_location.city", VALUE_INVALID),
+    (
+        "address city number",
+        ("user_data", "address", 0, "city"),
+        10115,
+        "user_data.address[0].city",
+        Code.VALUE_INVALID,
+    ),
+    ("unknown top-level key", ("measurement_id",), "G-XXXX", "measurement_id", Code.VALUE_INVALID),
+    ("unknown top-level odd key", ("api secret",), "s", "", Code.VALUE_INVALID),
+    ("ip_override not an IP", ("ip_override",), "203.0.113.300", "ip_override", Code.VALUE_INVALID),
+    ("non_personalized_ads text", ("non_personalized_ads",), "true", "non_personalized_ads", Code.VALUE_INVALID),
+    ("validation_behavior unknown", ("validation_behavior",), "STRICT", "validation_behavior", Code.VALUE_INVALID),
+    ("device unknown key", ("device", "gpu"), "x", "device.gpu", Code.VALUE_INVALID),
+    ("user_location number", ("user_location", "city"), 1, "user_location.city", Code.VALUE_INVALID),
 ]
 
 
@@ -300,36 +307,39 @@ def test_each_ga4_violation_gives_exactly_its_message(
 
 def test_ga4_body_must_be_an_object() -> None:
     for body in ([good_ga4()], "client_id=1", None, 3):
-        assert codes(validate_ga4(body, now=NOW)) == [("", VALUE_INVALID)]
+        assert codes(validate_ga4(body, now=NOW)) == [("", Code.VALUE_INVALID)]
 
 
 def test_ga4_reports_every_problem_not_just_the_first() -> None:
     body = put(good_ga4(), ("client_id",), DELETE)
     body = put(body, (*EVENT, "name"), "session_start")
-    assert codes(validate_ga4(body, now=NOW)) == [("client_id", VALUE_REQUIRED), ("events[0].name", NAME_RESERVED)]
+    assert codes(validate_ga4(body, now=NOW)) == [
+        ("client_id", Code.VALUE_REQUIRED),
+        ("events[0].name", Code.NAME_RESERVED),
+    ]
 
 
 def test_ga4_events_are_indexed_in_field_paths() -> None:
     body = put(good_ga4(), ("events",), [{"name": "page_view"}, {"name": "bad name"}, {"name": "purchase"}])
-    assert codes(validate_ga4(body, now=NOW)) == [("events[1].name", NAME_INVALID)]
+    assert codes(validate_ga4(body, now=NOW)) == [("events[1].name", Code.NAME_INVALID)]
 
 
 def test_ga4_body_size_limit_from_raw_size_or_computed() -> None:
-    """Given a body of 130,000 bytes or more, then VALUE_OUT_OF_BOUNDS; 129,999 is still fine."""
+    """Given a body of 130,000 bytes or more, then Code.VALUE_OUT_OF_BOUNDS; 129,999 is still fine."""
     assert validate_ga4(good_ga4(), now=NOW, raw_size=129_999) == []
-    assert codes(validate_ga4(good_ga4(), now=NOW, raw_size=130_000)) == [("", VALUE_OUT_OF_BOUNDS)]
+    assert codes(validate_ga4(good_ga4(), now=NOW, raw_size=130_000)) == [("", Code.VALUE_OUT_OF_BOUNDS)]
     huge = put(good_ga4(), ("user_data", "address", 0, "city"), "x" * 130_000)  # no per-field limit on city
-    assert codes(validate_ga4(huge, now=NOW)) == [("", VALUE_OUT_OF_BOUNDS)]
+    assert codes(validate_ga4(huge, now=NOW)) == [("", Code.VALUE_OUT_OF_BOUNDS)]
     multibyte = put(good_ga4(), ("user_data", "address", 0, "city"), "é" * 65_000)  # 130,000 bytes in UTF-8
-    assert codes(validate_ga4(multibyte, now=NOW)) == [("", VALUE_OUT_OF_BOUNDS)]
+    assert codes(validate_ga4(multibyte, now=NOW)) == [("", Code.VALUE_OUT_OF_BOUNDS)]
 
 
 def test_ga4_backdating_is_measured_from_now() -> None:
     old = put(good_ga4(), ("timestamp_micros",), NOW_US - 73 * HOUR_US)
     assert validate_ga4(old, now=NOW + timedelta(hours=-2)) == []
-    assert codes(validate_ga4(old, now=NOW)) == [("timestamp_micros", VALUE_OUT_OF_BOUNDS)]
+    assert codes(validate_ga4(old, now=NOW)) == [("timestamp_micros", Code.VALUE_OUT_OF_BOUNDS)]
     naive = NOW.replace(tzinfo=None)  # naive means UTC
-    assert codes(validate_ga4(old, now=naive)) == [("timestamp_micros", VALUE_OUT_OF_BOUNDS)]
+    assert codes(validate_ga4(old, now=naive)) == [("timestamp_micros", Code.VALUE_OUT_OF_BOUNDS)]
 
 
 # -- Meta -----------------------------------------------------------------------------------------

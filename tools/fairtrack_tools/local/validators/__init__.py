@@ -6,22 +6,13 @@ over time. It lets tests show that the forwarders send valid payloads, and lets 
 ``/debug/mp/collect`` semantics be exercised offline. Neither function raises, whatever it is given.
 
 :func:`validate_ga4` (:mod:`~fairtrack_tools.local.validators.ga4`) answers like GA4's
-``/debug/mp/collect``; :func:`validate_meta` (:mod:`~fairtrack_tools.local.validators.meta`) like
-the Graph API.
+``/debug/mp/collect``, with its codes as :class:`~fairtrack_tools.local.validators.ga4.Ga4Code`;
+:func:`validate_meta` (:mod:`~fairtrack_tools.local.validators.meta`) like the Graph API.
 """
 
 from __future__ import annotations
 
-from fairtrack_tools.local.validators.ga4 import (
-    EXCEEDED_MAX_ENTITIES,
-    NAME_DUPLICATED,
-    NAME_INVALID,
-    NAME_RESERVED,
-    VALUE_INVALID,
-    VALUE_OUT_OF_BOUNDS,
-    VALUE_REQUIRED,
-    validate_ga4,
-)
+from fairtrack_tools.local.validators.ga4 import Ga4Code, validate_ga4
 from fairtrack_tools.local.validators.meta import (
     META_SUBCODE_INVALID_PARAMETER,
     META_SUBCODE_NOT_ENOUGH_CUSTOMER_INFO,
@@ -30,16 +21,10 @@ from fairtrack_tools.local.validators.meta import (
 )
 
 __all__ = [
-    "EXCEEDED_MAX_ENTITIES",
     "META_SUBCODE_INVALID_PARAMETER",
     "META_SUBCODE_NOT_ENOUGH_CUSTOMER_INFO",
     "META_SUBCODE_TIMESTAMP_TOO_OLD",
-    "NAME_DUPLICATED",
-    "NAME_INVALID",
-    "NAME_RESERVED",
-    "VALUE_INVALID",
-    "VALUE_OUT_OF_BOUNDS",
-    "VALUE_REQUIRED",
+    "Ga4Code",
     "validate_ga4",
     "validate_meta",
 ]

@@ -39,6 +39,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
@@ -56,15 +57,20 @@ from fairtrack_tools.local.validators.common import (
     since_epoch,
 )
 
-# -- GA4 validation codes (the real enum of /debug/mp/collect) ---------------------------------------
+# -- GA4 validation codes ----------------------------------------------------------------------------
 
-VALUE_INVALID: Final = "VALUE_INVALID"
-VALUE_REQUIRED: Final = "VALUE_REQUIRED"
-NAME_INVALID: Final = "NAME_INVALID"
-NAME_RESERVED: Final = "NAME_RESERVED"
-VALUE_OUT_OF_BOUNDS: Final = "VALUE_OUT_OF_BOUNDS"
-EXCEEDED_MAX_ENTITIES: Final = "EXCEEDED_MAX_ENTITIES"
-NAME_DUPLICATED: Final = "NAME_DUPLICATED"
+
+class Ga4Code(StrEnum):
+    """The ``validationCode`` of a message: the real enum of ``/debug/mp/collect``."""
+
+    VALUE_INVALID = "VALUE_INVALID"
+    VALUE_REQUIRED = "VALUE_REQUIRED"
+    NAME_INVALID = "NAME_INVALID"
+    NAME_RESERVED = "NAME_RESERVED"
+    VALUE_OUT_OF_BOUNDS = "VALUE_OUT_OF_BOUNDS"
+    EXCEEDED_MAX_ENTITIES = "EXCEEDED_MAX_ENTITIES"
+    NAME_DUPLICATED = "NAME_DUPLICATED"
+
 
 # -- GA4 limits --------------------------------------------------------------------------------------
 
@@ -142,8 +148,8 @@ class _Messages:
     def __init__(self) -> None:
         self.items: list[dict[str, str]] = []
 
-    def add(self, path: str, description: str, code: str) -> None:
-        self.items.append({"fieldPath": path, "description": description, "validationCode": code})
+    def add(self, path: str, description: str, code: Ga4Code) -> None:
+        self.items.append({"fieldPath": path, "description": description, "validationCode": code.value})
 
 
 def _join(parent: str, name: str) -> str:
@@ -201,23 +207,25 @@ def _check_name(name: Any, rules: _NameRules, *, what: str, path: str, out: _Mes
     """Report a bad ``name`` at ``path``; True when the name is usable (valid and not reserved)."""
     max_len = rules.max_len
     if not isinstance(name, str) or not name:
-        out.add(path, f"{what} has an empty or non-string name [{shown(name)}].", NAME_INVALID)
+        out.add(path, f"{what} has an empty or non-string name [{shown(name)}].", Ga4Code.NAME_INVALID)
         return False
     if NAME_RE.fullmatch(name) is None:
         out.add(
             path,
             f"{what} has invalid name [{shown(name)}]. Names must start with an alphabetic character and "
             "contain only alphanumeric characters and underscores.",
-            NAME_INVALID,
+            Ga4Code.NAME_INVALID,
         )
         return False
     if len(name) > max_len:
         out.add(
-            path, f"{what} has name [{shown(name)}] which is too long. The maximum length is {max_len}.", NAME_INVALID
+            path,
+            f"{what} has name [{shown(name)}] which is too long. The maximum length is {max_len}.",
+            Ga4Code.NAME_INVALID,
         )
         return False
     if name in rules.reserved or name.startswith(rules.prefixes):
-        out.add(path, f"{what} has name [{name}] which is reserved.", NAME_RESERVED)
+        out.add(path, f"{what} has name [{name}] which is reserved.", Ga4Code.NAME_RESERVED)
         return False
     return True
 
@@ -229,11 +237,13 @@ def _named_entries(
     caller reports of an entry's value follows what was reported of the names before it. Reported
     first: ``entries`` not an object (then nothing is yielded), more than ``kind.limit`` entries."""
     if not isinstance(entries, dict):
-        out.add(path, f"{kind.what.format(index=index)} must be an object, not a {kind_of(entries)}.", VALUE_INVALID)
+        out.add(
+            path, f"{kind.what.format(index=index)} must be an object, not a {kind_of(entries)}.", Ga4Code.VALUE_INVALID
+        )
         return
     if len(entries) > kind.limit:
         too_many = kind.too_many.format(index=index, count=len(entries), limit=kind.limit)
-        out.add(path, too_many, EXCEEDED_MAX_ENTITIES)
+        out.add(path, too_many, Ga4Code.EXCEEDED_MAX_ENTITIES)
     entry = kind.entry.format(index=index)
     for name, value in entries.items():
         if _check_name(name, kind.names, what=entry, path=path, out=out):
@@ -243,11 +253,13 @@ def _named_entries(
 def _ga4_timestamp(value: Any, path: str, now_us: int, out: _Messages) -> None:
     if not is_int(value):
         out.add(
-            path, f"{path} must be an integer (microseconds since the epoch), not a {kind_of(value)}.", VALUE_INVALID
+            path,
+            f"{path} must be an integer (microseconds since the epoch), not a {kind_of(value)}.",
+            Ga4Code.VALUE_INVALID,
         )
         return
     if now_us - value > GA4_MAX_BACKDATE // timedelta(microseconds=1):
-        out.add(path, f"{path} is more than 72 hours in the past.", VALUE_OUT_OF_BOUNDS)
+        out.add(path, f"{path} is more than 72 hours in the past.", Ga4Code.VALUE_OUT_OF_BOUNDS)
 
 
 def _ga4_scalar(name: str, value: Any, path: str, max_len: int, out: _Messages) -> None:
@@ -257,32 +269,36 @@ def _ga4_scalar(name: str, value: Any, path: str, max_len: int, out: _Messages) 
             out.add(
                 path,
                 f"Value of [{name}] has {len(value)} characters; the maximum length is {max_len}.",
-                VALUE_OUT_OF_BOUNDS,
+                Ga4Code.VALUE_OUT_OF_BOUNDS,
             )
     elif isinstance(value, bool) or is_int(value):
         return
     elif isinstance(value, float):
         if not math.isfinite(value):
-            out.add(path, f"Value of [{name}] is not a finite number.", VALUE_INVALID)
+            out.add(path, f"Value of [{name}] is not a finite number.", Ga4Code.VALUE_INVALID)
     else:
         out.add(
-            path, f"Value of [{name}] must be a string, a number or a boolean, not a {kind_of(value)}.", VALUE_INVALID
+            path,
+            f"Value of [{name}] must be a string, a number or a boolean, not a {kind_of(value)}.",
+            Ga4Code.VALUE_INVALID,
         )
 
 
 def _ga4_items(items: Any, path: str, out: _Messages) -> None:
     if not isinstance(items, list):
-        out.add(path, f"items must be an array, not a {kind_of(items)}.", VALUE_INVALID)
+        out.add(path, f"items must be an array, not a {kind_of(items)}.", Ga4Code.VALUE_INVALID)
         return
     if len(items) > GA4_MAX_ITEMS:
-        out.add(path, f"{len(items)} items; at most {GA4_MAX_ITEMS} are allowed.", EXCEEDED_MAX_ENTITIES)
+        out.add(path, f"{len(items)} items; at most {GA4_MAX_ITEMS} are allowed.", Ga4Code.EXCEEDED_MAX_ENTITIES)
     for index, item in enumerate(items):
         item_path = f"{path}[{index}]"
         if not isinstance(item, dict):
-            out.add(item_path, f"Item at index [{index}] must be an object, not a {kind_of(item)}.", VALUE_INVALID)
+            out.add(
+                item_path, f"Item at index [{index}] must be an object, not a {kind_of(item)}.", Ga4Code.VALUE_INVALID
+            )
             continue
         if not any(isinstance(item.get(key), str) and item.get(key) for key in ("item_id", "item_name")):
-            out.add(item_path, f"Item at index [{index}] requires item_id or item_name.", VALUE_REQUIRED)
+            out.add(item_path, f"Item at index [{index}] requires item_id or item_name.", Ga4Code.VALUE_REQUIRED)
         for key, value in item.items():
             if _check_name(key, _PARAM_NAME, what=f"Item at index [{index}] parameter", path=item_path, out=out):
                 _ga4_scalar(key, value, _join(item_path, key), GA4_MAX_VALUE, out)
@@ -299,17 +315,17 @@ def _ga4_params(params: Any, path: str, index: int, out: _Messages) -> None:
 def _ga4_event(event: Any, index: int, now_us: int, out: _Messages) -> None:
     path = f"events[{index}]"
     if not isinstance(event, dict):
-        out.add(path, f"Event at index [{index}] must be an object, not a {kind_of(event)}.", VALUE_INVALID)
+        out.add(path, f"Event at index [{index}] must be an object, not a {kind_of(event)}.", Ga4Code.VALUE_INVALID)
         return
     for key in event:
         if key not in GA4_EVENT_KEYS:
             out.add(
                 _join(path, key) if is_name(key) else path,
                 f"Event at index [{index}] has unknown field [{shown(key)}].",
-                VALUE_INVALID,
+                Ga4Code.VALUE_INVALID,
             )
     if "name" not in event:
-        out.add(_join(path, "name"), f"Event at index [{index}] requires a name.", VALUE_REQUIRED)
+        out.add(_join(path, "name"), f"Event at index [{index}] requires a name.", Ga4Code.VALUE_REQUIRED)
     else:
         _check_name(event["name"], _EVENT_NAME, what=f"Event at index [{index}]", path=_join(path, "name"), out=out)
     if "timestamp_micros" in event:
@@ -320,21 +336,23 @@ def _ga4_event(event: Any, index: int, now_us: int, out: _Messages) -> None:
 
 def _ga4_identity(body: dict[Any, Any], out: _Messages) -> None:
     if "client_id" not in body and "app_instance_id" not in body:
-        out.add("client_id", "A client_id (web) or app_instance_id (app) is required.", VALUE_REQUIRED)
+        out.add("client_id", "A client_id (web) or app_instance_id (app) is required.", Ga4Code.VALUE_REQUIRED)
     if "client_id" in body:
         client_id = body["client_id"]
         if not isinstance(client_id, str) or not client_id.strip():
-            out.add("client_id", f"client_id must be a non-empty string, not [{shown(client_id)}].", VALUE_INVALID)
+            out.add(
+                "client_id", f"client_id must be a non-empty string, not [{shown(client_id)}].", Ga4Code.VALUE_INVALID
+            )
     if "app_instance_id" in body:
         app_id = body["app_instance_id"]
         if not isinstance(app_id, str) or HEX32_RE.fullmatch(app_id) is None:
-            out.add("app_instance_id", "app_instance_id must be 32 hexadecimal digits.", VALUE_INVALID)
+            out.add("app_instance_id", "app_instance_id must be 32 hexadecimal digits.", Ga4Code.VALUE_INVALID)
     if "user_id" in body:
         user_id = body["user_id"]
         if not isinstance(user_id, str):
-            out.add("user_id", f"user_id must be a string, not a {kind_of(user_id)}.", VALUE_INVALID)
+            out.add("user_id", f"user_id must be a string, not a {kind_of(user_id)}.", Ga4Code.VALUE_INVALID)
         elif len(user_id) > GA4_MAX_USER_ID:
-            out.add("user_id", f"user_id is longer than {GA4_MAX_USER_ID} characters.", VALUE_OUT_OF_BOUNDS)
+            out.add("user_id", f"user_id is longer than {GA4_MAX_USER_ID} characters.", Ga4Code.VALUE_OUT_OF_BOUNDS)
 
 
 def _ga4_user_properties(props: Any, out: _Messages) -> None:
@@ -342,45 +360,49 @@ def _ga4_user_properties(props: Any, out: _Messages) -> None:
     for name, prop in _named_entries(_USER_PROPERTIES, props, path, out):
         prop_path = _join(path, name)
         if not isinstance(prop, dict):
-            out.add(prop_path, f"User property [{name}] must be an object with a value.", VALUE_INVALID)
+            out.add(prop_path, f"User property [{name}] must be an object with a value.", Ga4Code.VALUE_INVALID)
             continue
         for key in prop:
             if key != "value":
-                out.add(prop_path, f"User property [{name}] has unknown field [{shown(key)}].", VALUE_INVALID)
+                out.add(prop_path, f"User property [{name}] has unknown field [{shown(key)}].", Ga4Code.VALUE_INVALID)
         if "value" not in prop:
-            out.add(prop_path, f"User property [{name}] requires a value.", VALUE_REQUIRED)
+            out.add(prop_path, f"User property [{name}] requires a value.", Ga4Code.VALUE_REQUIRED)
         else:
             _ga4_scalar(name, prop["value"], _join(prop_path, "value"), GA4_MAX_USER_PROPERTY_VALUE, out)
 
 
 def _ga4_consent(consent: Any, out: _Messages) -> None:
     if not isinstance(consent, dict):
-        out.add("consent", f"consent must be an object, not a {kind_of(consent)}.", VALUE_INVALID)
+        out.add("consent", f"consent must be an object, not a {kind_of(consent)}.", Ga4Code.VALUE_INVALID)
         return
     for key, value in consent.items():
         if key not in GA4_CONSENT_KEYS:
             out.add(
                 _join("consent", key) if is_name(key) else "consent",
                 f"consent has unknown field [{shown(key)}]; only ad_user_data and ad_personalization are accepted.",
-                VALUE_INVALID,
+                Ga4Code.VALUE_INVALID,
             )
         elif not is_member(value, GA4_CONSENT_VALUES):
-            out.add(_join("consent", key), f"consent.{key} must be GRANTED or DENIED.", VALUE_INVALID)
+            out.add(_join("consent", key), f"consent.{key} must be GRANTED or DENIED.", Ga4Code.VALUE_INVALID)
 
 
 def _ga4_digests(values: Any, path: str, out: _Messages) -> None:
     if not isinstance(values, list):
-        out.add(path, f"{path} must be an array of SHA-256 hex digests, not a {kind_of(values)}.", VALUE_INVALID)
+        out.add(
+            path, f"{path} must be an array of SHA-256 hex digests, not a {kind_of(values)}.", Ga4Code.VALUE_INVALID
+        )
         return
     for index, value in enumerate(values):
         if not is_hex64(value):
-            out.add(f"{path}[{index}]", f"{path}[{index}] is not a lowercase SHA-256 hex digest.", VALUE_INVALID)
+            out.add(
+                f"{path}[{index}]", f"{path}[{index}] is not a lowercase SHA-256 hex digest.", Ga4Code.VALUE_INVALID
+            )
 
 
 def _ga4_user_data(user_data: Any, out: _Messages) -> None:
     path = "user_data"
     if not isinstance(user_data, dict):
-        out.add(path, f"user_data must be an object, not a {kind_of(user_data)}.", VALUE_INVALID)
+        out.add(path, f"user_data must be an object, not a {kind_of(user_data)}.", Ga4Code.VALUE_INVALID)
         return
     for key, value in user_data.items():
         if key in GA4_USER_DATA_LISTS:
@@ -391,70 +413,78 @@ def _ga4_user_data(user_data: Any, out: _Messages) -> None:
             out.add(
                 _join(path, key) if is_name(key) else path,
                 f"user_data has unknown field [{shown(key)}].",
-                VALUE_INVALID,
+                Ga4Code.VALUE_INVALID,
             )
 
 
 def _ga4_addresses(addresses: Any, path: str, out: _Messages) -> None:
     if not isinstance(addresses, list):
-        out.add(path, f"address must be an array of objects, not a {kind_of(addresses)}.", VALUE_INVALID)
+        out.add(path, f"address must be an array of objects, not a {kind_of(addresses)}.", Ga4Code.VALUE_INVALID)
         return
     for index, address in enumerate(addresses):
         entry = f"{path}[{index}]"
         if not isinstance(address, dict):
-            out.add(entry, f"Address at index [{index}] must be an object, not a {kind_of(address)}.", VALUE_INVALID)
+            out.add(
+                entry, f"Address at index [{index}] must be an object, not a {kind_of(address)}.", Ga4Code.VALUE_INVALID
+            )
             continue
         for key, value in address.items():
             if key in GA4_ADDRESS_HASHED:
                 if not is_hex64(value):
-                    out.add(_join(entry, key), f"{key} is not a lowercase SHA-256 hex digest.", VALUE_INVALID)
+                    out.add(_join(entry, key), f"{key} is not a lowercase SHA-256 hex digest.", Ga4Code.VALUE_INVALID)
             elif key in GA4_ADDRESS_PLAIN:
                 if not isinstance(value, str):
-                    out.add(_join(entry, key), f"{key} must be a string, not a {kind_of(value)}.", VALUE_INVALID)
+                    out.add(
+                        _join(entry, key), f"{key} must be a string, not a {kind_of(value)}.", Ga4Code.VALUE_INVALID
+                    )
             else:
                 out.add(
                     _join(entry, key) if is_name(key) else entry,
                     f"Address at index [{index}] has unknown field [{shown(key)}].",
-                    VALUE_INVALID,
+                    Ga4Code.VALUE_INVALID,
                 )
 
 
 def _ga4_string_object(value: Any, path: str, known: frozenset[str], out: _Messages) -> None:
     if not isinstance(value, dict):
-        out.add(path, f"{path} must be an object, not a {kind_of(value)}.", VALUE_INVALID)
+        out.add(path, f"{path} must be an object, not a {kind_of(value)}.", Ga4Code.VALUE_INVALID)
         return
     for key, item in value.items():
         if key not in known:
             out.add(
                 _join(path, key) if is_name(key) else path,
                 f"{path} has unknown field [{shown(key)}].",
-                VALUE_INVALID,
+                Ga4Code.VALUE_INVALID,
             )
         elif not isinstance(item, str):
-            out.add(_join(path, key), f"{path}.{key} must be a string, not a {kind_of(item)}.", VALUE_INVALID)
+            out.add(_join(path, key), f"{path}.{key} must be a string, not a {kind_of(item)}.", Ga4Code.VALUE_INVALID)
 
 
 def _ga4_extras(body: dict[Any, Any], out: _Messages) -> None:
     if "ip_override" in body and not is_ip(body["ip_override"]):
-        out.add("ip_override", "ip_override must be an IPv4 or IPv6 address.", VALUE_INVALID)
+        out.add("ip_override", "ip_override must be an IPv4 or IPv6 address.", Ga4Code.VALUE_INVALID)
     if "user_location" in body:
         _ga4_string_object(body["user_location"], "user_location", GA4_USER_LOCATION_KEYS, out)
     if "device" in body:
         _ga4_string_object(body["device"], "device", GA4_DEVICE_KEYS, out)
     if "validation_behavior" in body and not is_member(body["validation_behavior"], GA4_VALIDATION_BEHAVIORS):
-        out.add("validation_behavior", "validation_behavior must be RELAXED or ENFORCE_RECOMMENDATIONS.", VALUE_INVALID)
+        out.add(
+            "validation_behavior",
+            "validation_behavior must be RELAXED or ENFORCE_RECOMMENDATIONS.",
+            Ga4Code.VALUE_INVALID,
+        )
     if "non_personalized_ads" in body and not isinstance(body["non_personalized_ads"], bool):
-        out.add("non_personalized_ads", "non_personalized_ads must be a boolean.", VALUE_INVALID)
+        out.add("non_personalized_ads", "non_personalized_ads must be a boolean.", Ga4Code.VALUE_INVALID)
 
 
 def _ga4_events(events: Any, now_us: int, out: _Messages) -> None:
     if not isinstance(events, list):
-        out.add("events", f"events must be an array, not a {kind_of(events)}.", VALUE_INVALID)
+        out.add("events", f"events must be an array, not a {kind_of(events)}.", Ga4Code.VALUE_INVALID)
         return
     if not events:
-        out.add("events", "At least one event is required.", VALUE_REQUIRED)
+        out.add("events", "At least one event is required.", Ga4Code.VALUE_REQUIRED)
     elif len(events) > GA4_MAX_EVENTS:
-        out.add("events", f"{len(events)} events; at most {GA4_MAX_EVENTS} are allowed.", EXCEEDED_MAX_ENTITIES)
+        out.add("events", f"{len(events)} events; at most {GA4_MAX_EVENTS} are allowed.", Ga4Code.EXCEEDED_MAX_ENTITIES)
     for index, event in enumerate(events):
         _ga4_event(event, index, now_us, out)
 
@@ -469,11 +499,11 @@ def validate_ga4(body: Any, *, now: datetime | None = None, raw_size: int | None
     out = _Messages()
     now_us = since_epoch(now) // timedelta(microseconds=1)
     if not isinstance(body, dict):
-        out.add("", f"The request body must be a JSON object, not a {kind_of(body)}.", VALUE_INVALID)
+        out.add("", f"The request body must be a JSON object, not a {kind_of(body)}.", Ga4Code.VALUE_INVALID)
         return out.items
     for key in body:
         if key not in GA4_TOP_LEVEL:
-            out.add(key if is_name(key) else "", f"Unknown field [{shown(key)}].", VALUE_INVALID)
+            out.add(key if is_name(key) else "", f"Unknown field [{shown(key)}].", Ga4Code.VALUE_INVALID)
     _ga4_identity(body, out)
     if "timestamp_micros" in body:
         _ga4_timestamp(body["timestamp_micros"], "timestamp_micros", now_us, out)
@@ -485,10 +515,12 @@ def validate_ga4(body: Any, *, now: datetime | None = None, raw_size: int | None
         _ga4_user_data(body["user_data"], out)
     _ga4_extras(body, out)
     if "events" not in body:
-        out.add("events", "events is required.", VALUE_REQUIRED)
+        out.add("events", "events is required.", Ga4Code.VALUE_REQUIRED)
     else:
         _ga4_events(body["events"], now_us, out)
     size = raw_size if raw_size is not None else json_size(body)
     if size is not None and size >= GA4_MAX_BODY_BYTES:
-        out.add("", f"The request body is {size} bytes; it must be under {GA4_MAX_BODY_BYTES}.", VALUE_OUT_OF_BOUNDS)
+        out.add(
+            "", f"The request body is {size} bytes; it must be under {GA4_MAX_BODY_BYTES}.", Ga4Code.VALUE_OUT_OF_BOUNDS
+        )
     return out.items
