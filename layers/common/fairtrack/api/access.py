@@ -24,6 +24,13 @@ __all__ = ["SourceAccess"]
 
 T = TypeVar("T")
 
+# what names a source, and the reasons a request without it (401 missing_...) or with an unknown one
+# (401 invalid_...) is refused with
+_REFUSALS = {
+    "write_key": ("a write key is required (Basic auth, body or ?writeKey=)", "unknown write key"),
+    "measurement_id": ("a measurement id (tid) is required", "unknown measurement id"),
+}
+
 
 class SourceAccess:
     """The sources of the policy table (cached by the :class:`~fairtrack.stores.policy_table.PolicyStore`)."""
@@ -33,21 +40,20 @@ class SourceAccess:
 
     def by_write_key(self, request: IngestRequest, body: Any) -> Source:
         """The source whose write key the request carries (Basic auth, the body or ``?writeKey=``)."""
-        key = write_key_of(request, body)
-        if not key:
-            raise ClientError(401, "missing_write_key", "a write key is required (Basic auth, body or ?writeKey=)")
-        source = self.store.source_for_write_key(key)
-        if source is None:
-            raise ClientError(401, "invalid_write_key", "unknown write key")
-        return source
+        return self._named("write_key", write_key_of(request, body), self.store.source_for_write_key)
 
     def by_measurement_id(self, measurement_id: str | None) -> Source:
         """The source a gtag request's measurement id (``tid``) names."""
-        if not measurement_id:
-            raise ClientError(401, "missing_measurement_id", "a measurement id (tid) is required")
-        source = self.store.source_for_measurement_id(measurement_id)
+        return self._named("measurement_id", measurement_id, self.store.source_for_measurement_id)
+
+    @staticmethod
+    def _named(what: str, value: str | None, find: Callable[[str], Source | None]) -> Source:
+        missing, unknown = _REFUSALS[what]
+        if not value:
+            raise ClientError(401, f"missing_{what}", missing)
+        source = find(value)
         if source is None:
-            raise ClientError(401, "invalid_measurement_id", "unknown measurement id")
+            raise ClientError(401, f"invalid_{what}", unknown)
         return source
 
     @staticmethod
