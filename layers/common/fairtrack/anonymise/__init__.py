@@ -96,11 +96,8 @@ def truncate_ip(raw: str | None, v4_prefix: int = 24, v6_prefix: int = 48) -> st
     or more than an IPv4 /24 (Teredo keeps the client's address in its last bits). Anything that is
     not an address gives None, so a malformed or spoofed value never travels further.
     """
-    if not raw:
-        return None
-    try:
-        addr = ipaddress.ip_address(raw.strip())
-    except ValueError:
+    addr = _address(raw) if raw else None
+    if addr is None:
         return None
     if isinstance(addr, ipaddress.IPv6Address):
         v4 = embedded_ipv4(addr)
@@ -111,6 +108,7 @@ def truncate_ip(raw: str | None, v4_prefix: int = 24, v6_prefix: int = 48) -> st
 
 
 def _address(raw: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``raw`` (surrounding whitespace ignored) as an address, or None when it is not one."""
     try:
         return ipaddress.ip_address(raw.strip())
     except ValueError:

@@ -50,10 +50,11 @@ checks here. ``ip-to-country`` (May 2025) unpickles 10 MB at load (about 1 s) an
 current PyPI package was found that ships DB-IP's CC BY 4.0 ``.mmdb``, so reading data with
 ``maxminddb`` would have meant stale data or a download, which this module must not do.
 
-Cost: ``import fairtrack.anonymise.geo`` imports only :mod:`ipaddress` and :mod:`threading`; the first
-lookup imports ``iptocc`` (the database) and keeps it for the life of the process (the Lambda
-container). :func:`warm` pays that during a handler's init. If ``iptocc`` is missing (a broken
-layer) the first lookup raises :class:`ImportError` rather than quietly answering None forever.
+Cost: ``import fairtrack.anonymise.geo`` imports only :mod:`ipaddress` and :mod:`threading` (and
+its package, whose address parsing it shares); the first lookup imports ``iptocc`` (the database)
+and keeps it for the life of the process (the Lambda container). :func:`warm` pays that during a
+handler's init. If ``iptocc`` is missing (a broken layer) the first lookup raises
+:class:`ImportError` rather than quietly answering None forever.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ from __future__ import annotations
 import ipaddress
 import threading
 from collections.abc import Callable
+
+from fairtrack.anonymise import _address
 
 __all__ = ["GLOBAL_UNICAST_V6", "NOT_COUNTRIES", "country_of", "warm"]
 
@@ -103,11 +106,8 @@ def country_of(address: str) -> str | None:
     None for non-public (private, loopback, link-local, reserved, multicast...) addresses, for
     addresses no registry lists, and for strings that are not an address. Never raises on a string.
     """
-    if not isinstance(address, str):
-        return None
-    try:
-        ip = ipaddress.ip_address(address.strip())
-    except ValueError:
+    ip = _address(address) if isinstance(address, str) else None
+    if ip is None:
         return None
     if isinstance(ip, ipaddress.IPv6Address):
         mapped = ip.ipv4_mapped
