@@ -89,9 +89,8 @@ def deliver(*events: Any, purposes: list[str] | None = None, message_id: str = "
     return [Delivery(message_id, "src-1", 3, [(list(purposes or ADS), e) for e in events])]
 
 
-def with_click_ids(*, ip: str, fbc: str, fbclid: str, fbp: str, **changes: Any) -> dict[str, Any]:
-    """:func:`minimal` whose context also has an IP address, Meta's click cookies and a click id."""
-    event = minimal(**changes)
+def with_click_ids(event: dict[str, Any], *, ip: str, fbc: str, fbclid: str, fbp: str) -> dict[str, Any]:
+    """``event`` whose context also has an IP address, Meta's click cookies and a click id."""
     event["context"] = {**event["context"], "ip": ip, "fbc": fbc, "clickIds": {"fbclid": fbclid}, "fbp": fbp}
     return event
 
@@ -248,13 +247,13 @@ def test_long_custom_names_are_cut_to_50_characters_and_counted() -> None:
 
 
 def test_user_data_order_and_never_hashed_fields() -> None:
+    user_data = {"meta": {"ct": [CT_NEWYORK], "ln": [LN_OBRIEN], "em": [EM_JANE], "xx": ["nope"]}}
     event = with_click_ids(
+        minimal(userId="user-9", userData=user_data),
         ip="198.51.100.0",
         fbc="fb.1.1795590000000.given",
         fbclid="ignored-because-fbc-given",
         fbp="fb.2.1700000000000.42",
-        userId="user-9",
-        userData={"meta": {"ct": [CT_NEWYORK], "ln": [LN_OBRIEN], "em": [EM_JANE], "xx": ["nope"]}},
     )
     assert only_event(run(event))["user_data"] == {
         "em": [EM_JANE],
@@ -284,7 +283,7 @@ def test_clear_values_in_user_data_meta_are_never_sent() -> None:
 
 
 def test_malformed_click_cookies_are_left_out_and_counted() -> None:
-    event = with_click_ids(ip="not-an-ip", fbc="garbage", fbclid="has space", fbp="fb.1.x.1")
+    event = with_click_ids(minimal(), ip="not-an-ip", fbc="garbage", fbclid="has space", fbp="fb.1.x.1")
     mapping = run(event)
     user_data = only_event(mapping)["user_data"]
     assert set(user_data) == {"external_id", "client_user_agent"}
