@@ -286,9 +286,10 @@ def _pattern(sam_template: dict[str, Any], name: str) -> re.Pattern[str]:
     return re.compile(str(sam_template["Parameters"][name]["AllowedPattern"]))
 
 
-@pytest.mark.parametrize(
-    ("value", "ok"),
-    [
+# What each parameter's AllowedPattern must accept (True) and refuse (False): the webhook URL is
+# https (or empty), the operator role ARN an IAM role's (or empty).
+ALLOWED_PATTERN_CASES: dict[str, list[tuple[str, bool]]] = {
+    "WebhookUrl": [
         ("", True),
         ("https://hooks.example/in", True),
         ("https://hooks.example:8443/in?team=a", True),
@@ -302,14 +303,7 @@ def _pattern(sam_template: dict[str, Any], name: str) -> re.Pattern[str]:
         ("https:///in", False),
         (" https://hooks.example/in", False),
     ],
-)
-def test_webhook_url_must_be_https(sam_template: dict[str, Any], value: str, ok: bool) -> None:
-    assert (_pattern(sam_template, "WebhookUrl").fullmatch(value) is not None) == ok
-
-
-@pytest.mark.parametrize(
-    ("value", "ok"),
-    [
+    "OperatorRoleArn": [
         ("", True),
         ("arn:aws:iam::123456789012:role/fairtrack-operator", True),
         ("arn:aws:iam::123456789012:role/ops/fairtrack-operator", True),
@@ -319,9 +313,15 @@ def test_webhook_url_must_be_https(sam_template: dict[str, Any], value: str, ok:
         ("arn:aws:iam::12345:role/fairtrack-operator", False),
         ("fairtrack-operator", False),
     ],
+}
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "ok"),
+    [(parameter, value, ok) for parameter, cases in ALLOWED_PATTERN_CASES.items() for value, ok in cases],
 )
-def test_operator_role_arn_is_a_role(sam_template: dict[str, Any], value: str, ok: bool) -> None:
-    assert (_pattern(sam_template, "OperatorRoleArn").fullmatch(value) is not None) == ok
+def test_parameter_patterns(sam_template: dict[str, Any], parameter: str, value: str, ok: bool) -> None:
+    assert (_pattern(sam_template, parameter).fullmatch(value) is not None) == ok
 
 
 def test_admin_function_is_told_the_operator_role(sam_template: dict[str, Any]) -> None:
