@@ -34,6 +34,7 @@ def ingest_request(
     query: dict[str, str] | None = None,
     received_at: datetime | None = None,
     request_id: str = "req-1",
+    source_ip: str = SOURCE_IP,
 ) -> IngestRequest:
     """A request as API Gateway's HTTP API hands it over: header names in lower case; received now
     unless ``received_at`` says when."""
@@ -42,7 +43,7 @@ def ingest_request(
         is_base64=is_base64,
         headers={k.lower(): v for k, v in (headers or {}).items()},
         query=query or {},
-        source_ip=SOURCE_IP,
+        source_ip=source_ip,
         received_at=received_at or datetime.now(UTC),
         request_id=request_id,
     )

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml  # type: ignore[import-untyped]
 from pydantic import ValidationError
+from unit_ingest import ingest_request
 
 from fairtrack.anonymise import client_ip, viewer_address
 from fairtrack.api.proxy import TrustedProxy
@@ -41,15 +42,7 @@ def proxy(mode: str, monkeypatch: pytest.MonkeyPatch, secret: str | None = SECRE
 
 
 def request(headers: dict[str, str], source_ip: str = CONNECTION) -> IngestRequest:
-    return IngestRequest(
-        body=None,
-        is_base64=False,
-        headers=headers,
-        query={},
-        source_ip=source_ip,
-        received_at=datetime(2026, 11, 24, tzinfo=UTC),
-        request_id="r-1",
-    )
+    return ingest_request(headers=headers, source_ip=source_ip, received_at=datetime(2026, 11, 24, tzinfo=UTC))
 
 
 # -- settings ---------------------------------------------------------------------------------------
