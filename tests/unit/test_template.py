@@ -337,13 +337,8 @@ def test_ingest_function_may_send_to_every_destination_queue(resources: dict[str
     """Given the ingest function's policies, then it may send (SendMessage alone) to each of the four
     queues."""
     policies = _props(resources, "IngestFunction")["Policies"]
-    send = [
-        statement
-        for p in policies
-        if isinstance(p, dict) and "Statement" in p
-        for statement in _as_list(p["Statement"])
-        if any(str(a).startswith("sqs:") for a in _as_list(statement["Action"]))
-    ]
+    statements = [st for p in policies if isinstance(p, dict) and "Statement" in p for st in _as_list(p["Statement"])]
+    send = _granting(statements, "sqs")
     assert [_as_list(st["Action"]) for st in send] == [["sqs:SendMessage"]]
     assert sorted(send[0]["Resource"], key=str) == sorted(
         ({"Fn::GetAtt": [f"{prefix}Queue", "Arn"]} for prefix in DESTINATIONS.values()), key=str
@@ -537,6 +532,18 @@ def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
     return _as_list(document["Statement"])
 
 
+def _role_statements(cfn_template: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    """Every statement of the inline policies of a function's role, whatever guards them."""
+    return [
+        statement for _, document in _role_policy_entries(cfn_template, function) for statement in _statements(document)
+    ]
+
+
+def _granting(statements: list[dict[str, Any]], service: str) -> list[dict[str, Any]]:
+    """The ``statements`` with an action of ``service`` (``s3``, ``firehose``, ...)."""
+    return [st for st in statements if any(str(a).startswith(f"{service}:") for a in _as_list(st["Action"]))]
+
+
 def test_translated_template_has_one_function_per_role_on_python313_arm64(
     cfn_template: dict[str, Any],
 ) -> None:
@@ -580,19 +587,18 @@ def test_no_role_grants_wildcards_or_writes_on_every_resource(cfn_template: dict
     role = cfn_template["Resources"][f"{function}Role"]["Properties"]
     assert set(role.get("ManagedPolicyArns", [])) <= ALLOWED_MANAGED_POLICIES
 
-    for _, document in _role_policy_entries(cfn_template, function):
-        for statement in _statements(document):
-            assert "NotAction" not in statement
-            assert "NotResource" not in statement
-            if statement["Effect"] != "Allow":
-                continue
-            actions = [str(a) for a in _as_list(statement["Action"])]
-            for action in actions:
-                assert action != "*", f"{function} is granted every action"
-                assert not action.endswith(":*"), f"{function} is granted {action}"
-            if "*" in _as_list(statement["Resource"]):
-                writes = [a for a in actions if not a.split(":", 1)[1].startswith(READ_ONLY_VERB_PREFIXES)]
-                assert not writes, f"{function} may {writes} on every resource"
+    for statement in _role_statements(cfn_template, function):
+        assert "NotAction" not in statement
+        assert "NotResource" not in statement
+        if statement["Effect"] != "Allow":
+            continue
+        actions = [str(a) for a in _as_list(statement["Action"])]
+        for action in actions:
+            assert action != "*", f"{function} is granted every action"
+            assert not action.endswith(":*"), f"{function} is granted {action}"
+        if "*" in _as_list(statement["Resource"]):
+            writes = [a for a in actions if not a.split(":", 1)[1].startswith(READ_ONLY_VERB_PREFIXES)]
+            assert not writes, f"{function} may {writes} on every resource"
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -631,12 +637,7 @@ def test_only_forwarders_touch_s3_and_only_to_put_their_own_objects(cfn_template
     under lake/ in the lake bucket (no read, list or delete anywhere; the decision log goes through
     Firehose)."""
     for function in FUNCTIONS:
-        s3_statements = [
-            statement
-            for _, document in _role_policy_entries(cfn_template, function)
-            for statement in _statements(document)
-            if any(str(a).startswith("s3:") for a in _as_list(statement["Action"]))
-        ]
+        s3_statements = _granting(_role_statements(cfn_template, function), "s3")
         destination = FORWARDER_DESTINATION.get(function)
         if destination is None:
             assert s3_statements == [], f"{function} has S3 access"
@@ -675,12 +676,7 @@ def test_the_decision_log_goes_through_one_firehose_stream_into_decisions(
             assert st["Resource"] == {"Fn::Sub": "${LakeBucket.Arn}/decisions/*"}
             assert sorted(actions) == ["s3:AbortMultipartUpload", "s3:PutObject"]
     for function in FUNCTIONS:
-        firehose = [
-            statement
-            for _, document in _role_policy_entries(cfn_template, function)
-            for statement in _statements(document)
-            if any(str(a).startswith("firehose:") for a in _as_list(statement["Action"]))
-        ]
+        firehose = _granting(_role_statements(cfn_template, function), "firehose")
         if function not in FORWARDER_DESTINATION:
             assert firehose == [], function
             continue
@@ -700,8 +696,7 @@ def test_only_the_ga4_forwarder_uses_the_ledger_and_only_its_own_entries(
     and lake forwarders may not touch it."""
     ledger = [
         statement
-        for _, document in _role_policy_entries(cfn_template, function)
-        for statement in _statements(document)
+        for statement in _role_statements(cfn_template, function)
         if "DeliveryTable" in json.dumps(statement["Resource"])
     ]
     if FORWARDER_DESTINATION[function] != "ga4":
@@ -717,11 +712,7 @@ def test_only_the_ga4_forwarder_uses_the_ledger_and_only_its_own_entries(
 
 
 def test_ingest_cannot_touch_the_ledger(cfn_template: dict[str, Any]) -> None:
-    statements = [
-        statement
-        for _, document in _role_policy_entries(cfn_template, "IngestFunction")
-        for statement in _statements(document)
-    ]
+    statements = _role_statements(cfn_template, "IngestFunction")
     assert not any("DeliveryTable" in json.dumps(st["Resource"]) for st in statements)
 
 
@@ -745,14 +736,13 @@ def test_every_function_reads_the_policy_table_but_cannot_change_it(
     (policies are pushed by the operator's CLI, not by a function), except that ingest may put and
     delete the daily salts, and only those (a LeadingKeys condition on ``salt#``)."""
     table_actions: set[str] = set()
-    for _, document in _role_policy_entries(cfn_template, function):
-        for statement in _statements(document):
-            if "PolicyTable" in json.dumps(statement["Resource"]):
-                if statement.get("Condition") == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["salt#*"]}}:
-                    assert function == "IngestFunction"
-                    assert sorted(_as_list(statement["Action"])) == ["dynamodb:DeleteItem", "dynamodb:PutItem"]
-                    continue
-                table_actions |= {str(a) for a in _as_list(statement["Action"])}
+    for statement in _role_statements(cfn_template, function):
+        if "PolicyTable" in json.dumps(statement["Resource"]):
+            if statement.get("Condition") == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["salt#*"]}}:
+                assert function == "IngestFunction"
+                assert sorted(_as_list(statement["Action"])) == ["dynamodb:DeleteItem", "dynamodb:PutItem"]
+                continue
+            table_actions |= {str(a) for a in _as_list(statement["Action"])}
     assert "dynamodb:GetItem" in table_actions
     assert (
         not {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
@@ -769,8 +759,7 @@ def test_ingest_may_only_append_consent_receipts(cfn_template: dict[str, Any]) -
     for function in FUNCTIONS:
         statements = [
             statement
-            for _, document in _role_policy_entries(cfn_template, function)
-            for statement in _statements(document)
+            for statement in _role_statements(cfn_template, function)
             if "ConsentTable" in json.dumps(statement["Resource"])
         ]
         if function != "IngestFunction":
@@ -801,8 +790,7 @@ def test_nothing_else_in_the_stack_grants_consent_table_access(cfn_template: dic
     assert sorted(mentions) == ["AdminFunction", "AdminFunctionRole", "IngestFunction", "IngestFunctionRole"]
     granting = [
         statement
-        for _, document in _role_policy_entries(cfn_template, "IngestFunction")
-        for statement in _statements(document)
+        for statement in _role_statements(cfn_template, "IngestFunction")
         if "ConsentTable" in json.dumps(statement)
     ]
     assert len(granting) == 1
