@@ -20,6 +20,7 @@ import copy
 import gzip
 import json
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,39 +131,28 @@ def test_sample_events_get_their_documented_answers(harness: Harness, path: Path
 # -- generated: every route ----------------------------------------------------------------------
 
 
-@settings(SHORT, max_examples=700)
-@given(requests(families=("segment",)))
-def test_fuzz_segment_event_routes(harness: Harness, generated: FuzzRequest) -> None:
-    # POST /v1/{track,page,screen,identify,group,alias} and /v1/{t,p,s,i,g,a}
-    fuzz(harness, generated)
+def route_fuzz(*families: str, examples: int) -> Callable[..., None]:
+    """A test sending ``examples`` generated requests of ``families`` (:func:`requests`) through
+    the handler, each checked by :func:`fuzz`."""
+
+    @settings(SHORT, max_examples=examples)
+    @given(generated=requests(families=families))
+    def test(harness: Harness, generated: FuzzRequest) -> None:
+        fuzz(harness, generated)
+
+    return test
 
 
-@settings(SHORT, max_examples=350)
-@given(requests(families=("batch",)))
-def test_fuzz_batch_routes(harness: Harness, generated: FuzzRequest) -> None:
-    # POST /v1/batch, /v1/b, /beacon/v1/batch: huge batches, deep events, bad context and sentAt
-    fuzz(harness, generated)
-
-
-@settings(SHORT, max_examples=700)
-@given(requests(families=("gtag",)))
-def test_fuzz_gtag_collect(harness: Harness, generated: FuzzRequest) -> None:
-    # GET and POST /g/collect: gtag parameters, consent mode and TC strings, multi-line bodies
-    fuzz(harness, generated)
-
-
-@settings(SHORT, max_examples=250)
-@given(requests(families=("consent",)))
-def test_fuzz_consent_receipts(harness: Harness, generated: FuzzRequest) -> None:
-    # POST /v1/consent
-    fuzz(harness, generated)
-
-
-@settings(SHORT, max_examples=250)
-@given(requests(families=("preflight", "odd")))
-def test_fuzz_preflights_and_other_methods_and_paths(harness: Harness, generated: FuzzRequest) -> None:
-    # OPTIONS on every route; other methods, unknown and odd paths under the API's routes
-    fuzz(harness, generated)
+# POST /v1/{track,page,screen,identify,group,alias} and /v1/{t,p,s,i,g,a}
+test_fuzz_segment_event_routes = route_fuzz("segment", examples=700)
+# POST /v1/batch, /v1/b, /beacon/v1/batch: huge batches, deep events, bad context and sentAt
+test_fuzz_batch_routes = route_fuzz("batch", examples=350)
+# GET and POST /g/collect: gtag parameters, consent mode and TC strings, multi-line bodies
+test_fuzz_gtag_collect = route_fuzz("gtag", examples=700)
+# POST /v1/consent
+test_fuzz_consent_receipts = route_fuzz("consent", examples=250)
+# OPTIONS on every route; other methods, unknown and odd paths under the API's routes
+test_fuzz_preflights_and_other_methods_and_paths = route_fuzz("preflight", "odd", examples=250)
 
 
 # -- written out: the extremes, on every route ------------------------------------------------------
