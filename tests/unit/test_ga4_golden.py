@@ -182,41 +182,34 @@ def test_codes_that_name_no_currency_are_invalid(code: Any) -> None:
 # "join_group" (group_id), item-scoped custom parameters (events reference, items).
 
 
+SIGNED_UP = {"type": "track", "event": "Signed Up", "messageId": "e-1", "anonymousId": "p-3f2a"}
+
+
+def client_hit(raw: dict[str, Any], received: datetime = NOW) -> dict[str, Any]:
+    """A client's Segment or RudderStack event, received at ``received``, as the forwarder gets it."""
+    return canonical(parse_event(raw, implied_type=None).to_hit(received))  # type: ignore[union-attr]
+
+
 def test_rudderstack_session_id_becomes_session_id() -> None:
     raw = {
-        "type": "track",
-        "event": "Signed Up",
-        "messageId": "e-1",
-        "anonymousId": "p-3f2a",
+        **SIGNED_UP,
         "originalTimestamp": "2026-11-25T10:00:00.123Z",
         "context": {"sessionId": 1795600000000, "sessionStart": True},
     }
-    event = canonical(parse_event(raw, implied_type=None).to_hit(datetime(2026, 11, 25, 10, 0, 0, 123000, UTC)))  # type: ignore[union-attr]
+    event = client_hit(raw, received=datetime(2026, 11, 25, 10, 0, 0, 123000, UTC))
     assert event["context"]["session"] == {"id": "1795600000000", "start": True}
     params = json.loads(body(run(event)))["events"][0]["params"]
     assert params == {"session_id": "1795600000000", "engagement_time_msec": 1}
 
 
 def test_segment_session_id_becomes_session_id() -> None:
-    raw = {
-        "type": "track",
-        "event": "Signed Up",
-        "messageId": "e-1",
-        "anonymousId": "p-3f2a",
-        "integrations": {"Actions Amplitude": {"session_id": 1795600000000}},
-    }
-    event = canonical(parse_event(raw, implied_type=None).to_hit(NOW))  # type: ignore[union-attr]
+    event = client_hit({**SIGNED_UP, "integrations": {"Actions Amplitude": {"session_id": 1795600000000}}})
     assert event["context"]["session"] == {"id": "1795600000000"}
 
 
 def test_a_clients_own_session_id_wins() -> None:
-    raw = {
-        "type": "track",
-        "event": "x",
-        "anonymousId": "a",
-        "context": {"sessionId": 1795600000000, "session": {"id": "s-1"}},
-    }
-    event = canonical(parse_event(raw, implied_type=None).to_hit(NOW))  # type: ignore[union-attr]
+    context = {"sessionId": 1795600000000, "session": {"id": "s-1"}}
+    event = client_hit({"type": "track", "event": "x", "anonymousId": "a", "context": context})
     assert event["context"]["session"] == {"id": "s-1"}
 
 
