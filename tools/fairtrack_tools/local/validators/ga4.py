@@ -152,6 +152,14 @@ class _Messages:
         self.items.append({"fieldPath": path, "description": description, "validationCode": code.value})
 
 
+def _is_a(value: Any, kind: type[list[Any]] | type[dict[Any, Any]], path: str, must_be: str, out: _Messages) -> bool:
+    """True when ``value`` is a ``kind``; otherwise ``"<must_be>, not a <what it is>."`` is reported."""
+    if isinstance(value, kind):
+        return True
+    out.add(path, f"{must_be}, not a {kind_of(value)}.", Ga4Code.VALUE_INVALID)
+    return False
+
+
 def _join(parent: str, name: str) -> str:
     return f"{parent}.{name}" if parent else name
 
@@ -236,10 +244,7 @@ def _named_entries(
     """The entries of the object ``entries`` whose names are usable, one at a time, so that what the
     caller reports of an entry's value follows what was reported of the names before it. Reported
     first: ``entries`` not an object (then nothing is yielded), more than ``kind.limit`` entries."""
-    if not isinstance(entries, dict):
-        out.add(
-            path, f"{kind.what.format(index=index)} must be an object, not a {kind_of(entries)}.", Ga4Code.VALUE_INVALID
-        )
+    if not _is_a(entries, dict, path, f"{kind.what.format(index=index)} must be an object", out):
         return
     if len(entries) > kind.limit:
         too_many = kind.too_many.format(index=index, count=len(entries), limit=kind.limit)
@@ -248,6 +253,15 @@ def _named_entries(
     for name, value in entries.items():
         if _check_name(name, kind.names, what=entry, path=path, out=out):
             yield name, value
+
+
+def _each_object(values: list[Any], path: str, what: str, out: _Messages) -> Iterator[tuple[int, str, dict[Any, Any]]]:
+    """Each object of ``values`` with its index and path, one at a time; an entry that is not an
+    object is reported (``what`` names an entry) and passed over."""
+    for index, value in enumerate(values):
+        entry = f"{path}[{index}]"
+        if _is_a(value, dict, entry, f"{what} at index [{index}] must be an object", out):
+            yield index, entry, value
 
 
 def _ga4_timestamp(value: Any, path: str, now_us: int, out: _Messages) -> None:
@@ -285,18 +299,11 @@ def _ga4_scalar(name: str, value: Any, path: str, max_len: int, out: _Messages) 
 
 
 def _ga4_items(items: Any, path: str, out: _Messages) -> None:
-    if not isinstance(items, list):
-        out.add(path, f"items must be an array, not a {kind_of(items)}.", Ga4Code.VALUE_INVALID)
+    if not _is_a(items, list, path, "items must be an array", out):
         return
     if len(items) > GA4_MAX_ITEMS:
         out.add(path, f"{len(items)} items; at most {GA4_MAX_ITEMS} are allowed.", Ga4Code.EXCEEDED_MAX_ENTITIES)
-    for index, item in enumerate(items):
-        item_path = f"{path}[{index}]"
-        if not isinstance(item, dict):
-            out.add(
-                item_path, f"Item at index [{index}] must be an object, not a {kind_of(item)}.", Ga4Code.VALUE_INVALID
-            )
-            continue
+    for index, item_path, item in _each_object(items, path, "Item", out):
         if not any(isinstance(item.get(key), str) and item.get(key) for key in ("item_id", "item_name")):
             out.add(item_path, f"Item at index [{index}] requires item_id or item_name.", Ga4Code.VALUE_REQUIRED)
         for key, value in item.items():
@@ -312,11 +319,7 @@ def _ga4_params(params: Any, path: str, index: int, out: _Messages) -> None:
             _ga4_scalar(name, value, _join(path, name), GA4_LONG_VALUES.get(name, GA4_MAX_VALUE), out)
 
 
-def _ga4_event(event: Any, index: int, now_us: int, out: _Messages) -> None:
-    path = f"events[{index}]"
-    if not isinstance(event, dict):
-        out.add(path, f"Event at index [{index}] must be an object, not a {kind_of(event)}.", Ga4Code.VALUE_INVALID)
-        return
+def _ga4_event(event: dict[Any, Any], index: int, path: str, now_us: int, out: _Messages) -> None:
     for key in event:
         if key not in GA4_EVENT_KEYS:
             out.add(
@@ -372,8 +375,7 @@ def _ga4_user_properties(props: Any, out: _Messages) -> None:
 
 
 def _ga4_consent(consent: Any, out: _Messages) -> None:
-    if not isinstance(consent, dict):
-        out.add("consent", f"consent must be an object, not a {kind_of(consent)}.", Ga4Code.VALUE_INVALID)
+    if not _is_a(consent, dict, "consent", "consent must be an object", out):
         return
     for key, value in consent.items():
         if key not in GA4_CONSENT_KEYS:
@@ -387,10 +389,7 @@ def _ga4_consent(consent: Any, out: _Messages) -> None:
 
 
 def _ga4_digests(values: Any, path: str, out: _Messages) -> None:
-    if not isinstance(values, list):
-        out.add(
-            path, f"{path} must be an array of SHA-256 hex digests, not a {kind_of(values)}.", Ga4Code.VALUE_INVALID
-        )
+    if not _is_a(values, list, path, f"{path} must be an array of SHA-256 hex digests", out):
         return
     for index, value in enumerate(values):
         if not is_hex64(value):
@@ -401,8 +400,7 @@ def _ga4_digests(values: Any, path: str, out: _Messages) -> None:
 
 def _ga4_user_data(user_data: Any, out: _Messages) -> None:
     path = "user_data"
-    if not isinstance(user_data, dict):
-        out.add(path, f"user_data must be an object, not a {kind_of(user_data)}.", Ga4Code.VALUE_INVALID)
+    if not _is_a(user_data, dict, path, "user_data must be an object", out):
         return
     for key, value in user_data.items():
         if key in GA4_USER_DATA_LISTS:
@@ -418,16 +416,9 @@ def _ga4_user_data(user_data: Any, out: _Messages) -> None:
 
 
 def _ga4_addresses(addresses: Any, path: str, out: _Messages) -> None:
-    if not isinstance(addresses, list):
-        out.add(path, f"address must be an array of objects, not a {kind_of(addresses)}.", Ga4Code.VALUE_INVALID)
+    if not _is_a(addresses, list, path, "address must be an array of objects", out):
         return
-    for index, address in enumerate(addresses):
-        entry = f"{path}[{index}]"
-        if not isinstance(address, dict):
-            out.add(
-                entry, f"Address at index [{index}] must be an object, not a {kind_of(address)}.", Ga4Code.VALUE_INVALID
-            )
-            continue
+    for index, entry, address in _each_object(addresses, path, "Address", out):
         for key, value in address.items():
             if key in GA4_ADDRESS_HASHED:
                 if not is_hex64(value):
@@ -446,8 +437,7 @@ def _ga4_addresses(addresses: Any, path: str, out: _Messages) -> None:
 
 
 def _ga4_string_object(value: Any, path: str, known: frozenset[str], out: _Messages) -> None:
-    if not isinstance(value, dict):
-        out.add(path, f"{path} must be an object, not a {kind_of(value)}.", Ga4Code.VALUE_INVALID)
+    if not _is_a(value, dict, path, f"{path} must be an object", out):
         return
     for key, item in value.items():
         if key not in known:
@@ -478,15 +468,14 @@ def _ga4_extras(body: dict[Any, Any], out: _Messages) -> None:
 
 
 def _ga4_events(events: Any, now_us: int, out: _Messages) -> None:
-    if not isinstance(events, list):
-        out.add("events", f"events must be an array, not a {kind_of(events)}.", Ga4Code.VALUE_INVALID)
+    if not _is_a(events, list, "events", "events must be an array", out):
         return
     if not events:
         out.add("events", "At least one event is required.", Ga4Code.VALUE_REQUIRED)
     elif len(events) > GA4_MAX_EVENTS:
         out.add("events", f"{len(events)} events; at most {GA4_MAX_EVENTS} are allowed.", Ga4Code.EXCEEDED_MAX_ENTITIES)
-    for index, event in enumerate(events):
-        _ga4_event(event, index, now_us, out)
+    for index, path, event in _each_object(events, "events", "Event", out):
+        _ga4_event(event, index, path, now_us, out)
 
 
 def validate_ga4(body: Any, *, now: datetime | None = None, raw_size: int | None = None) -> list[dict[str, str]]:
@@ -498,8 +487,7 @@ def validate_ga4(body: Any, *, now: datetime | None = None, raw_size: int | None
     """
     out = _Messages()
     now_us = since_epoch(now) // timedelta(microseconds=1)
-    if not isinstance(body, dict):
-        out.add("", f"The request body must be a JSON object, not a {kind_of(body)}.", Ga4Code.VALUE_INVALID)
+    if not _is_a(body, dict, "", "The request body must be a JSON object", out):
         return out.items
     for key in body:
         if key not in GA4_TOP_LEVEL:
