@@ -22,6 +22,7 @@ from typing import Any
 
 import boto3
 import pytest
+from devstack_kit import eventually, running_dev_stack
 from e2e_stack import Stack, fairtrack
 
 from fairtrack_tools.local.stack import DevStack
@@ -101,22 +102,8 @@ class Local:
 
 @pytest.fixture
 def local() -> Iterator[Local]:
-    dev = DevStack(port=0, quiet=True).start()
-    assert dev.api is not None
-    dev.api.start()
-    try:
+    with running_dev_stack() as dev:
         yield Local(dev)
-    finally:
-        dev.stop()
-
-
-def wait(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
 
 
 def stays(predicate: Callable[[], bool], seconds: float) -> bool:
@@ -181,6 +168,15 @@ def post(local: Local, kind: str, body: dict[str, Any]) -> None:
     assert status == 200, answer
 
 
+def visit(local: Local, preferences: dict[str, bool]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A new visitor's :func:`hits`, posted: the visitor's raw id, the track and the page."""
+    raw_id = f"anon-{uuid.uuid4()}"
+    track, page = hits(raw_id, preferences)
+    post(local, "track", track)
+    post(local, "page", page)
+    return raw_id, track, page
+
+
 def events_in(destination: str, captured: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """Every event a destination received, over all its requests."""
     if destination == "ga4":
@@ -220,11 +216,8 @@ def assert_no_personal_data(local: Local, raw_ids: list[str]) -> None:
 
 
 def test_all_four_destinations_get_a_valid_minimal_payload_under_full_consent(local: Local) -> None:
-    raw_id = f"anon-{uuid.uuid4()}"
-    track, page = hits(raw_id, BOTH)
+    raw_id, track, page = visit(local, BOTH)
     ids = {track["messageId"], page["messageId"]}
-    post(local, "track", track)
-    post(local, "page", page)
 
     got = local.http.wait_for(
         lambda c: (
@@ -313,11 +306,8 @@ def test_all_four_destinations_get_a_valid_minimal_payload_under_full_consent(lo
 
 
 def test_analytics_only_sends_ga4_without_user_data_and_nothing_to_meta(local: Local) -> None:
-    raw_id = f"anon-{uuid.uuid4()}"
-    track, page = hits(raw_id, ANALYTICS_ONLY)
+    raw_id, track, page = visit(local, ANALYTICS_ONLY)
     ids = {track["messageId"], page["messageId"]}
-    post(local, "track", track)
-    post(local, "page", page)
 
     got = local.http.wait_for(
         lambda c: len(events_in("ga4", c)) >= 2 and set(ids_in("webhook", c)) >= ids and set(ids_in("lake", c)) >= ids,
@@ -350,13 +340,13 @@ def test_meta_refusal_goes_to_the_failed_store_and_replays_exactly_once(local: L
     post(local, "track", track)
 
     # Then the event lands in the failed-events store, with Meta's answer, and is not retried
-    assert wait(lambda: len(local.failed_keys("meta")) == 1, 10), local.queues()
+    assert eventually(lambda: len(local.failed_keys("meta")) == 1, 10), local.queues()
     [key] = local.failed_keys("meta")
     doc = local.failed_doc(key)
     assert (doc["destination"], doc["status"], doc["reason"]) == ("meta", 400, "http_400")
     assert [e["event"]["messageId"] for env in doc["envelopes"] for e in env["envelope"]["events"]] == [mid]
     assert EMAIL.strip().lower() not in json.dumps(doc).lower()
-    assert wait(lambda: local.queues()["MetaQueue"] == {"visible": 0, "in_flight": 0}, 5)
+    assert eventually(lambda: local.queues()["MetaQueue"] == {"visible": 0, "in_flight": 0}, 5)
     assert local.http.captured()["meta"] == []
 
     # When Meta recovers and the operator replays the failed events
@@ -398,7 +388,7 @@ def test_webhook_outage_dead_letters_then_dlq_replay_delivers_exactly_once(local
     post(local, "track", track)
 
     # Then after maxReceiveCount failed deliveries the message sits in the webhook's DLQ
-    assert wait(lambda: local.queues()["WebhookDeadLetterQueue"]["visible"] == 1, 30), local.queues()
+    assert eventually(lambda: local.queues()["WebhookDeadLetterQueue"]["visible"] == 1, 30), local.queues()
     assert local.queues()["WebhookQueue"] == {"visible": 0, "in_flight": 0}
     assert local.http.captured()["webhook"] == []
     assert local.failed_keys("webhook") == []  # retryable: never a permanent failure

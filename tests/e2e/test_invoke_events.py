@@ -11,18 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from template_functions import FORWARDER_FUNCTIONS
 
 from fairtrack_tools.local.validators import validate_ga4, validate_meta
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTION_OF = {
-    "ingest": "IngestFunction",
-    "webhook": "WebhookForwarderFunction",
-    "lake": "LakeForwarderFunction",
-    "ga4": "Ga4ForwarderFunction",
-    "meta": "MetaForwarderFunction",
-    "admin": "AdminFunction",
-}
+FUNCTION_OF = {"ingest": "IngestFunction", "admin": "AdminFunction", **FORWARDER_FUNCTIONS}
 SAMPLES = sorted(p for p in (ROOT / "events").rglob("*.json") if p.parent.name in ("ingest", "forwarder", "admin"))
 
 

@@ -180,6 +180,66 @@ def assert_not_delivered(stack: Any, message_ids: set[str]) -> None:
         assert set(record["event"].get("context", {})) <= {"library"}
 
 
+# -- the clients ----------------------------------------------------------------------------------
+
+
+def threaded_client(
+    sdk: str,
+    base: str,
+    on_error: Callable[[Exception, list[Any]], None],
+    *,
+    write_key: str = WRITE_KEY,
+    retries: int = 1,
+    backoff: int = 5,
+) -> Any:
+    """A real ``segment`` or ``rudder`` client batching on its consumer thread (flushing every
+    0.2 s), allowed ``retries`` retries (the Segment client's backoff bounded by ``backoff`` s)."""
+    if sdk == "segment":
+        return SegmentClient(
+            write_key=write_key,
+            host=base,
+            max_retries=retries,
+            max_total_backoff_duration=backoff,
+            max_rate_limit_duration=5,
+            timeout=5,
+            upload_interval=0.2,
+            on_error=on_error,
+        )
+    return RudderClient(
+        write_key=write_key, host=base, max_retries=retries, timeout=5, upload_interval=0.2, on_error=on_error
+    )
+
+
+def error_log(errors: list[str]) -> Callable[[Exception, list[Any]], None]:
+    """An SDK's ``on_error`` that writes each failure into ``errors``."""
+    return lambda exc, batch: errors.append(f"{exc!r} ({len(batch)} events)")
+
+
+def consented_records(stack: Any, sent: list[dict[str, Any]], library_version: str) -> tuple[dict[str, Any], ...]:
+    """The lake records of the consented messages ``sent``, once all have arrived, each checked to
+    come from the dev source with analytics granted, the SDK's library and the server's fields."""
+    lake = wait_for_lake(stack, {m["messageId"] for m in sent})
+    records = tuple(lake[m["messageId"]] for m in sent)
+    for record in records:
+        assert record["source"] == "dev"
+        assert "analytics" in record["purposes"]
+        assert record["event"]["context"]["library"] == {"name": "analytics-python", "version": library_version}
+        assert_server_fields(record["event"])
+    return records
+
+
+def assert_batches_answered(stack: Any, wire: Wire) -> list[Exchange]:
+    """The SDK posted only to the stack's /v1/batch with the write key, and every answer was 200
+    success; the exchanges."""
+    assert wire.refused == []
+    assert wire.exchanges
+    for exchange in wire.exchanges:
+        assert exchange.url == stack.base + "/v1/batch"
+        assert exchange.headers["Authorization"] == BASIC
+        assert (exchange.status, exchange.answer) == (200, '{"success":true}')
+    return wire.exchanges
+
+
 # -- segment-analytics-python ----------------------------------------------------------------------
 
 
@@ -188,18 +248,7 @@ def test_segment_python_sdk_events_reach_the_lake(clean: Any, wire: Wire) -> Non
     user, anon = f"seg-user-{run}", f"seg-anon-{run}"
     errors: list[str] = []
     # Given the real Segment client, batching on its consumer thread, retrying at most once
-    with sdk_client(
-        lambda: SegmentClient(
-            write_key=WRITE_KEY,
-            host=clean.base,
-            max_retries=1,
-            max_total_backoff_duration=5,
-            max_rate_limit_duration=5,
-            timeout=5,
-            upload_interval=0.2,
-            on_error=lambda exc, batch: errors.append(f"{exc!r} ({len(batch)} events)"),
-        )
-    ) as client:
+    with sdk_client(lambda: threaded_client("segment", clean.base, error_log(errors))) as client:
         # When it sends events without and against consent, then track, page and identify with it
         _, no_signal = client.track(user_id=f"seg-silent-{run}", event="Segment Silent", properties={"run": run})
         _, denied = client.track(
@@ -226,9 +275,8 @@ def test_segment_python_sdk_events_reach_the_lake(clean: Any, wire: Wire) -> Non
         client.flush()
     assert errors == []
     # Then every consented event reaches the lake with its ids, names, type and properties
-    lake = wait_for_lake(clean, {track["messageId"], page["messageId"], identify["messageId"]})
+    t, p, i = consented_records(clean, [track, page, identify], SEGMENT_VERSION)
     user, anon = clean.pseudonym("userId", str(user)), clean.pseudonym("anonymousId", str(anon))  # never raw
-    t, p, i = (lake[m["messageId"]] for m in (track, page, identify))
     assert (t["event"]["type"], t["event"]["event"], t["event"]["userId"]) == ("track", "Segment Plan Upgraded", user)
     assert "anonymousId" not in t["event"]
     assert t["event"]["properties"] == {"plan": "pro", "seats": 5, "price": 49.5, "run": run}
@@ -239,20 +287,10 @@ def test_segment_python_sdk_events_reach_the_lake(clean: Any, wire: Wire) -> Non
     assert p["event"]["context"]["locale"] == "de-DE"
     assert (i["event"]["type"], i["event"]["userId"], i["event"]["anonymousId"]) == ("identify", user, anon)
     assert "traits" not in i["event"]  # traits go nowhere until PII scanning lands
-    for record in (t, p, i):
-        assert record["source"] == "dev"
-        assert "analytics" in record["purposes"]
-        assert record["event"]["context"]["library"] == {"name": "analytics-python", "version": SEGMENT_VERSION}
-        assert_server_fields(record["event"])
     # and the events without consent, sent first, leave only necessary-only records in the lake
     assert_consent_split(clean, consented=[track, page, identify], unconsented=[no_signal, denied])
     # On the wire: only /v1/batch on the stack, Basic auth, every answer exactly 200 success
-    assert wire.refused == []
-    assert wire.exchanges
-    for exchange in wire.exchanges:
-        assert exchange.url == clean.base + "/v1/batch"
-        assert exchange.headers["Authorization"] == BASIC
-        assert (exchange.status, exchange.answer) == (200, '{"success":true}')
+    assert_batches_answered(clean, wire)
 
 
 def test_segment_python_sdk_sync_mode_gzip(clean: Any, wire: Wire) -> None:
@@ -283,16 +321,7 @@ def test_rudder_python_sdk_gzip_events_reach_the_lake(clean: Any, wire: Wire) ->
     user, anon = f"rs-user-{run}", f"rs-anon-{run}"
     errors: list[str] = []
     # Given the real RudderStack client with its defaults (gzip on), retrying at most once
-    with sdk_client(
-        lambda: RudderClient(
-            write_key=WRITE_KEY,
-            host=clean.base,
-            max_retries=1,
-            timeout=5,
-            upload_interval=0.2,
-            on_error=lambda exc, batch: errors.append(f"{exc!r} ({len(batch)} events)"),
-        )
-    ) as client:
+    with sdk_client(lambda: threaded_client("rudder", clean.base, error_log(errors))) as client:
         assert client.gzip is True
         # When it sends events without and against consent, then track, page and identify with it
         _, no_signal = client.track(anonymous_id=f"rs-silent-{run}", event="Rudder Silent", properties={"run": run})
@@ -318,9 +347,8 @@ def test_rudder_python_sdk_gzip_events_reach_the_lake(clean: Any, wire: Wire) ->
         client.flush()
     assert errors == []
     # Then every consented event reaches the lake with its ids, names, type and properties
-    lake = wait_for_lake(clean, {track["messageId"], page["messageId"], identify["messageId"]})
+    t, p, i = consented_records(clean, [track, page, identify], RUDDER_VERSION)
     user, anon = clean.pseudonym("userId", str(user)), clean.pseudonym("anonymousId", str(anon))  # never raw
-    t, p, i = (lake[m["messageId"]] for m in (track, page, identify))
     assert (t["event"]["type"], t["event"]["event"]) == ("track", "Rudder Cart Viewed")
     assert (t["event"]["userId"], t["event"]["anonymousId"]) == (user, anon)
     assert t["event"]["properties"] == {"cart_id": f"cart-{run}", "items": 3, "value": 120.25, "run": run}
@@ -334,23 +362,13 @@ def test_rudder_python_sdk_gzip_events_reach_the_lake(clean: Any, wire: Wire) ->
     # rudder-sdk-python puts identify traits in context.traits: the lake gets them from neither place
     assert "traits" not in i["event"] and "traits" not in i["event"]["context"]
     assert "max@example.com" not in str(lake_records(clean))
-    for record in (t, p, i):
-        assert record["source"] == "dev"
-        assert "analytics" in record["purposes"]
-        assert record["event"]["context"]["library"] == {"name": "analytics-python", "version": RUDDER_VERSION}
-        assert "channel" not in record["event"]
-        assert_server_fields(record["event"])
+    assert not any("channel" in record["event"] for record in (t, p, i))
     # and the events without consent, sent first, leave only necessary-only records in the lake
     assert_consent_split(clean, consented=[track, page, identify], unconsented=[no_signal, denied])
     # On the wire: gzip bodies (the SDK's default) to /v1/batch on the stack, each answered 200
-    assert wire.refused == []
-    assert wire.exchanges
-    for exchange in wire.exchanges:
-        assert exchange.url == clean.base + "/v1/batch"
+    for exchange in assert_batches_answered(clean, wire):
         assert exchange.headers["Content-Encoding"] == "gzip"
         assert exchange.body[:2] == b"\x1f\x8b"
-        assert exchange.headers["Authorization"] == BASIC
-        assert (exchange.status, exchange.answer) == (200, '{"success":true}')
 
 
 # -- the guard itself ------------------------------------------------------------------------------
@@ -389,20 +407,7 @@ def retrying_client(sdk: str, base: str, write_key: str, errors: list[Any]) -> A
     def on_error(exc: Exception, batch: list[Any]) -> None:
         errors.append(exc)
 
-    if sdk == "segment":
-        return SegmentClient(
-            write_key=write_key,
-            host=base,
-            max_retries=3,
-            max_total_backoff_duration=10,
-            max_rate_limit_duration=5,
-            timeout=5,
-            upload_interval=0.2,
-            on_error=on_error,
-        )
-    return RudderClient(
-        write_key=write_key, host=base, max_retries=3, timeout=5, upload_interval=0.2, on_error=on_error
-    )
+    return threaded_client(sdk, base, on_error, write_key=write_key, retries=3, backoff=10)
 
 
 @pytest.mark.parametrize("sdk", SDKS)

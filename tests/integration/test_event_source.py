@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from devstack_kit import eventually, running_dev_stack
 
 from fairtrack_tools.local.stack import DevStack
 
@@ -23,13 +24,8 @@ AUTH = "Basic " + base64.b64encode(b"dev-write-key:").decode()
 
 @pytest.fixture
 def stack() -> Iterator[DevStack]:
-    s = DevStack(port=0, quiet=True).start()
-    assert s.api is not None
-    s.api.start()
-    try:
+    with running_dev_stack() as s:
         yield s
-    finally:
-        s.stop()
 
 
 def shorten_visibility(stack: DevStack) -> None:
@@ -51,15 +47,6 @@ def post_example(stack: DevStack) -> None:
         assert resp.status == 200
 
 
-def wait(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_failing_destination_is_retried_then_dead_lettered(stack: DevStack) -> None:
     # Given the webhook keeps failing, and its queue redelivers after 1 s
     cloud = stack.cloud
@@ -68,9 +55,9 @@ def test_failing_destination_is_retried_then_dead_lettered(stack: DevStack) -> N
     # When a hit comes in
     post_example(stack)
     # Then the lake gets it at once, unaffected by the webhook's failure
-    assert wait(lambda: len(cloud.lake_records()) == 1, 5)
+    assert eventually(lambda: len(cloud.lake_records()) == 1, 5)
     # and after maxReceiveCount (5) failed deliveries the message sits in the webhook DLQ
-    assert wait(lambda: cloud.queue_depths()["WebhookDeadLetterQueue"]["visible"] == 1, 30), cloud.queue_depths()
+    assert eventually(lambda: cloud.queue_depths()["WebhookDeadLetterQueue"]["visible"] == 1, 30), cloud.queue_depths()
     depths = cloud.queue_depths()
     assert depths["WebhookQueue"] == {"visible": 0, "in_flight": 0}
     dlq = cloud.client("sqs").receive_message(
@@ -87,9 +74,9 @@ def test_transient_failure_is_delivered_on_redelivery(stack: DevStack) -> None:
     shorten_visibility(stack)
     cloud.captures.fail("webhook", 500)
     post_example(stack)
-    assert wait(lambda: cloud.queue_depths()["WebhookQueue"]["in_flight"] == 1, 5)
+    assert eventually(lambda: cloud.queue_depths()["WebhookQueue"]["in_flight"] == 1, 5)
     cloud.captures.fail("webhook", None)
     # Then the redelivered message reaches it exactly once and leaves the queue
-    assert wait(lambda: len(cloud.captures.snapshot()["webhook"]) == 1, 10)
-    assert wait(lambda: cloud.queue_depths()["WebhookQueue"] == {"visible": 0, "in_flight": 0}, 5)
+    assert eventually(lambda: len(cloud.captures.snapshot()["webhook"]) == 1, 10)
+    assert eventually(lambda: cloud.queue_depths()["WebhookQueue"] == {"visible": 0, "in_flight": 0}, 5)
     assert cloud.queue_depths()["WebhookDeadLetterQueue"]["visible"] == 0
