@@ -5,10 +5,11 @@ uses."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -95,6 +96,22 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = ""
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what or predicate}")
         time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def page_without_errors(browser: Any, url: str) -> Iterator[tuple[Any, Any]]:
+    """A fresh browser context and a page in it opened at ``url``: ``(context, page)``. The context is
+    closed afterwards, and an error the page's scripts threw meanwhile fails the test."""
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    try:
+        yield context, page
+    finally:
+        context.close()
+    assert errors == [], errors
 
 
 def pseudonym(stack: DevStack, kind: str, raw: str) -> str:

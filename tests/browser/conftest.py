@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browserkit import SITE_MEASUREMENT_ID, SITE_WRITE_KEY, VENDOR, Site
+from browserkit import SITE_MEASUREMENT_ID, SITE_WRITE_KEY, VENDOR, Site, page_without_errors
+from devstack_kit import running_dev_stack
 
 from fairtrack.stores.policy_table import Source
 from fairtrack_tools.local.stack import DevStack
@@ -66,13 +67,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[DevStack]:
-    s = DevStack(port=0, quiet=True).start()
-    assert s.api is not None and s.debug is not None
-    s.api.start()
-    try:
+    with running_dev_stack() as s:
+        assert s.debug is not None
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture
@@ -97,16 +94,8 @@ def clean(stack: DevStack) -> DevStack:
 @pytest.fixture
 def page(browser: Any, clean: DevStack) -> Iterator[Any]:
     assert clean.api is not None
-    context = browser.new_context()
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda exc: errors.append(str(exc)))
-    opened.goto(clean.api.base_url + "/_dev/")
-    try:
+    with page_without_errors(browser, clean.api.base_url + "/_dev/") as (_, opened):
         yield opened
-    finally:
-        context.close()
-    assert errors == [], errors
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,13 @@ import http.client
 import json
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
 from browserkit import pseudonym
+from devstack_kit import eventually
 
 from fairtrack_tools.local.preview import WITHHELD_USER_AGENT
 from fairtrack_tools.local.stack import DevStack
@@ -96,15 +96,6 @@ def captured(stack: DevStack) -> dict[str, list[Any]]:
     return result
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
-
-
 def assert_nothing_raw(stack: DevStack, page: Any, *raw: str) -> None:
     """Neither the page (collapsed payloads included) nor /_dev/hits holds any of ``raw``."""
     html = page.content()
@@ -158,7 +149,7 @@ def test_readme_example_shows_each_field_decision_and_nothing_raw(clean: DevStac
     assert_nothing_raw(clean, page, RAW_ANONYMOUS_ID, CLIENT_IP, UA_MARKER)
 
     # The preview queued nothing: each destination received the hit exactly once
-    assert wait_for(lambda: len(captured(clean)["webhook"]) == 1 and len(captured(clean)["lake"]) == 1)
+    assert eventually(lambda: len(captured(clean)["webhook"]) == 1 and len(captured(clean)["lake"]) == 1)
     time.sleep(1.5)  # pollers wait at most 1 s for a batch: a second message would have landed by now
     got = captured(clean)
     assert (len(got["webhook"]), len(got["lake"]), len(got["ga4"]), len(got["meta"])) == (1, 1, 1, 0)
@@ -276,7 +267,7 @@ def test_hits_endpoint_previews_batches_and_clears(clean: DevStack) -> None:
     ]
     assert all(not h.get("preview_mismatch") for h in got)
     # each destination's payload is the one ingest queued (the preview's, equal to the real one)
-    assert wait_for(lambda: len(captured(clean)["webhook"]) == 1)
+    assert eventually(lambda: len(captured(clean)["webhook"]) == 1)
     real = captured(clean)["webhook"][0]["batch"]
     assert [e["anonymousId"] for e in real] == [h["destinations"]["webhook"]["payload"]["anonymousId"] for h in got]
     assert request(clean, "DELETE", "/_dev/hits")[0] == 200

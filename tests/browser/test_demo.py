@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browserkit import NOTHING_STORED, captured, device_storage, wait_for
+from browserkit import NOTHING_STORED, captured, device_storage, page_without_errors, wait_for
 
 from fairtrack_tools.local.stack import DevStack
 
@@ -44,16 +44,8 @@ def shop(browser: Any, clean: DevStack) -> Iterator[Any]:
     for item in receipts(clean):  # each test counts its own receipts
         key = {"pk": item["pk"], "sk": item["sk"]}
         clean.cloud.client("dynamodb").delete_item(TableName=clean.cloud.physical_id("ConsentTable"), Key=key)
-    context = browser.new_context()
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(clean.api.base_url + "/_dev/demo/")
-    try:
-        yield context, page
-    finally:
-        context.close()
-    assert errors == [], errors
+    with page_without_errors(browser, clean.api.base_url + "/_dev/demo/") as opened:
+        yield opened
 
 
 def test_reject_then_accept_changes_what_later_events_reach(shop: Any, clean: DevStack) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -88,6 +88,17 @@ def open_page(context: Any, url: str) -> Any:
     return page
 
 
+@pytest.fixture
+def visit(site: Site, clean: DevStack, context: Any) -> Callable[..., Any]:
+    """``visit(name, head=..., body=..., attrs=...)``: the page :func:`publish` makes, opened in
+    ``context`` once the snippet has loaded."""
+
+    def opened(name: str, **parts: str) -> Any:
+        return open_page(context, publish(site, clean, name, **parts))
+
+    return opened
+
+
 def sent_events(page: Any) -> list[dict[str, Any]]:
     """Every event the snippet has sent so far (from the spy)."""
     return [
@@ -159,17 +170,14 @@ def receipts_of(stack: DevStack, pseudonym: str) -> list[dict[str, Any]]:
 
 # -- tests ----------------------------------------------------------------------------------------------
 def test_consent_mode_denied_sends_nothing_onward_stores_nothing_until_the_banner_grants(
-    clean: DevStack, site: Site, context: Any
+    clean: DevStack, context: Any, visit: Any
 ) -> None:
     # Given a site whose Consent Mode default denies everything, and a banner that grants all
-    url = publish(
-        site,
-        clean,
+    page = visit(
         "consent-mode",
         head=GTAG + f"gtag('consent', 'default', {ALL % (('denied',) * 4)});",
         body=f"<button id=accept onclick=\"gtag('consent', 'update', {ALL % (('granted',) * 4)})\">OK</button>",
     )
-    page = open_page(context, url)
     page.evaluate("fairtrack('track', 'before_banner', {step: 1})")
     before = sent_event(page, "before_banner")
     [view] = [e for e in sent_events(page) if e["type"] == "page"]
@@ -219,17 +227,14 @@ def test_consent_mode_denied_sends_nothing_onward_stores_nothing_until_the_banne
 
 
 def test_explicit_consent_releases_earlier_events_with_it_and_spa_navigation_is_a_page_view(
-    clean: DevStack, site: Site, context: Any
+    clean: DevStack, visit: Any
 ) -> None:
     # Given a site that gives consent explicitly (a banner calling fairtrack('consent'))
-    url = publish(
-        site,
-        clean,
+    page = visit(
         "explicit",
         body="<button id=accept onclick=\"fairtrack('consent', {analytics: true, advertising: false})\">OK</button>",
         attrs='data-consent="explicit"',
     )
-    page = open_page(context, url)
     page.evaluate("fairtrack('track', 'early_click')")
     time.sleep(1.0)  # twice the batch window
     assert page.evaluate("window.__sent") == [], "held until consent is known"
@@ -274,7 +279,7 @@ def test_explicit_consent_releases_earlier_events_with_it_and_spa_navigation_is_
     assert page.evaluate("localStorage.getItem('fairtrack.aid')") == early["anonymousId"]
 
 
-def test_tcf_string_from_the_cmp_grants_analytics_only(clean: DevStack, site: Site, context: Any) -> None:
+def test_tcf_string_from_the_cmp_grants_analytics_only(clean: DevStack, visit: Any) -> None:
     consented = decode(TC_1_8_9)
     assert [p for p in range(1, 12) if consented.purpose_consent(p)] == [1, 8, 9]
     cmp = f"""
@@ -285,7 +290,7 @@ def test_tcf_string_from_the_cmp_grants_analytics_only(clean: DevStack, site: Si
                   tcString: '{TC_1_8_9}', purpose: {{consents: {{1: true, 8: true, 9: true}}}}}}, true);
       }}, 300);
     }};"""
-    page = open_page(context, publish(site, clean, "tcf", head=cmp))
+    page = visit("tcf", head=cmp)
     page.evaluate("fairtrack('track', 'tcf_click')")
     event = sent_event(page, "tcf_click")
     assert event["context"]["consent"] == {"tcString": TC_1_8_9, "gdpr": "1"}
@@ -300,15 +305,12 @@ def test_tcf_string_from_the_cmp_grants_analytics_only(clean: DevStack, site: Si
     assert receipts_of(clean, record["event"]["anonymousId"]) == []
 
 
-def test_without_send_beacon_fetch_keepalive_delivers(clean: DevStack, site: Site, context: Any) -> None:
-    url = publish(
-        site,
-        clean,
+def test_without_send_beacon_fetch_keepalive_delivers(clean: DevStack, visit: Any) -> None:
+    page = visit(
         "no-beacon",
         head="delete Navigator.prototype.sendBeacon; delete navigator.sendBeacon;"
         "fairtrack('consent', {analytics: true, advertising: true});",
     )
-    page = open_page(context, url)
     assert page.evaluate("typeof navigator.sendBeacon") == "undefined"
     page.evaluate("fairtrack('track', 'fetched', {value: 5})")
     event = sent_event(page, "fetched")
@@ -320,10 +322,10 @@ def test_without_send_beacon_fetch_keepalive_delivers(clean: DevStack, site: Sit
     wait_for(lambda: ga4_events(clean), what="GA4")
 
 
-def test_no_consent_at_all_is_sent_on_page_hide_and_fails_closed(clean: DevStack, site: Site, context: Any) -> None:
+def test_no_consent_at_all_is_sent_on_page_hide_and_fails_closed(clean: DevStack, visit: Any) -> None:
     # a CMP that never answers: events are held (past the 5 s timeout too) until the page goes away
     cmp = "window.__tcfapi = function () {};"
-    page = open_page(context, publish(site, clean, "silent", head=cmp))
+    page = visit("silent", head=cmp)
     page.evaluate("fairtrack('track', 'unconsented')")
     time.sleep(1.0)
     assert page.evaluate("window.__sent") == []
@@ -338,9 +340,8 @@ def test_no_consent_at_all_is_sent_on_page_hide_and_fails_closed(clean: DevStack
     assert ga4_events(clean) == [] and meta_ids(clean) == []
 
 
-def test_meta_receives_web_events_with_advertising_consent(clean: DevStack, site: Site, context: Any) -> None:
-    url = publish(site, clean, "meta", head="fairtrack('consent', {analytics: true, advertising: true});")
-    page = open_page(context, url)
+def test_meta_receives_web_events_with_advertising_consent(clean: DevStack, visit: Any) -> None:
+    page = visit("meta", head="fairtrack('consent', {analytics: true, advertising: true});")
     page.evaluate("fairtrack('track', 'meta_click')")
     event = sent_event(page, "meta_click")
     assert lake(clean, event["messageId"])[event["messageId"]]["purposes"] == BOTH
