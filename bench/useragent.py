@@ -128,11 +128,11 @@ def per_call(options: Options) -> list[Row]:
     distinct = user_agents(DISTINCT_USER_AGENTS)
     assert len(distinct) > useragent.CACHE_SIZE, "the uncached figure needs more user agents than the cache holds"
     distinct_next = itertools.cycle(distinct).__next__
-    before = useragent._parse.cache_info()
+    hits_before, misses_before = useragent.cache_counts()
     uncached = compare(lambda: useragent.reduce(distinct_next()), floor, options)
-    after = useragent._parse.cache_info()
-    calls = (after.hits - before.hits) + (after.misses - before.misses)
-    hit_rate = (after.hits - before.hits) / calls if calls else 0.0
+    hits_after, misses_after = useragent.cache_counts()
+    calls = (hits_after - hits_before) + (misses_after - misses_before)
+    hit_rate = (hits_after - hits_before) / calls if calls else 0.0
 
     def row(kind: str, figure: str, c: Comparison, max_ratio: float, note: str) -> Row:
         return timed_row(

@@ -329,7 +329,7 @@ class CanaryWorkload:
         xff = self.ipv4("client_ip", "X-Forwarded-For (gtag)", i)
         headers = {"User-Agent": rng.choice(USER_AGENTS[:3]), "X-Forwarded-For": xff}
         # the id the gateway derives for a gtag hit (measurement id, page load, sequence, line, name)
-        mid = gtag_protocol._message_id(params, 0, en)
+        mid = gtag_protocol.message_id(params, 0, en)
         self.hits.append(CanaryHit(i, pid, mid, "page" if en == "page_view" else "track", granted, "gtag"))
         if rng.random() < 0.5:
             self.requests.append(Request("GET", "/g/collect?" + urlencode(params), b"", headers))

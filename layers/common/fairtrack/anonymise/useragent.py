@@ -337,6 +337,12 @@ def _parse(ua: str) -> _Parsed:
     )
 
 
+def cache_counts() -> tuple[int, int]:
+    """The parse cache's hits and misses since the container started (the bench's hit rate)."""
+    info = _parse.cache_info()
+    return info.hits, info.misses
+
+
 def _parsed(ua: str) -> _Parsed:
     if not ua.strip() or len(ua) > MAX_LENGTH:
         return _IMPLAUSIBLE  # not worth a parse, nor a cache entry

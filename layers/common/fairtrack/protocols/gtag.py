@@ -288,7 +288,8 @@ def _screen(value: str | None) -> dict[str, int] | None:
     return {"width": int(width), "height": int(height)}
 
 
-def _message_id(params: dict[str, str], index: int, name: str) -> str:
+def message_id(params: dict[str, str], index: int, name: str) -> str:
+    """The id the gateway gives a gtag hit: the same for a resent hit, distinct for every other."""
     page_load = params.get("_p")
     if not page_load:
         return str(uuid.uuid4())
@@ -360,7 +361,7 @@ def to_hit(
         return Hit(
             type="page" if name == "page_view" else "track",
             event=None if name == "page_view" else name,
-            messageId=_message_id(params, index, name),
+            messageId=message_id(params, index, name),
             timestamp=received_at,
             receivedAt=received_at,
             anonymousId=params.get("cid") or None,
