@@ -124,12 +124,12 @@ def admin_app(settings: Callable[[], AdminSettings]) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver()
     stores = cache(lambda: where(settings()))
     client = cache(make_client)
+    data = cache(lambda: {"dynamodb": client("dynamodb"), "s3": client("s3")})  # where a subject's data is
 
     def found_for(kind: str, value: str) -> subjects.Found:
         start, end = date_range(app.current_event.query_string_parameters or {})
         pseudonym = subjects.pseudonym_for(client("secretsmanager"), stores(), kind, value)
-        clients = {"dynamodb": client("dynamodb"), "s3": client("s3")}
-        return subjects.find(clients, stores(), pseudonym, start, end)
+        return subjects.find(data(), stores(), pseudonym, start, end)
 
     @app.get("/admin/subjects/<kind>/<subject_id>")
     def export_subject(kind: str, subject_id: str) -> Response[Any]:
@@ -152,8 +152,7 @@ def admin_app(settings: Callable[[], AdminSettings]) -> APIGatewayHttpResolver:
         who = caller_arn(app.current_event.raw_event, settings().operator_role_arn)
         internal_kind, value = subject(kind, subject_id)
         found = found_for(internal_kind, value)
-        clients = {"dynamodb": client("dynamodb"), "s3": client("s3")}
-        record = subjects.erase(clients, stores(), found, who)
+        record = subjects.erase(data(), stores(), found, who)
         metrics.add_metric(name="SubjectsErased", unit="Count", value=1)
         # the role, not the session: a session name is often the operator's e-mail (IAM Identity
         # Center); the erasure record keeps the whole ARN, in the access-controlled policy table
