@@ -21,6 +21,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+__all__ = ["DailySalts", "Pseudonymiser", "salt_id", "secret_key"]
+
 SALT_PREFIX = "salt#"
 
 

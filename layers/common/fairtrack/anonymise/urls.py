@@ -66,6 +66,8 @@ from urllib.parse import unquote_plus
 
 from fairtrack.anonymise import pii
 
+__all__ = ["CLICK_IDS", "UTM_PARAMS", "CleanUrl", "clean_path", "clean_url", "referrer_origin"]
+
 UTM_PARAMS: Final = frozenset({"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "utm_id"})
 CLICK_IDS: Final = frozenset(
     {"gclid", "gbraid", "wbraid", "dclid", "fbclid", "msclkid", "ttclid", "li_fat_id", "twclid"}

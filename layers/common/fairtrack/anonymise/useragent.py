@@ -69,6 +69,20 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypedDict
 if TYPE_CHECKING:
     from ua_parser import Resolver
 
+__all__ = [
+    "CACHE_SIZE",
+    "DEVICE_CLASSES",
+    "KEYS",
+    "MAX_LENGTH",
+    "MIN_LENGTH",
+    "DeviceClass",
+    "UserAgentSummary",
+    "cache_counts",
+    "reduce",
+    "resolver_name",
+    "warm",
+]
+
 DeviceClass = Literal["desktop", "mobile", "tablet", "tv", "console", "bot", "unknown"]
 DEVICE_CLASSES: tuple[DeviceClass, ...] = ("desktop", "mobile", "tablet", "tv", "console", "bot", "unknown")
 KEYS = ("browser", "browserMajor", "os", "osMajor", "deviceClass", "bot")

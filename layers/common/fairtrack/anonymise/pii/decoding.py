@@ -15,6 +15,8 @@ from urllib.parse import unquote
 
 from fairtrack.anonymise.pii.patterns import Span
 
+__all__: list[str] = []  # the decoded forms are read by fairtrack.anonymise.pii.detect only
+
 # -- decoding ------------------------------------------------------------------------------------
 #
 # Personal data sent encoded is found in its decoded forms. A value is decoded only when it holds a

@@ -40,6 +40,8 @@ from fairtrack.anonymise.pii.patterns import (
     _is_phone,
 )
 
+__all__ = ["MARKERS", "PRECHECK", "classify", "contains_pii", "decoded_forms", "find", "redact"]
+
 MARKERS: Final[dict[str, str]] = {
     "email": "[email]",
     "phone": "[phone]",

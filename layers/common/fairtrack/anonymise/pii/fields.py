@@ -6,6 +6,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Final
 
+__all__ = ["AMBIGUOUS_IN_PROPERTIES", "KNOWN_PII_FIELDS", "is_known_pii_field", "is_personal_property"]
+
 # -- field names ----------------------------------------------------------------------------------
 
 KNOWN_PII_FIELDS: Final[frozenset[str]] = frozenset(

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+__all__ = ["Span"]
+
 # -- detectors ------------------------------------------------------------------------------------
 
 # Every pattern starts with a character class, so the regex engine skips ahead to the few places

@@ -12,6 +12,8 @@ from fairtrack.anonymise.pii.detect import MARKERS, _apply, _detect, _kinds
 from fairtrack.anonymise.pii.fields import is_known_pii_field
 from fairtrack.anonymise.pii.patterns import _is_card_number
 
+__all__ = ["FIELD_MARKER", "Action", "Finding", "scan"]
+
 Action = Literal["redact", "drop", "quarantine"]
 
 
