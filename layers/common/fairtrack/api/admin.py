@@ -42,6 +42,8 @@ from fairtrack.settings import AdminSettings
 from fairtrack.stores import subjects
 from fairtrack.stores.clients import make_client
 
+__all__ = ["admin_app"]
+
 KIND_OF = {"anonymousId": "anonymous_id", "userId": "user_id"}
 MAX_ID_LENGTH = 512
 

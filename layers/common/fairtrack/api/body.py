@@ -21,6 +21,8 @@ from fairtrack.errors import ClientError, FieldError
 if TYPE_CHECKING:
     from fairtrack.ingest import IngestRequest
 
+__all__ = ["MAX_REQUEST_BYTES", "decode_body", "parse_json", "write_key_of"]
+
 MAX_REQUEST_BYTES = 500 * 1024
 SUPPORTED_ENCODINGS = ("", "identity", "gzip")
 

@@ -23,6 +23,8 @@ table (cached like the policy).
 
 from __future__ import annotations
 
+__all__ = ["preflight_headers", "response_headers"]
+
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 # analytics.js: Authorization + Content-Type; RudderStack JS: AnonymousId; gzip senders: Content-Encoding
 ALLOWED_HEADERS = "Authorization, Content-Type, Content-Encoding, AnonymousId"

@@ -22,6 +22,8 @@ from fairtrack.api.http import error_response
 from fairtrack.errors import ClientError
 from fairtrack.observability import logger, metrics
 
+__all__ = ["Refusals", "install"]
+
 
 @dataclass(frozen=True)
 class Refusals:

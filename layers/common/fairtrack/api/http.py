@@ -12,6 +12,8 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from fairtrack.errors import ClientError
 from fairtrack.ingest import IngestRequest
 
+__all__ = ["empty_response", "error_response", "json_response", "to_request"]
+
 
 def to_request(event: APIGatewayProxyEventV2) -> IngestRequest:
     # read with .get: a direct invoke may leave out what API Gateway always sends

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from fairtrack.consent.receipts import ConsentReceipts
     from fairtrack.ingest import Ingestor, IngestResult
 
+__all__ = ["BATCH_ROUTES", "TYPED_ROUTES", "ingest_app"]
+
 # Segment / RudderStack tracking API: long paths and analytics.js's short ones.
 TYPED_ROUTES: dict[str, EventType] = {
     "track": "track",

@@ -23,6 +23,8 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
+__all__ = ["ASSET", "response"]
+
 ASSET = Path(__file__).parent.parent / "assets" / "fairtrack.js"
 CACHE_CONTROL = "public, max-age=3600"
 CONTENT_TYPE = "text/javascript; charset=utf-8"
