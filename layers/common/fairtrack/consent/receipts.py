@@ -69,6 +69,22 @@ from fairtrack.stores.clients import LazyClient
 from fairtrack.stores.policy_table import NoActivePolicy, Source
 from fairtrack.timestamps import iso
 
+__all__ = [
+    "ANONYMOUS_ID_REQUIRED",
+    "GIVEN_TWICE",
+    "RECEIPT_TOO_LARGE",
+    "SIGNAL_REQUIRED",
+    "ConsentReceipts",
+    "ConsentRequest",
+    "Receipt",
+    "ReceiptResult",
+    "ReceiptStore",
+    "RudderConsent",
+    "SegmentConsent",
+    "make_receipt",
+    "parse_request",
+]
+
 RECEIPT_PREFIX = "receipt#"
 SUBJECT_PREFIX = "subject#"
 RECEIPT_SK = "receipt"

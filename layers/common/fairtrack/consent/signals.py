@@ -51,6 +51,17 @@ from fairtrack.hit import ConsentSignals
 from fairtrack.memo import keep
 from fairtrack.policy.model import NECESSARY, Policy
 
+__all__ = [
+    "DENIED",
+    "GRANTED",
+    "Consent",
+    "consent_mode_purposes",
+    "consent_mode_states",
+    "resolve",
+    "rudder_purposes",
+    "tcf_purposes",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class Consent:
