@@ -14,6 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+__all__ = [
+    "Delivery",
+    "DeliveryReport",
+    "DestinationClient",
+    "EventRef",
+    "Failure",
+    "Mapping",
+    "Stop",
+    "UnavailableDestination",
+    "WireRequest",
+    "without_credential",
+]
+
 # Asked before each request (or lake object): True when the invocation's deadline is too close to
 # start another; the rest is then left for retry (reason ``deadline``).
 Stop = Callable[[], bool]

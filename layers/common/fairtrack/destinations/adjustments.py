@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+__all__ = ["loggable_adjustments"]
+
 _FIXED_REASONS = frozenset(
     [
         "invalid",

@@ -12,6 +12,8 @@ from fairtrack.destinations import DestinationClient, UnavailableDestination
 from fairtrack.settings import ForwarderSettings
 from fairtrack.stores.clients import SharedClient
 
+__all__ = ["build_destination", "function_clients", "stored_secret"]
+
 SECRET_MAX_AGE = 300  # seconds a secret read from Secrets Manager is kept
 
 

@@ -34,6 +34,8 @@ from fairtrack.destinations.ga4_rules import REVENUE_WITHOUT_CURRENCY
 from fairtrack.destinations.transport import Answer, Transport, Verdict, send_all, verdict
 from fairtrack.observability import count_by_reason, logger
 
+__all__ = ["Ga4Destination", "meter_revenue_without_currency"]
+
 REVENUE_METRIC = "Ga4RevenueWithoutCurrency"
 
 

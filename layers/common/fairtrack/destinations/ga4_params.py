@@ -77,6 +77,8 @@ from fairtrack.destinations.ga4_rules import (
     _text,
 )
 
+__all__: list[str] = []  # the parameters are made for fairtrack.destinations.ga4_mapping only
+
 _PAGE_PROPERTIES = {"url": "url", "referrer": "referrer", "title": "title", "path": "path"}
 _UTM_FIELDS = {
     "utm_campaign": "name",

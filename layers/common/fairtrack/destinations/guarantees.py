@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+__all__ = ["GUARANTEES", "TABLE_HEAD", "Guarantee", "keeps_ledger"]
+
 Delivery = Literal["once unless an answer is lost", "at least once"]
 
 

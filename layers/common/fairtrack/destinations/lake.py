@@ -25,6 +25,8 @@ from fairtrack.destinations import Delivery, DeliveryReport, EventRef, Stop
 from fairtrack.observability import logger
 from fairtrack.stores.clients import LazyClient
 
+__all__ = ["LakeDestination", "object_name", "partition_date"]
+
 
 def partition_date(event: dict[str, Any]) -> str:
     received = str(event.get("receivedAt") or "")

@@ -23,6 +23,8 @@ from fairtrack.destinations import Delivery, DeliveryReport, Stop, without_crede
 from fairtrack.destinations.meta_mapping import map_meta
 from fairtrack.destinations.transport import Answer, Transport, meta_error_code, meta_verdict, send_all
 
+__all__ = ["MetaDestination"]
+
 
 def meta_reason(answer: Answer) -> str:
     code = meta_error_code(answer)

@@ -15,6 +15,8 @@ from typing import Any
 
 from fairtrack.anonymise.userdata import META_KEYS, sha256_hex
 
+__all__: list[str] = []  # the data objects are made for fairtrack.destinations.meta_mapping only
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _FBC = re.compile(r"fb\.[0-2]\.[0-9]{1,16}\.[\x21-\x7e]{1,500}")

@@ -32,6 +32,18 @@ import urllib3
 
 from fairtrack.destinations import DeliveryReport, Failure, Mapping, Stop
 
+__all__ = [
+    "ANSWER_LIMIT",
+    "CONCURRENCY",
+    "Answer",
+    "Transport",
+    "Verdict",
+    "meta_error_code",
+    "meta_verdict",
+    "send_all",
+    "verdict",
+]
+
 Verdict = Literal["ok", "retry", "permanent"]
 
 ANSWER_LIMIT = 2048

@@ -33,6 +33,8 @@ from fairtrack.destinations.transport import Answer, Transport, send_all
 from fairtrack.observability import logger
 from fairtrack.timestamps import iso
 
+__all__ = ["IDEMPOTENCY_HEADER", "SIGNATURE_HEADER", "WebhookDestination", "idempotency_key", "sign", "verify"]
+
 SIGNATURE_HEADER = "Fairtrack-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
