@@ -32,6 +32,8 @@ from fairtrack.policy.plan import (
     plan_for,
 )
 
+__all__ = ["conform", "evaluate"]
+
 MAX_MAP_DEPTH = 8
 _KEY = formats.checker("key")
 _TEXT = formats.checker("text")

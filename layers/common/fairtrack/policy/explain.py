@@ -18,6 +18,8 @@ from fairtrack.hit import ConsentSignals
 from fairtrack.policy.decisions import Decision
 from fairtrack.policy.model import NECESSARY, Policy
 
+__all__ = ["describe", "explain_consent", "field_rows", "signal_effects"]
+
 # The signal kinds consent.resolve reads, as it names them in Consent.sources.
 SEGMENT = "segment.categoryPreferences"
 RUDDERSTACK = "rudderstack.consentManagement"

@@ -18,6 +18,8 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+__all__ = ["REDUCTIONS", "TRANSFORMS", "Form", "ip_coarse", "sha256_normalised", "url_origin"]
+
 Form = Callable[[Any], Any]
 
 

@@ -29,6 +29,8 @@ from fairtrack.anonymise import formats
 from fairtrack.policy.decisions import Decision
 from fairtrack.policy.plan import Plan, _compile
 
+__all__ = ["NECESSARY", "Attribute", "Defaults", "DestinationPolicy", "Policy", "Purpose", "Requirement", "Signals"]
+
 NECESSARY = "necessary"
 
 LegalBasis = Literal["consent", "legitimate_interest", "contract", "legal_obligation", "vital_interests", "public_task"]

@@ -12,6 +12,8 @@ from fairtrack.policy.forms import REDUCTIONS, TRANSFORMS, Form
 if TYPE_CHECKING:
     from fairtrack.policy.model import Policy  # the plan reads a policy; the policy caches its plans
 
+__all__ = ["Plan", "PlanEntry", "plan_for"]
+
 
 # A compiled plan: for each key at one level of the hit, what to do with it. Built once per policy
 # version, destination and set of granted purposes (there are few such sets), so that evaluating a

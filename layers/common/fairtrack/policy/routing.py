@@ -19,6 +19,8 @@ from fairtrack.policy.model import Policy
 from fairtrack.policy.plan import plan_for
 from fairtrack.settings import Destination
 
+__all__ = ["Route", "plan_route", "withheld_rows"]
+
 # (destinations that may receive something, skip decisions of the others, purposes to record)
 Route = tuple[list[Destination], list[Decision], list[str]]
 
