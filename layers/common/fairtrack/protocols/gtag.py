@@ -48,6 +48,8 @@ from fairtrack.errors import (
 )
 from fairtrack.hit import ConsentSignals, Context, Hit, Page
 
+__all__ = ["Collect", "hits", "message_id", "split_request", "to_hit"]
+
 MAX_PARAMS = 500
 MAX_VALUE_CHARS = 8192
 _NAMESPACE = uuid.UUID("7b0f7e2e-4a36-4f0e-9d7a-6a1f3b3c9e21")

@@ -50,6 +50,8 @@ from fairtrack.errors import (
 )
 from fairtrack.hit import ConsentSignals, Context, EventType, Hit, UserData
 
+__all__ = ["MAX_DEPTH", "MAX_EVENT_BYTES", "MAX_KEYS", "SegmentEvent", "batch_events", "parse_event"]
+
 # Structural bounds, against abuse only: the byte limits (32 KB per event, 500 KB per request) size
 # events. Depth stops a small body from nesting thousands of levels (``[[[...]]]``: 2 bytes a level)
 # that every recursive walk after ingest would follow; the count stops a 32 KB event from holding

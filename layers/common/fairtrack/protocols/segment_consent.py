@@ -14,6 +14,8 @@ from typing import Any
 
 from fairtrack.protocols.segment import _CONSENT_STRINGS
 
+__all__ = ["NO_CONFLICTS", "ConsentConflicts", "consent_conflicts", "duplicate_fields"]
+
 # -- consent keys given twice ----------------------------------------------------------------------
 #
 # The body is parsed by pydantic-core, where a key given twice takes the last value: a client could
