@@ -17,6 +17,8 @@ from __future__ import annotations
 import threading
 from typing import Any, overload
 
+__all__ = ["LazyClient", "SharedClient", "make_client", "make_resource"]
+
 
 def make_client(service: str) -> Any:
     """A boto3 client for ``service`` from the default session."""

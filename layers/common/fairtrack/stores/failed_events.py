@@ -31,6 +31,8 @@ from fairtrack.envelope import Envelope
 from fairtrack.stores.clients import LazyClient
 from fairtrack.timestamps import iso
 
+__all__ = ["PREFIX", "FailedStore"]
+
 PREFIX = "failed"
 
 

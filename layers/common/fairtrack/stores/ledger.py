@@ -48,6 +48,8 @@ from typing import Any, Literal
 from fairtrack.observability import logger
 from fairtrack.stores.clients import LazyClient
 
+__all__ = ["DEFAULT_INVOCATION_SECONDS", "LEASE_MARGIN_SECONDS", "LEDGER_DAYS", "Claim", "Ledger"]
+
 LEDGER_DAYS = 15
 LEASE_MARGIN_SECONDS = 30
 # without the Lambda context (tests, tools): the template's forwarder timeout

@@ -46,6 +46,21 @@ from fairtrack.memo import Memo
 from fairtrack.policy.model import Policy
 from fairtrack.stores.clients import make_resource
 
+__all__ = [
+    "ACTIVE_POLICY_ID",
+    "SUPPRESSED_ID",
+    "NoActivePolicy",
+    "PolicyStore",
+    "Source",
+    "Suppression",
+    "is_suppressed",
+    "measurement_id_item",
+    "origin_item",
+    "policy_version_id",
+    "suppress_item_id",
+    "write_key_id",
+]
+
 ACTIVE_POLICY_ID = "policy#active"
 SUPPRESSED_ID = "suppressed"  # the former single-item list, read while it exists
 SUPPRESS_PREFIX = "suppress#"

@@ -22,6 +22,8 @@ from fairtrack.stores.clients import LazyClient
 if TYPE_CHECKING:
     from fairtrack.envelope import Envelope
 
+__all__ = ["MAX_MESSAGE_BYTES", "QueueSender", "Routed", "chunk_envelopes", "enqueue", "envelope_from_body"]
+
 MAX_MESSAGE_BYTES = 240 * 1024  # under the classic 256 KiB SQS limit, with room for attributes
 
 

@@ -53,6 +53,19 @@ from typing import Any
 from fairtrack.anonymise.pseudonym import Pseudonymiser, secret_key
 from fairtrack.stores.policy_table import SUPPRESSED_ID, suppress_item_id
 
+__all__ = [
+    "KINDS",
+    "Found",
+    "Where",
+    "erase",
+    "export",
+    "find",
+    "migrate_suppressed",
+    "pseudonym_for",
+    "suppress",
+    "suppression_state",
+]
+
 KINDS = {"anonymous_id": "anonymousId", "user_id": "userId"}
 
 
