@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict
 
 from fairtrack.settings import Destination
 
+__all__ = ["Envelope", "RoutedEvent"]
+
 
 class RoutedEvent(BaseModel):
     model_config = ConfigDict(frozen=True)

@@ -24,6 +24,18 @@ from typing import Annotated, Any, Union
 import typing_extensions
 from pydantic import BaseModel, ValidationError
 
+__all__ = [
+    "EVENT_TOO_LARGE",
+    "MAX_BATCH_EVENTS",
+    "MAX_EVENT_BYTES",
+    "TOO_MANY_EVENTS",
+    "ClientError",
+    "FieldError",
+    "field_errors",
+    "format_loc",
+    "status_for",
+]
+
 MAX_EVENT_BYTES = 32 * 1024
 EVENT_TOO_LARGE = f"event larger than {MAX_EVENT_BYTES // 1024} KB"  # answered 413 when nothing else is wrong
 MAX_BATCH_EVENTS = 2500

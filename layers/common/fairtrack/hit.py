@@ -60,6 +60,8 @@ from typing_extensions import TypedDict
 
 from fairtrack import timestamps
 
+__all__ = ["Campaign", "ConsentSignals", "Context", "EventType", "Hit", "Library", "Page", "Session", "UserData", "iso"]
+
 iso = timestamps.iso  # defined in fairtrack.timestamps (no models); callers import it from here too
 
 EventType = Literal["track", "page", "screen", "identify", "group", "alias"]

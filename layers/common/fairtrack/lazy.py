@@ -14,6 +14,8 @@ import importlib
 import sys
 from collections.abc import Callable, Mapping
 
+__all__ = ["lazy_exports"]
+
 
 def lazy_exports(package: str, modules: Mapping[str, tuple[str, ...]]) -> Callable[[str], object]:
     """The ``__getattr__`` of ``package``: each public name read from the submodule that holds it.

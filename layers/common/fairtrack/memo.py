@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+__all__ = ["Memo", "keep"]
+
 K = TypeVar("K")
 V = TypeVar("V")
 

@@ -34,6 +34,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+__all__ = [
+    "DESTINATIONS",
+    "ORIGIN_VERIFY_HEADER",
+    "AdminSettings",
+    "Destination",
+    "ForwarderSettings",
+    "IngestSettings",
+    "admin_settings",
+    "forwarder_settings",
+    "ingest_settings",
+    "parse_trusted_proxy",
+]
+
 ProxyMode = Literal["none", "cloudfront", "hops"]
 ORIGIN_VERIFY_HEADER = "x-origin-verify"  # lower-case, as ingest requests carry header names
 _MAX_HOPS = 99

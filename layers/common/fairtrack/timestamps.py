@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+__all__ = ["iso"]
+
 
 def iso(ts: datetime) -> str:
     """UTC ISO 8601 with milliseconds and a ``Z``, as Segment writes timestamps."""
