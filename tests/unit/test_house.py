@@ -91,3 +91,174 @@ def test_the_private_name_check_finds_what_it_looks_for() -> None:
         "sample.py:4: ua._parse",
         "sample.py:5: gtag._pairs",
     ]
+
+
+LAYER = ROOT / "layers/common"
+
+
+def _layer_file(module: str) -> Path | None:
+    """The source of ``module`` (``fairtrack.x.y``) in the layer, or None when the layer has no such module."""
+    base = LAYER.joinpath(*module.split("."))
+    return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
+
+
+def _declared_all(tree: ast.Module) -> list[str] | None:
+    """The literal ``__all__`` of a module (``__all__ = [...]`` or ``__all__: list[str] = [...]``), or None."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value is not None:
+            names = ast.literal_eval(node.value)
+            assert isinstance(names, list), "__all__ is a list of names"
+            return [str(name) for name in names]
+    return None
+
+
+def _bound(statements: list[ast.stmt]) -> set[str]:
+    """The names the module-level ``statements`` define or import (``if``/``try`` bodies included:
+    a package's ``TYPE_CHECKING`` imports are the names its ``__getattr__`` loads)."""
+    names: set[str] = set()
+    for node in statements:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.If | ast.Try):
+            nested = node.body + node.orelse
+            if isinstance(node, ast.Try):
+                nested += [s for handler in node.handlers for s in handler.body] + node.finalbody
+            names |= _bound(nested)
+    return names
+
+
+def _docstring_only(tree: ast.Module) -> bool:
+    return len(tree.body) == 1 and ast.get_docstring(tree) is not None
+
+
+def _all_problems(source: str, where: str) -> list[str]:
+    """What is wrong with a layer module's ``__all__``: missing, naming something the module does not
+    define or import, or naming a private name. A package that is only a docstring has nothing to export."""
+    tree = ast.parse(source)
+    if _docstring_only(tree):
+        return []
+    exported = _declared_all(tree)
+    if exported is None:
+        return [f"{where}: no __all__"]
+    bound = _bound(tree.body)
+    return [
+        f"{where}: __all__ names {name!r}, which it does not define or import" for name in exported if name not in bound
+    ] + [f"{where}: __all__ names the private {name!r}" for name in exported if _private(name)]
+
+
+def test_every_module_of_the_layer_has_a_curated_all() -> None:
+    files = sorted((LAYER / "fairtrack").rglob("*.py"))
+    assert len(files) > 50, f"found only {len(files)} modules in the layer: wrong root?"
+    problems = [p for f in files for p in _all_problems(f.read_text(encoding="utf-8"), str(f.relative_to(ROOT)))]
+    assert problems == [], "give each module an __all__ of its public names:\n" + "\n".join(problems)
+
+
+def _exports(module: str) -> list[str] | None:
+    """``module``'s ``__all__`` (empty when it declares none), or None when the layer has no such module."""
+    path = _layer_file(module)
+    return None if path is None else _declared_all(ast.parse(path.read_text(encoding="utf-8"))) or []
+
+
+def _unexported_uses(source: str, where: str) -> tuple[int, list[str]]:
+    """How many names a module's ``source`` reads from the layer, and which of them are not in the
+    ``__all__`` of the module they come from: ``from fairtrack.x import name`` (``name`` in
+    ``fairtrack.x.__all__``, or a submodule of ``fairtrack.x``), and ``alias.name`` where ``alias``
+    is a layer module (``import fairtrack.x as alias``, ``from fairtrack import x``; its dunders aside)."""
+    tree = ast.parse(source)
+    modules: dict[str, str] = {}  # local name -> layer module
+    checked = 0
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "fairtrack":
+            module = node.module or ""
+            exported = _exports(module)
+            for alias in node.names:
+                checked += 1
+                if _layer_file(f"{module}.{alias.name}") is not None:
+                    modules[alias.asname or alias.name] = f"{module}.{alias.name}"
+                elif exported is None:
+                    found.append(
+                        f"{where}:{node.lineno}: from {module} import {alias.name} (no such module in the layer)"
+                    )
+                elif alias.name not in exported:
+                    found.append(f"{where}:{node.lineno}: from {module} import {alias.name}")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname and alias.name.split(".")[0] == "fairtrack":
+                    modules[alias.asname] = alias.name
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in modules
+            and not (node.attr.startswith("__") and node.attr.endswith("__"))  # a module's own __file__, __name__
+        ):
+            module = modules[node.value.id]
+            checked += 1
+            if node.attr not in (_exports(module) or []) and _layer_file(f"{module}.{node.attr}") is None:
+                found.append(f"{where}:{node.lineno}: {node.value.id}.{node.attr} ({module})")
+    return checked, sorted(found, key=lambda use: int(use.split(":")[1]))
+
+
+def test_the_tools_and_the_bench_import_only_what_the_layer_exports() -> None:
+    files = [p for folder in ("tools/fairtrack_tools", "bench") for p in (ROOT / folder).rglob("*.py")]
+    results = [_unexported_uses(p.read_text(encoding="utf-8"), str(p.relative_to(ROOT))) for p in files]
+    checked = sum(n for n, _ in results)
+    assert checked >= 100, f"checked only {checked} uses of the layer under the tools and the bench: wrong root?"
+    uses = [use for _, found in results for use in found]
+    assert uses == [], "use a name in the module's __all__ (or export it):\n" + "\n".join(uses)
+
+
+def test_the_export_check_finds_what_it_looks_for() -> None:
+    sample = (
+        "from fairtrack.protocols import gtag\n"
+        "from fairtrack.stores.queue import QueueSender, enqueue\n"
+        "from fairtrack.api.admin import where\n"
+        "from fairtrack.nowhere import thing\n"
+        "import fairtrack.anonymise.useragent as ua\n"
+        "gtag.hits\n"
+        "gtag.MAX_PARAMS\n"
+        "ua.reduce('')\n"
+        "ua.lru_cache\n"
+        "ua.__file__\n"
+        "local = object()\n"
+        "local.fine = 1\n"
+    )
+    assert _unexported_uses(sample, "sample.py") == (
+        9,
+        [
+            "sample.py:3: from fairtrack.api.admin import where",
+            "sample.py:4: from fairtrack.nowhere import thing (no such module in the layer)",
+            "sample.py:7: gtag.MAX_PARAMS (fairtrack.protocols.gtag)",
+            "sample.py:9: ua.lru_cache (fairtrack.anonymise.useragent)",
+        ],
+    )
+
+
+def test_the_all_check_finds_what_it_looks_for() -> None:
+    assert _all_problems('"""Only a docstring."""\n', "pkg/__init__.py") == []
+    assert _all_problems("def f() -> None: ...\n", "none.py") == ["none.py: no __all__"]
+    sample = (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from fairtrack.hit import Hit\n"
+        "__all__ = ['Hit', 'LIMIT', 'gone', '_hidden', 'f']\n"
+        "LIMIT = 1\n"
+        "def f() -> None: ...\n"
+        "def _hidden() -> None: ...\n"
+    )
+    assert _all_problems(sample, "m.py") == [
+        "m.py: __all__ names 'gone', which it does not define or import",
+        "m.py: __all__ names the private '_hidden'",
+    ]
