@@ -44,7 +44,18 @@ from fairtrack.policy.engine import conform
 from fairtrack.policy.model import Policy
 from fairtrack.stores.policy_table import is_suppressed
 
-__all__ = ["ANALYTICS", "IDENTIFIERS", "Anonymiser", "Tally", "Visitor", "echo_free", "user_data_for_destinations"]
+__all__ = [
+    "ANALYTICS",
+    "BOT",
+    "IDENTIFIERS",
+    "QUARANTINED",
+    "SUPPRESSED",
+    "Anonymiser",
+    "Tally",
+    "Visitor",
+    "echo_free",
+    "user_data_for_destinations",
+]
 
 # Run over the JSON of a hit's properties first (one C-level search instead of a walk): "@", "%40"
 # or any double encoding "%25" (e-mail), an entity, a full-width form (U+FF00-FF3F), a JWT, a run

@@ -113,7 +113,9 @@ __all__ = [
     "decision_log_bucket",
     "decision_log_stream",
     "merge_rows",
+    "mismatch_row",
     "read_rows",
+    "skip_row",
 ]
 
 
