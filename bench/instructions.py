@@ -58,7 +58,8 @@ def collected(output: str) -> int:
 
 def count(tree: Path, mode: str, requests: int) -> int:
     """Instructions of one interpreter running the workload with ``requests`` requests in ``tree``."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(tree / p) for p in ("layers/common", ".", "tools"))}
+    paths = os.pathsep.join(str(tree / p) for p in ("layers/common", ".", "tools"))
+    env = {**os.environ, "PYTHONPATH": paths, "PYTHONHASHSEED": "0"}  # one hash seed: the same dict and set orders
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
     done = subprocess.run(  # noqa: S603 - fixed arguments: this interpreter, the workload above
         [*command, "-c", WORKLOAD, mode, str(requests)],
