@@ -17,8 +17,8 @@ from test_admin_route import admin_request
 from test_subject_rights import clients, lake_events, where
 
 from fairtrack.anonymise.pseudonym import Pseudonymiser, secret_key
+from fairtrack.stores import subjects
 from fairtrack_tools.local.localcloud import LocalCloud
-from fairtrack_tools.ops import subjects
 
 
 def old_object(cloud: LocalCloud, pseudonym: str, days: int = 45) -> tuple[str, str]:

@@ -13,8 +13,8 @@ import pytest
 from awshelpers import pseudonym_of, queue_messages
 from subjectkit import OTHER, SUBJECT, hold_subject, track
 
+from fairtrack.stores import subjects
 from fairtrack_tools.local.localcloud import LocalCloud
-from fairtrack_tools.ops import subjects
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -69,10 +69,15 @@ def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 
 
-def test_the_tools_and_the_bench_use_the_layers_public_names_only() -> None:
+def _tools_and_bench() -> list[tuple[str, str]]:
+    """Each module of the tools and the bench: its path from the root, its source."""
     files = [p for folder in ("tools/fairtrack_tools", "bench") for p in (ROOT / folder).rglob("*.py")]
     assert len(files) > 20, f"found only {len(files)} modules under the tools and the bench: wrong root?"
-    uses = [use for p in files for use in _private_uses(p.read_text(encoding="utf-8"), str(p.relative_to(ROOT)))]
+    return [(str(p.relative_to(ROOT)), p.read_text(encoding="utf-8")) for p in files]
+
+
+def test_the_tools_and_the_bench_use_the_layers_public_names_only() -> None:
+    uses = [use for where, source in _tools_and_bench() for use in _private_uses(source, where)]
     assert uses == [], "use a public name of the layer (or make one public):\n" + "\n".join(uses)
 
 
@@ -212,8 +217,7 @@ def _unexported_uses(source: str, where: str) -> tuple[int, list[str]]:
 
 
 def test_the_tools_and_the_bench_import_only_what_the_layer_exports() -> None:
-    files = [p for folder in ("tools/fairtrack_tools", "bench") for p in (ROOT / folder).rglob("*.py")]
-    results = [_unexported_uses(p.read_text(encoding="utf-8"), str(p.relative_to(ROOT))) for p in files]
+    results = [_unexported_uses(source, where) for where, source in _tools_and_bench()]
     checked = sum(n for n, _ in results)
     assert checked >= 100, f"checked only {checked} uses of the layer under the tools and the bench: wrong root?"
     uses = [use for _, found in results for use in found]

@@ -124,7 +124,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_subject(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from fairtrack_tools.ops import subjects
+    from fairtrack.stores import subjects
 
     outputs, client = stack_outputs(args)
     where = subjects.Where(
