@@ -81,23 +81,6 @@ def test_the_tools_and_the_bench_use_the_layers_public_names_only() -> None:
     assert uses == [], "use a public name of the layer (or make one public):\n" + "\n".join(uses)
 
 
-def test_the_private_name_check_finds_what_it_looks_for() -> None:
-    sample = (
-        "from fairtrack.protocols import gtag\n"
-        "from fairtrack.stores.queue import _chunk\n"
-        "import fairtrack.anonymise.useragent as ua\n"
-        "ua._parse.cache_info()\n"
-        "gtag._pairs('', '')\n"
-        "local = object()\n"
-        "local._fine = 1\n"
-    )
-    assert _private_uses(sample, "sample.py") == [
-        "sample.py:2: from fairtrack.stores.queue import _chunk",
-        "sample.py:4: ua._parse",
-        "sample.py:5: gtag._pairs",
-    ]
-
-
 LAYER = ROOT / "layers/common"
 
 
@@ -224,28 +207,43 @@ def test_the_tools_and_the_bench_import_only_what_the_layer_exports() -> None:
     assert uses == [], "use a name in the module's __all__ (or export it):\n" + "\n".join(uses)
 
 
+# a module of the tools as it should not be: what each check must find in it
+PLANTED = """\
+from fairtrack.protocols import gtag
+from fairtrack.stores.queue import QueueSender, _chunk
+from fairtrack.api.admin import where
+from fairtrack.nowhere import thing
+import fairtrack.anonymise.useragent as ua
+gtag.hits
+gtag._pairs('', '')
+ua.reduce('')
+ua._parse.cache_info()
+ua.lru_cache
+ua.__file__
+local = object()
+local._fine = 1
+"""
+
+
+def test_the_private_name_check_finds_what_it_looks_for() -> None:
+    assert _private_uses(PLANTED, "planted.py") == [
+        "planted.py:2: from fairtrack.stores.queue import _chunk",
+        "planted.py:7: gtag._pairs",
+        "planted.py:9: ua._parse",
+    ]
+
+
 def test_the_export_check_finds_what_it_looks_for() -> None:
-    sample = (
-        "from fairtrack.protocols import gtag\n"
-        "from fairtrack.stores.queue import QueueSender, enqueue\n"
-        "from fairtrack.api.admin import where\n"
-        "from fairtrack.nowhere import thing\n"
-        "import fairtrack.anonymise.useragent as ua\n"
-        "gtag.hits\n"
-        "gtag.MAX_PARAMS\n"
-        "ua.reduce('')\n"
-        "ua.lru_cache\n"
-        "ua.__file__\n"
-        "local = object()\n"
-        "local.fine = 1\n"
-    )
-    assert _unexported_uses(sample, "sample.py") == (
-        9,
+    # 10 uses: five imported names, five attributes of layer modules (a dunder is not a use)
+    assert _unexported_uses(PLANTED, "planted.py") == (
+        10,
         [
-            "sample.py:3: from fairtrack.api.admin import where",
-            "sample.py:4: from fairtrack.nowhere import thing (no such module in the layer)",
-            "sample.py:7: gtag.MAX_PARAMS (fairtrack.protocols.gtag)",
-            "sample.py:9: ua.lru_cache (fairtrack.anonymise.useragent)",
+            "planted.py:2: from fairtrack.stores.queue import _chunk",
+            "planted.py:3: from fairtrack.api.admin import where",
+            "planted.py:4: from fairtrack.nowhere import thing (no such module in the layer)",
+            "planted.py:7: gtag._pairs (fairtrack.protocols.gtag)",
+            "planted.py:9: ua._parse (fairtrack.anonymise.useragent)",
+            "planted.py:10: ua.lru_cache (fairtrack.anonymise.useragent)",
         ],
     )
 
