@@ -15,7 +15,8 @@ from fairtrack_tools.local.loopback import LoopbackServer, QuietHandler, relay
 class Echo(QuietHandler):
     def do_POST(self) -> None:
         body = self.read_body()
-        self.loopback.record({"path": self.path, "body": body})
+        hops = {"connection": self.headers.get("Connection"), "keep_alive": self.headers.get("Keep-Alive")}
+        self.loopback.record({"path": self.path, "body": body, **hops})
         if body == b"reset":
             self.reset()
             return
@@ -34,7 +35,7 @@ def test_binds_loopback_on_a_free_port_and_answers(echo: LoopbackServer) -> None
     with urllib.request.urlopen(request, timeout=5) as answer:
         assert (answer.status, answer.read(), answer.headers["X-Seen"]) == (201, b"cba", "p")
         assert answer.headers["Content-Type"] == "text/plain"
-    assert echo.recorded == [{"path": "/x?y=1", "body": b"abc"}]
+    assert echo.recorded == [{"path": "/x?y=1", "body": b"abc", "connection": "close", "keep_alive": None}]
 
 
 def test_reset_answers_nothing(echo: LoopbackServer) -> None:
@@ -47,9 +48,15 @@ def test_reset_answers_nothing(echo: LoopbackServer) -> None:
 
 def test_relay_passes_the_request_on_and_drops_hop_headers(echo: LoopbackServer) -> None:
     status, headers, body = relay(
-        ("127.0.0.1", echo.port), "POST", "/r", b"hello", [("X-Probe", "q"), ("Connection", "keep-alive")]
+        ("127.0.0.1", echo.port),
+        "POST",
+        "/r",
+        b"hello",
+        [("X-Probe", "q"), ("Connection", "keep-alive"), ("Keep-Alive", "timeout=5")],
     )
     assert (status, body, headers["X-Seen"]) == (201, b"olleh", "q")
+    # the hop-by-hop headers stay behind: the upstream sees a connection of its own
+    assert echo.recorded == [{"path": "/r", "body": b"hello", "connection": "close", "keep_alive": None}]
 
 
 def test_stops_cleanly_started_or_not() -> None:
