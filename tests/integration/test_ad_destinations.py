@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
+from awshelpers import mocked_cloud
 from loopback import Flaky
-from moto import mock_aws
 
 from fairtrack.stores.failed_events import FailedStore
 from fairtrack_tools.local.localcloud import LocalCloud
@@ -178,16 +177,9 @@ class TestScriptedAnswers:
 
     @pytest.fixture
     def cloud(self, scripted: Flaky) -> Iterator[LocalCloud]:
-        with mock_aws():
-            c = LocalCloud(
-                embedded=False,
-                parameters={"Ga4Endpoint": scripted.base + "/ga4", "MetaGraphUrl": scripted.base + "/meta/v21.0"},
-            ).start()
-            try:
-                yield c
-            finally:
-                c.stop()
-                parameters.clear_caches()
+        endpoints = {"Ga4Endpoint": scripted.base + "/ga4", "MetaGraphUrl": scripted.base + "/meta/v21.0"}
+        with mocked_cloud(parameters=endpoints) as c:
+            yield c
 
     def test_ga4_validation_messages_are_permanent_failures_logged_without_descriptions(
         self, scripted: Flaky, cloud: LocalCloud, run: Any, caplog: pytest.LogCaptureFixture
