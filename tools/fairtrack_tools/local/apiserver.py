@@ -238,9 +238,7 @@ class ApiServer(LoopbackServer):
             def _send(
                 self, status: int, headers: dict[str, str], data: bytes, cookies: list[str] | None = None
             ) -> None:
-                sent = [
-                    (k, v) for k, v in headers.items() if k not in ("content-length", "connection", "transfer-encoding")
-                ]
+                sent = [(k, v) for k, v in headers.items() if k not in NOT_RELAYED]
                 self.answer(status, data, None, [*sent, *(("Set-Cookie", c) for c in cookies or [])])
 
             do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = do_HEAD = _handle

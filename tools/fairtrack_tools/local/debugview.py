@@ -157,14 +157,14 @@ class DebugView:
         except queue.Full:
             self.skipped += 1
 
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every observed request has its preview (tests)."""
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every observed request has its preview (tests); ``TimeoutError`` when the
+        previews are still pending after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._pending.unfinished_tasks == 0:
-                return True
+        while self._pending.unfinished_tasks:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{self._pending.unfinished_tasks} previews still pending after {timeout} s")
             time.sleep(0.02)
-        return False
 
     def _run(self) -> None:
         while True:

@@ -39,9 +39,6 @@ class CanaryReport:
     trace: Trace
     checks: list[Check]
 
-    def leaks_by_placement(self) -> Counter[tuple[str, str]]:
-        return Counter((leak.planted.category, leak.planted.placement) for leak in self.leaks)
-
     def leaks_outside(self, placements: Iterable[str] = ()) -> list[Leak]:
         skip = set(placements)
         return [leak for leak in self.leaks if leak.planted.placement not in skip]

@@ -166,6 +166,7 @@ class ProofStack:
         self._worker_cls = _logging_worker(log_dir, self.tap)
         self.dev: DevStack | None = None
         self.aws: dict[str, Any] = {}
+        self._clients: dict[str, Any] = {}
 
     # lifecycle ---------------------------------------------------------------------------------
     def __enter__(self) -> ProofStack:
@@ -244,13 +245,16 @@ class ProofStack:
         return self.dev.api.base_url
 
     def client(self, service: str) -> Any:
-        """A boto3 client for the embedded AWS, found through ``/_dev/aws`` like operator commands."""
-        session = boto3.Session(
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - the embedded AWS takes any key
-            region_name=self.aws["region"],
-        )
-        return session.client(service, endpoint_url=self.aws["endpoint_url"])  # type: ignore[call-overload]
+        """A boto3 client for the embedded AWS, found through ``/_dev/aws`` like operator commands;
+        one per service for the stack's life (the proof polls queues for up to an hour)."""
+        if service not in self._clients:
+            session = boto3.Session(
+                aws_access_key_id="local",
+                aws_secret_access_key="local",  # noqa: S106 - the embedded AWS takes any key
+                region_name=self.aws["region"],
+            )
+            self._clients[service] = session.client(service, endpoint_url=self.aws["endpoint_url"])  # type: ignore[call-overload]
+        return self._clients[service]
 
     def queue_url(self, logical: str) -> str:
         assert self.dev is not None
